@@ -1,0 +1,273 @@
+// `kiln server`: resolves the configuration, prepares the data dir, writes the kubeconfig and
+// runs the server's components under the supervisor until SIGTERM/SIGINT.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/supervisor.h"
+#include "embedded/store/sqlite/sqlite_store.h"
+#include "embedded/store/store_component.h"
+#include "server/apiserver/api_server.h"
+
+namespace kiln::cli {
+namespace {
+
+using common::FlagSpec;
+using common::FlagType;
+namespace checks = common::checks;
+
+std::string checkDisable(std::string_view v) {
+  if (v == "ingress" || v == "servicelb" || v == "dns" || v == "local-storage" || v == "metrics") {
+    return "";
+  }
+  return "must be one of ingress, servicelb, dns, local-storage, metrics";
+}
+
+CommandSpec serverSpec() {
+  CommandSpec s;
+  s.name = "server";
+  s.usage = "kiln server [flags]";
+  s.summary =
+      "Run the kiln control plane (API server, datastore, scheduler, controllers) and, unless\n"
+      "--disable-agent is given, the node agent on this machine.";
+  s.useConfigFile = true;
+  s.flags = {
+      dataDirFlag(),
+      {.name = "bind-address",
+       .defaultValue = "0.0.0.0",
+       .help = "address the API server binds to",
+       .valueName = "IP",
+       .check = checks::ip},
+      {.name = "https-listen-port",
+       .type = FlagType::kInt,
+       .defaultValue = "6443",
+       .help = "API server port",
+       .valueName = "PORT",
+       .check = checks::port},
+      {.name = "advertise-address",
+       .help = "address other nodes use to reach the API server",
+       .valueName = "IP",
+       .check = nullptr},
+      {.name = "node-ip",
+       .type = FlagType::kList,
+       .help = "IP addresses to advertise for this node",
+       .valueName = "IP",
+       .check = checks::ip},
+      {.name = "node-name", .help = "node name (default: the hostname)", .valueName = "NAME"},
+      {.name = "tls-san",
+       .type = FlagType::kList,
+       .help = "extra hostnames or IPs in the serving certificate",
+       .valueName = "NAME"},
+      {.name = "write-kubeconfig",
+       .shorthand = 'o',
+       .defaultValue = "/etc/kiln/kiln.yaml",
+       .help = "write the admin kubeconfig to this file",
+       .valueName = "FILE",
+       .check = checks::nonEmpty},
+      {.name = "write-kubeconfig-mode",
+       .defaultValue = "0600",
+       .help = "file mode of the written kubeconfig",
+       .valueName = "MODE",
+       .check = checks::fileMode},
+      {.name = "token",
+       .shorthand = 't',
+       .help = "shared secret used to join servers and agents",
+       .valueName = "TOKEN"},
+      {.name = "server",
+       .shorthand = 's',
+       .help = "server to join (for more servers)",
+       .valueName = "URL",
+       .check = checks::url},
+      {.name = "datastore-endpoint",
+       .help = "etcd endpoints (https://host:2379[,...]); default is the embedded SQLite store",
+       .valueName = "URL",
+       .check = checks::url},
+      {.name = "cluster-cidr",
+       .defaultValue = "10.42.0.0/16",
+       .help = "pod network",
+       .valueName = "CIDR",
+       .check = checks::cidrList},
+      {.name = "service-cidr",
+       .defaultValue = "10.43.0.0/16",
+       .help = "service network",
+       .valueName = "CIDR",
+       .check = checks::cidrList},
+      {.name = "cluster-dns",
+       .defaultValue = "10.43.0.10",
+       .help = "cluster DNS service IP",
+       .valueName = "IP",
+       .check = checks::ip},
+      {.name = "cluster-domain",
+       .defaultValue = "cluster.local",
+       .help = "cluster domain",
+       .valueName = "DOMAIN",
+       .check = checks::nonEmpty},
+      {.name = "service-node-port-range",
+       .defaultValue = "30000-32767",
+       .help = "port range for NodePort services",
+       .valueName = "RANGE",
+       .check = checks::portRange},
+      {.name = "disable",
+       .type = FlagType::kList,
+       .help = "packaged components not to run (ingress, servicelb, dns, local-storage, metrics)",
+       .valueName = "NAME",
+       .check = checkDisable},
+      {.name = "disable-agent",
+       .type = FlagType::kBool,
+       .defaultValue = "false",
+       .help = "do not run the node agent"},
+      {.name = "container-runtime-endpoint",
+       .help = "use this CRI socket (e.g. containerd) instead of the embedded runtime",
+       .valueName = "PATH"},
+      {.name = "kubelet-arg",
+       .type = FlagType::kList,
+       .help = "extra kubelet settings",
+       .valueName = "KEY=VALUE"},
+      {.name = "node-label",
+       .type = FlagType::kList,
+       .help = "labels for this node",
+       .valueName = "KEY=VALUE",
+       .check = checks::label},
+      {.name = "node-taint",
+       .type = FlagType::kList,
+       .help = "taints for this node",
+       .valueName = "KEY=VALUE:EFFECT",
+       .check = checks::taint},
+      {.name = "debug",
+       .type = FlagType::kBool,
+       .defaultValue = "false",
+       .help = "log at debug level"},
+      {.name = "log",
+       .shorthand = 'l',
+       .help = "log to this file instead of stderr",
+       .valueName = "FILE"},
+  };
+  return s;
+}
+
+std::string kubeconfigYaml(const std::string& serverUrl) {
+  return "apiVersion: v1\n"
+         "kind: Config\n"
+         "clusters:\n"
+         "- cluster:\n"
+         "    server: " +
+         serverUrl +
+         "\n"
+         "  name: default\n"
+         "contexts:\n"
+         "- context:\n"
+         "    cluster: default\n"
+         "    user: default\n"
+         "  name: default\n"
+         "current-context: default\n"
+         "preferences: {}\n"
+         "users:\n"
+         "- name: default\n"
+         "  user: {}\n";
+}
+
+}  // namespace
+
+int runServer(const Args& args) {
+  CommandSpec spec = serverSpec();
+  int code = kExitOk;
+  auto cl = parseOrExit(spec, args, code);
+  if (!cl) return code;
+  const common::Config& cfg = cl->config;
+
+  if (auto s = log::setFile(cfg.str("log")); !s.ok()) {
+    printError("server", s.message());
+    return kExitError;
+  }
+  if (cfg.boolean("debug")) log::setLevel(log::Level::kDebug);
+  log::Logger logger("server");
+
+  // Signals must be blocked before any thread exists so that only the supervisor sees them.
+  common::blockTerminationSignals();
+
+  const std::string dataDir = cfg.str("data-dir");
+  for (const char* sub : {"server/db", "server/tls", "server/manifests", "agent/images",
+                          "agent/containers", "storage"}) {
+    if (auto s = common::makeDirs(dataDir + "/" + sub, 0700); !s.ok()) {
+      printError("server", s.message());
+      return kExitError;
+    }
+  }
+  auto lock = common::FileLock::acquire(dataDir + "/server/kiln.lock");
+  if (!lock.ok()) {
+    printError("server", lock.status().message());
+    return kExitError;
+  }
+
+  const std::string bind = cfg.str("bind-address");
+  const auto port = static_cast<uint16_t>(cfg.integer("https-listen-port"));
+  std::string host = (bind == "0.0.0.0" || bind == "::") ? "127.0.0.1" : bind;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  const std::string kubeconfig = cfg.str("write-kubeconfig");
+  {
+    size_t slash = kubeconfig.rfind('/');
+    if (slash != std::string::npos && slash > 0) {
+      if (auto s = common::makeDirs(kubeconfig.substr(0, slash), 0755); !s.ok()) {
+        printError("server", s.message());
+        return kExitError;
+      }
+    }
+    unsigned mode =
+        static_cast<unsigned>(std::strtoul(cfg.str("write-kubeconfig-mode").c_str(), nullptr, 8));
+    auto s = common::writeFileAtomic(
+        kubeconfig, kubeconfigYaml("http://" + host + ":" + std::to_string(port)), mode);
+    if (!s.ok()) {
+      printError("server", s.message());
+      return kExitError;
+    }
+  }
+  logger.info("starting kiln server",
+              {{"data_dir", dataDir},
+               {"config_file", cfg.configFile().empty() ? "none" : cfg.configFile()},
+               {"kubeconfig", kubeconfig},
+               {"pid", static_cast<int64_t>(::getpid())}});
+
+  common::Supervisor supervisor;
+  if (!cfg.str("datastore-endpoint").empty()) {
+    printError("server", "--datastore-endpoint: the etcd backend is not built into this kiln yet");
+    return kExitError;
+  }
+  store::SqliteOptions sqlite;
+  sqlite.path = store::sqlitePath(dataDir);
+  auto datastore = std::make_unique<store::StoreComponent>(
+      "sqlite", [sqlite]() -> StatusOr<std::unique_ptr<store::Store>> {
+        KILN_ASSIGN_OR_RETURN(auto s, store::SqliteStore::open(sqlite));
+        return std::unique_ptr<store::Store>(std::move(s));
+      });
+  store::StoreComponent* datastorePtr = datastore.get();
+  supervisor.add(std::move(datastore));
+  apiserver::ApiServerOptions api;
+  api.bindAddress = bind;
+  api.port = port;
+  api.ready = [&supervisor] { return supervisor.allReady(); };
+  api.dependencies = {"datastore"};
+  api.store = [datastorePtr] { return datastorePtr->store(); };
+  api.serviceCidr = cfg.str("service-cidr");
+  api.nodePortRange = cfg.str("service-node-port-range");
+  supervisor.add(apiserver::makeApiServer(std::move(api)));
+
+  Status result = supervisor.run();
+  if (result.code() == Code::kDeadlineExceeded) {
+    logger.error("exiting with components still running", {{"error", result}});
+    std::_Exit(kExitError);  // stuck threads must not run destructors under us
+  }
+  if (!result.ok()) {
+    logger.error("server failed", {{"error", result}});
+    printError("server", result.message());
+    return kExitError;
+  }
+  logger.info("server stopped");
+  return kExitOk;
+}
+
+}  // namespace kiln::cli
