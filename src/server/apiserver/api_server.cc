@@ -1,0 +1,913 @@
+// API server: transport (Beast), routing, and the verb handlers over GenericStore.
+#include "server/apiserver/api_server.h"
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cctype>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "api/resources.h"
+#include "common/build_info.h"
+#include "common/io_component.h"
+#include "common/metrics.h"
+#include "server/apiserver/api_status.h"
+#include "server/apiserver/discovery.h"
+#include "server/apiserver/openapi.h"
+#include "server/apiserver/request_info.h"
+#include "server/apiserver/tables.h"
+#include "server/registry/generic_store.h"
+#include "server/registry/service_alloc.h"
+
+namespace kiln::apiserver {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using nlohmann::json;
+using registry::Json;
+using Request = http::request<http::string_body>;
+
+constexpr size_t kMaxBody = 3 * 1024 * 1024;  // upstream's 3 MiB request limit
+constexpr const char* kUnsupportedMediaType =
+    "the body of the request was in an unknown format - accepted media types include: "
+    "application/json";
+
+struct Response {
+  int code = 200;
+  std::string contentType = "application/json";
+  std::string body;
+};
+
+Response fromStatus(const ApiStatus& s) { return {s.httpCode, "application/json", s.body}; }
+
+Response notFoundResponse() {
+  return fromStatus(
+      customStatus(404, "NotFound", "the server could not find the requested resource"));
+}
+
+bool wantsTable(const Request& req) {
+  auto accept = req[http::field::accept];
+  return accept.find("as=Table") != beast::string_view::npos &&
+         accept.find("g=meta.k8s.io") != beast::string_view::npos;
+}
+
+std::string header(const Request& req, http::field f) {
+  auto v = req[f];
+  return std::string(v.data(), v.size());
+}
+
+// The handlers: blocking (they wait on the store), thread-safe, run on the worker pool.
+class Handlers {
+ public:
+  Handlers(std::shared_ptr<store::Store> store, std::string serverAddress)
+      : store_(std::move(store)), serverAddress_(std::move(serverAddress)) {
+    for (const auto& r : api::allResources()) {
+      stores_.emplace(&r, std::make_unique<registry::GenericStore>(store_, r));
+    }
+  }
+
+  Status initServices(const registry::ServiceNetwork& net, int apiPort) {
+    auto& svcs = storeFor(*api::findResource("", "v1", "services"));
+    KILN_ASSIGN_OR_RETURN(services_, registry::ServiceAllocator::make(net, svcs));
+    // The `kubernetes` Service: the first address of the range, port 443 to the API server.
+    if (svcs.get("default", "kubernetes").ok()) return Status::Ok();
+    json svc = {
+        {"apiVersion", "v1"},
+        {"kind", "Service"},
+        {"metadata",
+         {{"name", "kubernetes"},
+          {"labels", {{"component", "apiserver"}, {"provider", "kubernetes"}}}}},
+        {"spec",
+         {{"clusterIP", services_->addressAt(1)},
+          {"ports",
+           {{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", apiPort}}}}}}};
+    auto r = services_->createService(
+        "default", svc, [&](Json o) { return svcs.create("default", std::move(o), false); });
+    if (!r.ok() && r.status().code() != Code::kAlreadyExists) return r.status();
+    return Status::Ok();
+  }
+
+  registry::GenericStore& storeFor(const api::ResourceInfo& r) { return *stores_.at(&r); }
+
+  // Creates default, kube-system, kube-public and kube-node-lease if they are missing.
+  Status ensureSystemNamespaces() {
+    auto& ns = storeFor(*api::findResource("", "v1", "namespaces"));
+    for (const char* name : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
+      auto r = ns.create(
+          "",
+          namespaceDefaults(
+              json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", name}}}}),
+          false);
+      if (!r.ok() && r.status().code() != Code::kAlreadyExists) return r.status();
+    }
+    return Status::Ok();
+  }
+
+  // Never lets an exception (e.g. a malformed stored object meeting a typed accessor) escape.
+  Response handle(const Request& req, const RequestInfo& ri) {
+    try {
+      return handleUnsafe(req, ri);
+    } catch (const std::exception& e) {
+      return fromStatus(toApiStatus(internalError(e.what())));
+    }
+  }
+
+  Response handleUnsafe(const Request& req, const RequestInfo& ri) {
+    const std::string target(req.target());
+    if (!ri.isResourceRequest) return nonResource(req, ri);
+    const api::ResourceInfo* info = api::findResource(ri.apiGroup, ri.apiVersion, ri.resource);
+    StatusDetails details{ri.name, ri.apiGroup, ri.resource, {}};
+    if (!info) return notFoundResponse();
+    if (!ri.subresource.empty() && ri.subresource != "status") {
+      return fromStatus(
+          customStatus(405, "MethodNotAllowed",
+                       "the server does not allow this method on the requested resource (" +
+                           ri.resource + "/" + ri.subresource + " is not served yet)",
+                       details));
+    }
+    if (ri.subresource == "status" && !info->subresource("status")) return notFoundResponse();
+    std::string verb = ri.verb;
+    bool known = verb == "get" || verb == "list" || verb == "create" || verb == "update" ||
+                 verb == "patch" || verb == "delete" || verb == "deletecollection";
+    if (!known || (ri.subresource.empty() && !info->hasVerb(verb))) {
+      return fromStatus(customStatus(405, "MethodNotAllowed",
+                                     "the server does not allow this method on the requested "
+                                     "resource",
+                                     details));
+    }
+    const std::string ns = info->namespaced ? ri.namespaceName : "";
+    if (info->namespaced && ns.empty() && verb != "list" && verb != "deletecollection") {
+      return fromStatus(
+          toApiStatus(invalidArgument("the namespace of the request is required"), details));
+    }
+    const bool dryRun = queryParam(target, "dryRun") == "All";
+    auto& gs = storeFor(*info);
+    StatusOr<Json> result = Status(Code::kInternal, "unhandled");
+    int okCode = 200;
+    if (verb == "get") {
+      result = gs.get(ns, ri.name);
+    } else if (verb == "list") {
+      registry::ListParams p;
+      auto limit = queryParam(target, "limit");
+      if (!limit.empty()) p.limit = std::atoll(limit.c_str());
+      p.continueToken = queryParam(target, "continue");
+      p.resourceVersion = queryParam(target, "resourceVersion");
+      p.resourceVersionMatch = queryParam(target, "resourceVersionMatch");
+      auto filter = makeFilter(target, *info);
+      if (!filter.ok()) return fromStatus(toApiStatus(filter.status(), details));
+      p.filter = *filter;
+      result = gs.list(ns, p);
+    } else if (verb == "create") {
+      auto body = parseBody(req, *info);
+      if (!body.ok()) return bodyError(body.status(), details);
+      if (info->namespaced) {
+        auto exists = namespaceExists(ns);
+        if (!exists.ok()) return fromStatus(toApiStatus(exists, {ns, "", "namespaces", {}}));
+      }
+      Json obj = std::move(body).value();
+      if (info->kind == "Namespace") obj = namespaceDefaults(std::move(obj));
+      if (info->subresource("status") && obj.contains("status") && info->kind != "Namespace") {
+        obj.erase("status");  // status is written through /status only
+      }
+      details.name = obj["metadata"].value("name", "");
+      if (info->kind == "Service" && services_) {
+        result = services_->createService(
+            ns, std::move(obj), [&](Json o) { return gs.create(ns, std::move(o), dryRun); });
+      } else {
+        result = gs.create(ns, std::move(obj), dryRun);
+      }
+      okCode = 201;
+    } else if (verb == "update") {
+      auto body = parseBody(req, *info);
+      if (!body.ok()) return bodyError(body.status(), details);
+      Json obj = std::move(body).value();
+      if (info->kind == "Service" && services_ && ri.subresource.empty()) {
+        auto old = gs.get(ns, ri.name);
+        if (!old.ok()) return fromStatus(toApiStatus(old.status(), details));
+        auto prepared = services_->prepareUpdate(ns, std::move(obj), *old);
+        if (!prepared.ok()) return invalidField(*info, details, prepared.status());
+        obj = std::move(prepared).value();
+      }
+      result = mergeWithStatusRules(gs, ns, ri, std::move(obj), dryRun);
+    } else if (verb == "patch") {
+      result = patch(gs, req, ri, ns, dryRun);
+    } else if (verb == "delete") {
+      registry::GenericStore::DeleteOptions opts;
+      opts.dryRun = dryRun;
+      opts.propagationPolicy = queryParam(target, "propagationPolicy");
+      if (!req.body().empty()) {
+        json body = json::parse(req.body(), nullptr, false);
+        if (body.is_discarded() || !body.is_object()) {
+          return fromStatus(toApiStatus(
+              invalidArgument("the body of the request was in an unknown format - accepted "
+                              "media types include: application/json"),
+              details));
+        }
+        const json& pc = body.value("preconditions", json::object());
+        if (pc.is_object() && pc.contains("uid") && pc["uid"].is_string()) {
+          opts.uidPrecondition = pc["uid"].get<std::string>();
+        }
+        if (pc.is_object() && pc.contains("resourceVersion") && pc["resourceVersion"].is_string()) {
+          opts.rvPrecondition = pc["resourceVersion"].get<std::string>();
+        }
+        if (body.contains("propagationPolicy") && body["propagationPolicy"].is_string()) {
+          opts.propagationPolicy = body["propagationPolicy"].get<std::string>();
+        }
+        if (body.contains("orphanDependents") && body["orphanDependents"].is_boolean()) {
+          opts.propagationPolicy = body["orphanDependents"].get<bool>() ? "Orphan" : "Background";
+        }
+        if (body.contains("dryRun") && body["dryRun"].is_array() && !body["dryRun"].empty()) {
+          opts.dryRun = true;
+        }
+      }
+      const std::string& pp = opts.propagationPolicy;
+      if (!pp.empty() && pp != "Background" && pp != "Foreground" && pp != "Orphan") {
+        return fromStatus(invalidStatus(
+            "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"" +
+                pp + "\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\"",
+            {"",
+             "meta.k8s.io",
+             "DeleteOptions",
+             {{"FieldValueNotSupported", "Unsupported value: \"" + pp + "\"",
+               "propagationPolicy"}}}));
+      }
+      return deleteOne(gs, ns, ri, opts, details, *info);
+    } else if (verb == "deletecollection") {
+      registry::ListParams p;
+      auto filter = makeFilter(target, *info);
+      if (!filter.ok()) return fromStatus(toApiStatus(filter.status(), details));
+      p.filter = *filter;
+      auto list = gs.list(ns, p);
+      if (!list.ok()) return fromStatus(toApiStatus(list.status(), details));
+      for (const auto& item : (*list)["items"]) {
+        registry::GenericStore::DeleteOptions opts;
+        opts.dryRun = dryRun;
+        auto r = gs.remove(item["metadata"].value("namespace", ""), item["metadata"]["name"], opts);
+        if (!r.ok() && r.status().code() != Code::kNotFound) {
+          return fromStatus(toApiStatus(r.status(), details));
+        }
+      }
+      result = std::move(list).value();
+    }
+    if (!result.ok()) {
+      if (result.status().code() == Code::kInvalidArgument &&
+          result.status().message().find(": Invalid value: ") != std::string::npos) {
+        return invalidField(*info, details, result.status());
+      }
+      return fromStatus(toApiStatus(result.status(), details));
+    }
+    Json& obj = *result;
+    if (verb != "list" && verb != "deletecollection") {
+      obj["apiVersion"] = info->groupVersion();
+      obj["kind"] = info->kind;
+    }
+    if (wantsTable(req) && (verb == "get" || verb == "list")) {
+      json items = verb == "list" ? obj["items"] : json::array({obj});
+      json table = toTable(*info, items, queryParam(target, "includeObject"),
+                           std::chrono::system_clock::now());
+      if (verb == "list")
+        table["metadata"] = obj["metadata"];
+      else
+        table["metadata"] = {{"resourceVersion", obj["metadata"].value("resourceVersion", "")}};
+      return {200, "application/json", table.dump()};
+    }
+    return {okCode, "application/json", obj.dump()};
+  }
+
+  StatusOr<std::unique_ptr<registry::ApiWatch>> openWatch(const Request& req, const RequestInfo& ri,
+                                                          const api::ResourceInfo*& infoOut) {
+    const std::string target(req.target());
+    const api::ResourceInfo* info = api::findResource(ri.apiGroup, ri.apiVersion, ri.resource);
+    if (!info || !ri.subresource.empty())
+      return notFound("the server could not find the requested resource");
+    if (!info->hasVerb("watch"))
+      return unimplemented("the server does not allow this method on the requested resource");
+    infoOut = info;
+    registry::WatchParams p;
+    p.resourceVersion = queryParam(target, "resourceVersion");
+    KILN_ASSIGN_OR_RETURN(p.filter, makeFilter(target, *info));
+    if (!ri.name.empty()) {  // GET .../name?watch=true
+      std::string name = ri.name;
+      auto inner = p.filter;
+      p.filter = [name, inner](const Json& o) {
+        return o["metadata"].value("name", "") == name && (!inner || inner(o));
+      };
+    }
+    return storeFor(*info).watch(info->namespaced ? ri.namespaceName : "", p);
+  }
+
+ private:
+  Response nonResource(const Request& req, const RequestInfo& ri) {
+    const std::string& path = ri.path;
+    std::string accept = header(req, http::field::accept);
+    if (path == "/api" || path == "/api/") {
+      if (wantsAggregatedDiscovery(accept)) {
+        return {200, std::string(kAggregatedDiscoveryContentType), aggregatedDiscoveryJson(true)};
+      }
+      return {200, "application/json", apiVersionsJson(serverAddress_)};
+    }
+    if (path == "/apis" || path == "/apis/") {
+      if (wantsAggregatedDiscovery(accept)) {
+        return {200, std::string(kAggregatedDiscoveryContentType), aggregatedDiscoveryJson(false)};
+      }
+      return {200, "application/json", apiGroupListJson()};
+    }
+    if (ri.apiPrefix == "api" && !ri.apiVersion.empty()) {
+      if (auto doc = apiResourceListJson("", ri.apiVersion)) return {200, "application/json", *doc};
+    }
+    if (ri.apiPrefix == "apis" && !ri.apiGroup.empty() && !ri.apiVersion.empty()) {
+      if (auto doc = apiResourceListJson(ri.apiGroup, ri.apiVersion)) {
+        return {200, "application/json", *doc};
+      }
+    }
+    if (ri.apiPrefix == "apis" && ri.apiGroup.empty() && path.size() > 6) {
+      if (auto doc = apiGroupJson(path.substr(6))) return {200, "application/json", *doc};
+    }
+    if (path == "/openapi/v3" || path == "/openapi/v3/") {
+      return {200, "application/json", openApiV3Index()};
+    }
+    if (path.rfind("/openapi/v3/", 0) == 0) {
+      if (auto doc = openApiV3Document(path.substr(12))) return {200, "application/json", *doc};
+    }
+    return notFoundResponse();
+  }
+
+  // A field error from a registry ("spec.x: Invalid value: ...") as upstream's 422 Invalid.
+  static Response invalidField(const api::ResourceInfo& info, StatusDetails details,
+                               const Status& s) {
+    if (s.code() != Code::kInvalidArgument) return fromStatus(toApiStatus(s, details));
+    const std::string& m = s.message();
+    std::string field = m.substr(0, m.find(": "));
+    details.kind = info.kind;
+    details.causes = {{"FieldValueInvalid", m.substr(std::min(m.size(), field.size() + 2)), field}};
+    return fromStatus(
+        invalidStatus(info.kind + " \"" + details.name + "\" is invalid: " + m, details));
+  }
+
+  static Response bodyError(const Status& s, const StatusDetails& details) {
+    if (s.message() == kUnsupportedMediaType) {
+      return fromStatus(customStatus(415, "UnsupportedMediaType", s.message(), details));
+    }
+    return fromStatus(toApiStatus(s, details));
+  }
+
+  static Json namespaceDefaults(Json obj) {
+    json& meta = obj["metadata"];
+    if (meta.is_object() && meta.contains("name") && meta["name"].is_string()) {
+      meta["labels"]["kubernetes.io/metadata.name"] = meta["name"];
+    }
+    if (!obj.contains("spec") || !obj["spec"].is_object()) obj["spec"] = json::object();
+    if (!obj["spec"].contains("finalizers")) obj["spec"]["finalizers"] = {"kubernetes"};
+    obj["status"] = {{"phase", "Active"}};
+    return obj;
+  }
+
+  Status namespaceExists(const std::string& ns) {
+    auto r = storeFor(*api::findResource("", "v1", "namespaces")).get("", ns);
+    return r.status();
+  }
+
+  // Decodes a JSON body and checks apiVersion/kind against the endpoint.
+  StatusOr<Json> parseBody(const Request& req, const api::ResourceInfo& info) {
+    std::string ct = header(req, http::field::content_type);
+    if (!ct.empty() && ct.find("json") == std::string::npos) {
+      return Status(Code::kUnimplemented, kUnsupportedMediaType);
+    }
+    json obj = json::parse(req.body(), nullptr, false);
+    if (obj.is_discarded()) {
+      return invalidArgument(
+          "the body of the request was in an unknown format - accepted media "
+          "types include: application/json");
+    }
+    if (!obj.is_object()) return invalidArgument("the body of the request was not a JSON object");
+    std::string apiVersion = obj.value("apiVersion", "");
+    std::string kind = obj.value("kind", "");
+    if (!apiVersion.empty() && apiVersion != info.groupVersion()) {
+      return invalidArgument("the API version in the data (" + apiVersion +
+                             ") does not match the expected API version (" + info.groupVersion() +
+                             ")");
+    }
+    if (!kind.empty() && kind != info.kind) {
+      return invalidArgument("the kind in the data (" + kind +
+                             ") does not match the expected kind (" + info.kind + ")");
+    }
+    obj["apiVersion"] = info.groupVersion();
+    obj["kind"] = info.kind;
+    if (!obj.contains("metadata") || !obj["metadata"].is_object()) obj["metadata"] = json::object();
+    return obj;
+  }
+
+  // PUT: the main resource keeps the stored status; /status changes only status.
+  StatusOr<Json> mergeWithStatusRules(registry::GenericStore& gs, const std::string& ns,
+                                      const RequestInfo& ri, Json obj, bool dryRun) {
+    const auto& info = gs.info();
+    if (!info.subresource("status")) return gs.update(ns, ri.name, std::move(obj), dryRun);
+    KILN_ASSIGN_OR_RETURN(Json current, gs.get(ns, ri.name));
+    if (ri.subresource == "status") {
+      Json next = current;
+      if (obj.contains("status"))
+        next["status"] = obj["status"];
+      else
+        next.erase("status");
+      next["metadata"]["resourceVersion"] = obj["metadata"].value("resourceVersion", "");
+      next["metadata"]["name"] = obj["metadata"].value("name", "");
+      return gs.update(ns, ri.name, std::move(next), dryRun);
+    }
+    if (current.contains("status"))
+      obj["status"] = current["status"];
+    else
+      obj.erase("status");
+    return gs.update(ns, ri.name, std::move(obj), dryRun);
+  }
+
+  StatusOr<Json> patch(registry::GenericStore& gs, const Request& req, const RequestInfo& ri,
+                       const std::string& ns, bool dryRun) {
+    std::string ct = header(req, http::field::content_type);
+    std::string type = ct.substr(0, ct.find(';'));
+    if (type != "application/merge-patch+json") {
+      return Status(Code::kUnimplemented, "the patch type " + type + " is not served yet");
+    }
+    json patchDoc = json::parse(req.body(), nullptr, false);
+    if (patchDoc.is_discarded()) {
+      return invalidArgument("error decoding patch: invalid JSON");
+    }
+    const bool statusOnly = ri.subresource == "status";
+    return gs.guaranteedUpdate(
+        ns, ri.name,
+        [&](Json current) -> StatusOr<Json> {
+          Json patched = current;
+          patched.merge_patch(patchDoc);
+          if (!patched.is_object()) return invalidArgument("the patched object is not an object");
+          // Identity and status rules.
+          patched["metadata"]["name"] = current["metadata"]["name"];
+          patched["metadata"]["uid"] = current["metadata"]["uid"];
+          patched["apiVersion"] = current["apiVersion"];
+          patched["kind"] = current["kind"];
+          if (gs.info().kind == "Service" && services_ && !statusOnly) {
+            KILN_ASSIGN_OR_RETURN(patched,
+                                  services_->prepareUpdate(ns, std::move(patched), current));
+          }
+          if (gs.info().subresource("status")) {
+            if (statusOnly) {
+              Json next = current;
+              if (patched.contains("status")) next["status"] = patched["status"];
+              return next;
+            }
+            if (current.contains("status"))
+              patched["status"] = current["status"];
+            else
+              patched.erase("status");
+          }
+          return patched;
+        },
+        dryRun);
+  }
+
+  Response deleteOne(registry::GenericStore& gs, const std::string& ns, const RequestInfo& ri,
+                     const registry::GenericStore::DeleteOptions& opts, StatusDetails details,
+                     const api::ResourceInfo& info) {
+    auto r = gs.remove(ns, ri.name, opts);
+    if (!r.ok()) return fromStatus(toApiStatus(r.status(), details));
+    if (!r->deleted) {
+      // Still there (finalizers pending): the object itself, as upstream answers.
+      json obj = r->object;
+      obj["apiVersion"] = info.groupVersion();
+      obj["kind"] = info.kind;
+      return {200, "application/json", obj.dump()};
+    }
+    details.causes.clear();
+    json out = json::parse(successStatusJson(details));
+    out["details"]["uid"] = r->object["metadata"].value("uid", "");
+    return {200, "application/json", out.dump()};
+  }
+
+  // Field selectors kiln can evaluate on every kind: metadata.name, metadata.namespace.
+  // Label selectors: equality form only until the selector library lands.
+  StatusOr<registry::ObjectFilter> makeFilter(const std::string& target,
+                                              const api::ResourceInfo& info) {
+    std::string labels = queryParam(target, "labelSelector");
+    std::string fields = queryParam(target, "fieldSelector");
+    if (labels.empty() && fields.empty()) return registry::ObjectFilter{};
+    struct Req {
+      std::string key, value;
+      bool equal;
+    };
+    auto parseReqs = [](const std::string& s, std::vector<Req>& out) -> Status {
+      size_t i = 0;
+      while (i <= s.size()) {
+        size_t comma = s.find(',', i);
+        std::string term = s.substr(i, comma == std::string::npos ? s.npos : comma - i);
+        size_t ne = term.find("!=");
+        size_t eq = term.find('=');
+        if (ne != std::string::npos) {
+          out.push_back({term.substr(0, ne), term.substr(ne + 2), false});
+        } else if (eq != std::string::npos) {
+          size_t vstart = term.compare(eq, 2, "==") == 0 ? eq + 2 : eq + 1;
+          out.push_back({term.substr(0, eq), term.substr(vstart), true});
+        } else {
+          return invalidArgument("unable to parse requirement: \"" + term +
+                                 "\": only equality-based selectors are served yet");
+        }
+        if (comma == std::string::npos) break;
+        i = comma + 1;
+      }
+      return Status::Ok();
+    };
+    std::vector<Req> lreqs, freqs;
+    if (!labels.empty()) KILN_RETURN_IF_ERROR(parseReqs(labels, lreqs));
+    if (!fields.empty()) KILN_RETURN_IF_ERROR(parseReqs(fields, freqs));
+    for (const auto& f : freqs) {
+      if (f.key != "metadata.name" && f.key != "metadata.namespace") {
+        return invalidArgument("field label not supported: " + f.key);
+      }
+    }
+    (void)info;
+    return registry::ObjectFilter([lreqs, freqs](const Json& o) {
+      const json& meta = o["metadata"];
+      for (const auto& r : lreqs) {
+        std::string v;
+        bool has = meta.contains("labels") && meta["labels"].contains(r.key);
+        if (has) v = meta["labels"][r.key].get<std::string>();
+        if (r.equal ? (!has || v != r.value) : (has && v == r.value)) return false;
+      }
+      for (const auto& r : freqs) {
+        std::string v = meta.value(r.key == "metadata.name" ? "name" : "namespace", "");
+        if (r.equal ? v != r.value : v == r.value) return false;
+      }
+      return true;
+    });
+  }
+
+  std::shared_ptr<store::Store> store_;
+  std::unique_ptr<registry::ServiceAllocator> services_;
+  std::string serverAddress_;
+  std::map<const api::ResourceInfo*, std::unique_ptr<registry::GenericStore>> stores_;
+};
+
+class ApiServer final : public common::IoComponent {
+ public:
+  explicit ApiServer(ApiServerOptions o) : options_(std::move(o)) {}
+  ~ApiServer() override {
+    if (pool_) pool_->join();
+  }
+  std::string name() const override { return "apiserver"; }
+  std::vector<std::string> dependencies() const override { return options_.dependencies; }
+
+ protected:
+  Status start(common::ComponentContext& ctx) override {
+    log_ = &ctx.logger();
+    std::shared_ptr<store::Store> st = options_.store ? options_.store() : nullptr;
+    if (!st) return failedPrecondition("the API server has no datastore");
+    std::string host = options_.bindAddress == "0.0.0.0" || options_.bindAddress == "::"
+                           ? "127.0.0.1"
+                           : options_.bindAddress;
+    handlers_ = std::make_unique<Handlers>(st, host + ":" + std::to_string(options_.port));
+    KILN_RETURN_IF_ERROR(handlers_->ensureSystemNamespaces());
+    registry::ServiceNetwork net;
+    net.cidr = options_.serviceCidr.substr(0, options_.serviceCidr.find(','));
+    size_t dash = options_.nodePortRange.find('-');
+    net.nodePortMin = std::atoi(options_.nodePortRange.substr(0, dash).c_str());
+    net.nodePortMax = std::atoi(options_.nodePortRange.substr(dash + 1).c_str());
+    KILN_RETURN_IF_ERROR(handlers_->initServices(net, options_.port));
+    pool_ = std::make_unique<asio::thread_pool>(static_cast<size_t>(std::max(1, options_.workers)));
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(options_.bindAddress, ec);
+    if (ec) return invalidArgument("bad bind address " + options_.bindAddress);
+    tcp::endpoint ep(addr, options_.port);
+    acceptor_.emplace(io());
+    acceptor_->open(ep.protocol(), ec);
+    if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(ep, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return unavailable("listen on " + options_.bindAddress + ":" + std::to_string(options_.port) +
+                         ": " + ec.message());
+    }
+    log_->info("serving the Kubernetes API over plain HTTP (TLS arrives with the PKI)",
+               {{"address", options_.bindAddress}, {"port", options_.port}});
+    asio::co_spawn(io(), acceptLoop(), asio::detached);
+    return Status::Ok();
+  }
+
+  void shutdown() override {
+    stopping_ = true;
+    if (acceptor_) {
+      boost::system::error_code ec;
+      acceptor_->close(ec);
+    }
+  }
+
+ private:
+  asio::awaitable<void> acceptLoop() {
+    while (acceptor_ && acceptor_->is_open()) {
+      auto [ec, sock] = co_await acceptor_->async_accept(asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        if (ec == asio::error::operation_aborted) co_return;
+        continue;
+      }
+      sock.set_option(tcp::no_delay(true), ec);
+      asio::co_spawn(io(), serve(std::move(sock)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> serve(tcp::socket sock) {
+    beast::tcp_stream stream(std::move(sock));
+    beast::flat_buffer buf(16 * 1024);
+    while (!stopping_) {
+      stream.expires_after(std::chrono::minutes(5));
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(64 * 1024);
+      parser.body_limit(kMaxBody);
+      // Header first, so an oversized body is refused before it is read.
+      auto [hec, hn] = co_await http::async_read_header(stream, buf, parser,
+                                                        asio::as_tuple(asio::use_awaitable));
+      (void)hn;
+      // Beast reports a declared Content-Length over body_limit from the header read itself.
+      bool tooLarge = hec == http::error::body_limit ||
+                      (!hec && parser.content_length() && *parser.content_length() > kMaxBody);
+      if (hec && !tooLarge) co_return;
+      boost::system::error_code ec;
+      if (!tooLarge) {
+        auto [bec, bn] =
+            co_await http::async_read(stream, buf, parser, asio::as_tuple(asio::use_awaitable));
+        (void)bn;
+        ec = bec;
+        tooLarge = ec == http::error::body_limit;
+      }
+      if (tooLarge) {
+        Response r = fromStatus(customStatus(413, "RequestEntityTooLarge",
+                                             "the server has received a request that is too "
+                                             "large (limit 3145728 bytes)"));
+        co_await write(stream, r, parser.get().version(), false);
+        co_await drainAndClose(stream);
+        co_return;
+      }
+      if (ec) co_return;
+      Request req = parser.release();
+      auto ri = parseRequestInfo(std::string(req.method_string()), std::string(req.target()));
+      if (!ri.ok()) {
+        co_await write(stream, fromStatus(toApiStatus(ri.status())), req.version(), false);
+        co_return;
+      }
+      if (ri->isResourceRequest && ri->verb == "watch") {
+        co_await serveWatch(stream, std::move(req), std::move(ri).value());
+        co_return;
+      }
+      Response r;
+      auto started = std::chrono::steady_clock::now();
+      if (!ri->isResourceRequest && isHealth(ri->path)) {
+        r = health(ri->path, std::string(req.target()));
+      } else if (!ri->isResourceRequest && ri->path == "/metrics") {
+        std::string text;
+        requestTotal_.render(text);
+        requestDuration_.render(text);
+        r = {200, "text/plain; version=0.0.4; charset=utf-8", text};
+      } else if (!ri->isResourceRequest && ri->path == "/version") {
+        r = {200, "application/json", versionJson()};
+      } else {
+        Handlers* h = handlers_.get();
+        r = co_await asio::co_spawn(
+            *pool_,
+            [h, &req, &ri]() -> asio::awaitable<Response> { co_return h->handle(req, *ri); },
+            asio::use_awaitable);
+      }
+      record(*ri, std::string(req.target()), r.code, started);
+      bool keep = req.keep_alive();
+      if (!co_await write(stream, r, req.version(), keep) || !keep) break;
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  // After an early error reply: stop sending, discard what the client still sends (bounded), so
+  // that closing does not reset the connection before the client has read the reply.
+  asio::awaitable<void> drainAndClose(beast::tcp_stream& stream) {
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    std::vector<char> scratch(64 * 1024);
+    size_t total = 0;
+    stream.expires_after(std::chrono::seconds(5));
+    while (total < 16 * kMaxBody) {
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(scratch),
+                                                     asio::as_tuple(asio::use_awaitable));
+      if (ec) break;
+      total += n;
+    }
+    stream.socket().close(ignored);
+  }
+
+  // Upstream's apiserver_request_* labels.
+  static common::Labels requestLabels(const RequestInfo& ri, const std::string& target) {
+    std::string verb = ri.verb;
+    if (verb == "create")
+      verb = "POST";
+    else if (verb == "update")
+      verb = "PUT";
+    else {
+      for (char& c : verb) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    std::string scope =
+        ri.isResourceRequest
+            ? (!ri.name.empty() ? "resource"
+                                : (!ri.namespaceName.empty() ? "namespace" : "cluster"))
+            : "";
+    return {{"component", "apiserver"},
+            {"dry_run", queryParam(target, "dryRun")},
+            {"group", ri.apiGroup},
+            {"resource", ri.resource},
+            {"scope", scope},
+            {"subresource", ri.subresource},
+            {"verb", verb},
+            {"version", ri.apiVersion}};
+  }
+
+  void record(const RequestInfo& ri, const std::string& target, int code,
+              std::chrono::steady_clock::time_point start) {
+    if (!ri.isResourceRequest) return;
+    common::Labels l = requestLabels(ri, target);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    requestDuration_.observe(l, secs);
+    l.insert(l.begin(), {"code", std::to_string(code)});
+    requestTotal_.add(l);
+  }
+
+  static bool isHealth(const std::string& p) {
+    return p == "/healthz" || p == "/livez" || p == "/readyz" || p.rfind("/healthz/", 0) == 0 ||
+           p.rfind("/livez/", 0) == 0 || p.rfind("/readyz/", 0) == 0;
+  }
+
+  Response health(const std::string& path, const std::string& target) {
+    bool isReady = path.rfind("/readyz", 0) == 0;
+    bool ok = !isReady || !options_.ready || options_.ready();
+    const char* what = isReady ? "readyz" : (path.rfind("/livez", 0) == 0 ? "livez" : "healthz");
+    bool verbose = target.find("verbose") != std::string::npos;
+    std::string body;
+    if (verbose) {
+      body = "[+]ping ok\n[+]log ok\n";
+      if (isReady) body += ok ? "[+]components ok\n" : "[-]components failed: reason withheld\n";
+      body += std::string(what) + (ok ? " check passed\n" : " check failed\n");
+    } else {
+      body = ok ? "ok"
+                : "[-]components failed: reason withheld\n" + std::string(what) + " check failed";
+    }
+    return {ok ? 200 : 500, "text/plain; charset=utf-8", body};
+  }
+
+  asio::awaitable<bool> write(beast::tcp_stream& stream, const Response& r, unsigned version,
+                              bool keepAlive) {
+    http::response<http::string_body> res{static_cast<http::status>(r.code), version};
+    res.set(http::field::content_type, r.contentType);
+    res.set(http::field::cache_control, "no-cache, private");
+    res.keep_alive(keepAlive);
+    res.body() = r.body;
+    res.prepare_payload();
+    stream.expires_after(std::chrono::seconds(60));
+    auto [ec, n] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+    (void)n;
+    co_return !ec;
+  }
+
+  asio::awaitable<void> serveWatch(beast::tcp_stream& stream, Request req, RequestInfo ri) {
+    Handlers* h = handlers_.get();
+    const api::ResourceInfo* info = nullptr;
+    struct Opened {  // co_spawn needs a default-constructible result
+      Status status;
+      std::unique_ptr<registry::ApiWatch> watch;
+    };
+    Opened opened = co_await asio::co_spawn(
+        *pool_,
+        [h, &req, &ri, &info]() -> asio::awaitable<Opened> {
+          auto w = h->openWatch(req, ri, info);
+          if (!w.ok()) co_return Opened{w.status(), nullptr};
+          co_return Opened{Status::Ok(), std::move(w).value()};
+        },
+        asio::use_awaitable);
+    if (!opened.status.ok()) {
+      co_await write(
+          stream, fromStatus(toApiStatus(opened.status, {ri.name, ri.apiGroup, ri.resource, {}})),
+          req.version(), false);
+      co_return;
+    }
+    std::unique_ptr<registry::ApiWatch> w = std::move(opened.watch);
+    const bool table = wantsTable(req);
+    const std::string includeObject = queryParam(std::string(req.target()), "includeObject");
+    auto timeoutParam = queryParam(std::string(req.target()), "timeoutSeconds");
+    auto timeout =
+        std::chrono::seconds(timeoutParam.empty() ? 1800 : std::atoll(timeoutParam.c_str()));
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+
+    http::response<http::empty_body> res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "no-cache, private");
+    res.chunked(true);
+    http::response_serializer<http::empty_body> sr{res};
+    stream.expires_never();
+    auto [hec, hn] =
+        co_await http::async_write_header(stream, sr, asio::as_tuple(asio::use_awaitable));
+    (void)hn;
+    if (hec) co_return;
+
+    auto timer = std::make_shared<asio::steady_timer>(io());
+    auto pending = std::make_shared<std::atomic<bool>>(false);
+    auto ex = io().get_executor();
+    w->setNotify([timer, pending, ex] {
+      pending->store(true);
+      asio::post(ex, [timer] { timer->cancel(); });
+    });
+    while (!stopping_) {
+      auto events = w->next(std::chrono::milliseconds(0));
+      std::string out;
+      bool end = false;
+      if (!events.ok()) {
+        json err = json::parse(toApiStatus(events.status()).body);
+        out = json{{"type", "ERROR"}, {"object", err}}.dump() + "\n";
+        end = true;
+      } else {
+        for (const auto& e : *events) {
+          json obj = *e.object;
+          obj["apiVersion"] = info->groupVersion();
+          obj["kind"] = info->kind;
+          if (table) {
+            try {
+              obj = toTable(*info, json::array({obj}), includeObject,
+                            std::chrono::system_clock::now());
+            } catch (const std::exception&) {
+              continue;  // an object the printer cannot render is skipped, not fatal
+            }
+          }
+          out += json{{"type", e.type}, {"object", obj}}.dump();
+          out += "\n";
+        }
+      }
+      if (!out.empty()) {
+        auto [ec, n] = co_await asio::async_write(stream, http::make_chunk(asio::buffer(out)),
+                                                  asio::as_tuple(asio::use_awaitable));
+        (void)n;
+        if (ec) break;
+      }
+      if (end || std::chrono::steady_clock::now() >= deadline) break;
+      if (pending->exchange(false)) continue;
+      timer->expires_at(
+          std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+      co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+      pending->store(false);
+    }
+    w.reset();
+    auto [ec, n] = co_await asio::async_write(stream, http::make_chunk_last(),
+                                              asio::as_tuple(asio::use_awaitable));
+    (void)ec;
+    (void)n;
+  }
+
+  ApiServerOptions options_;
+  common::Counter requestTotal_{
+      "apiserver_request_total",
+      "Counter of apiserver requests broken out for each verb, dry run value, group, version, "
+      "resource, scope, component, and HTTP response code."};
+  common::Histogram requestDuration_{
+      "apiserver_request_duration_seconds",
+      "Response latency distribution in seconds for each verb, dry run value, group, version, "
+      "resource, subresource, scope and component.",
+      {0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2,
+       3,     4,     5,    6,   8,   10,  15,  20,  30,  45,   60}};
+  std::unique_ptr<Handlers> handlers_;
+  std::unique_ptr<asio::thread_pool> pool_;
+  std::optional<tcp::acceptor> acceptor_;
+  const log::Logger* log_ = nullptr;
+  bool stopping_ = false;
+};
+
+}  // namespace
+
+std::string versionJson() {
+  const auto& b = common::buildInfo();
+  json j = {{"major", "1"},
+            {"minor", "32"},
+            {"gitVersion", b.kubernetes + "+kiln"},
+            {"gitCommit", b.gitCommit},
+            {"gitTreeState", b.gitCommit.find("-dirty") == std::string::npos ? "clean" : "dirty"},
+            {"buildDate", b.buildDate},
+            {"goVersion", "none (" + b.compiler + ")"},
+            {"compiler", "kiln"},
+            {"platform", b.platform}};
+  return j.dump();
+}
+
+std::unique_ptr<common::Component> makeApiServer(ApiServerOptions options) {
+  return std::make_unique<ApiServer>(std::move(options));
+}
+
+}  // namespace kiln::apiserver

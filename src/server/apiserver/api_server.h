@@ -1,0 +1,38 @@
+// The `apiserver` component: the Kubernetes REST API over HTTP(S) on the API port (DESIGN §2).
+// Beast HTTP/1.1 on its own io_context; blocking store work runs on a worker pool so the I/O
+// thread never waits on an fsync; watches stream chunked JSON fed by the store's watch hub.
+// Serves /healthz, /livez, /readyz, /version, discovery (legacy and aggregated), and the
+// resources of api/resources.h through registry::GenericStore.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/supervisor.h"
+#include "embedded/store/store.h"
+
+namespace kiln::apiserver {
+
+struct ApiServerOptions {
+  std::string bindAddress = "0.0.0.0";
+  uint16_t port = 6443;
+  // Whether the whole server is ready (for /readyz). Called on the server's thread.
+  std::function<bool()> ready;
+  std::vector<std::string> dependencies;  // components that must be ready first
+  // The datastore; called once at start (after dependencies are ready).
+  std::function<std::shared_ptr<store::Store>()> store;
+  int workers = 16;  // threads for blocking store work
+  std::string serviceCidr = "10.43.0.0/16";
+  std::string nodePortRange = "30000-32767";
+};
+
+// A Component named "apiserver".
+std::unique_ptr<common::Component> makeApiServer(ApiServerOptions options);
+
+// The body of GET /version (apimachinery version.Info).
+std::string versionJson();
+
+}  // namespace kiln::apiserver

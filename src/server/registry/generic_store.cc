@@ -1,0 +1,545 @@
+// GenericStore implementation (see generic_store.h).
+#include "server/registry/generic_store.h"
+
+#include <sys/random.h>
+
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "common/encoding.h"
+
+namespace kiln::registry {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kNameAlphabet = "bcdfghjklmnpqrstvwxz2456789";  // upstream's
+
+std::string randomSuffix(size_t n) {
+  std::string out;
+  unsigned char b[16];
+  ssize_t got = ::getrandom(b, sizeof b, 0);
+  for (size_t i = 0; i < n; ++i) {
+    unsigned v = got > static_cast<ssize_t>(i) ? b[i] : static_cast<unsigned>(i * 7);
+    out += kNameAlphabet[v % kNameAlphabet.size()];
+  }
+  return out;
+}
+
+StatusOr<Json> decode(const store::KeyValue& kv) {
+  json obj = json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
+  if (obj.is_discarded() || !obj.is_object()) {
+    return internalError("stored object at " + kv.key + " is not valid JSON");
+  }
+  obj["metadata"]["resourceVersion"] = std::to_string(kv.modRevision);
+  return obj;
+}
+
+std::string encode(const Json& obj) {
+  json copy = obj;
+  if (copy.contains("metadata") && copy["metadata"].is_object()) {
+    copy["metadata"].erase("resourceVersion");
+    if (copy["metadata"].empty()) copy["metadata"] = json::object();
+  }
+  return copy.dump();
+}
+
+StatusOr<int64_t> parseRv(const std::string& rv) {
+  if (rv.empty()) return int64_t{0};
+  int64_t v = 0;
+  for (char c : rv) {
+    if (c < '0' || c > '9' || v > (INT64_MAX - 9) / 10) {
+      return invalidArgument("invalid resource version \"" + rv + "\"");
+    }
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+std::string metaString(const Json& obj, const char* field) {
+  auto m = obj.find("metadata");
+  if (m == obj.end() || !m->is_object()) return "";
+  auto f = m->find(field);
+  return f != m->end() && f->is_string() ? f->get<std::string>() : "";
+}
+
+bool passes(const ObjectFilter& f, const Json& obj) { return !f || f(obj); }
+
+// A watch over one resource prefix; translates store events.
+class Translating final : public ApiWatch {
+ public:
+  Translating(std::unique_ptr<store::Watch> w, ObjectFilter filter, std::vector<WatchEvent> initial)
+      : w_(std::move(w)), filter_(std::move(filter)), initial_(std::move(initial)) {}
+
+  StatusOr<std::vector<WatchEvent>> next(std::chrono::milliseconds timeout) override {
+    std::vector<WatchEvent> out;
+    {
+      std::lock_guard lock(mu_);
+      out.swap(initial_);
+    }
+    if (!out.empty()) return out;
+    KILN_ASSIGN_OR_RETURN(auto events, w_->next(timeout));
+    for (auto& e : events) translate(e, out);
+    return out;
+  }
+
+  void setNotify(std::function<void()> notify) override {
+    bool pending;
+    {
+      std::lock_guard lock(mu_);
+      pending = !initial_.empty();
+    }
+    if (pending && notify) notify();
+    w_->setNotify(std::move(notify));
+  }
+
+ private:
+  void translate(const store::Event& e, std::vector<WatchEvent>& out) {
+    auto cur = decode(e.kv);
+    if (!cur.ok()) return;
+    bool nowMatches = passes(filter_, *cur);
+    bool wasMatching = false;
+    if (e.type == store::EventType::kPut && !e.isCreate() && e.prev) {
+      auto prev = decode(*e.prev);
+      wasMatching = prev.ok() && passes(filter_, *prev);
+    } else if (e.type == store::EventType::kPut && !e.isCreate()) {
+      wasMatching = nowMatches;  // no previous state known: assume unchanged membership
+    }
+    auto obj = std::make_shared<const Json>(std::move(cur).value());
+    if (e.type == store::EventType::kDelete) {
+      if (nowMatches) out.push_back({"DELETED", obj});
+    } else if (e.isCreate()) {
+      if (nowMatches) out.push_back({"ADDED", obj});
+    } else if (nowMatches && wasMatching) {
+      out.push_back({"MODIFIED", obj});
+    } else if (nowMatches) {
+      out.push_back({"ADDED", obj});
+    } else if (wasMatching) {
+      out.push_back({"DELETED", obj});  // no longer selected: upstream sends DELETED
+    }
+  }
+
+  std::unique_ptr<store::Watch> w_;
+  ObjectFilter filter_;
+  std::mutex mu_;
+  std::vector<WatchEvent> initial_;
+};
+
+}  // namespace
+
+Clocks realClocks() {
+  return {common::newUuid, [] { return common::rfc3339(std::chrono::system_clock::now()); }};
+}
+
+std::string encodeContinue(int64_t rv, const std::string& startKey) {
+  json j = {{"v", "meta.k8s.io/v1"}, {"rv", rv}, {"start", startKey}};
+  return common::base64Encode(j.dump());
+}
+
+StatusOr<std::pair<int64_t, std::string>> decodeContinue(const std::string& token) {
+  auto raw = common::base64Decode(token);
+  if (!raw.ok()) return invalidArgument("continue key is not valid: illegal base64 data");
+  json j = json::parse(*raw, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("v", "") != "meta.k8s.io/v1" ||
+      !j.contains("rv") || !j["rv"].is_number_integer() || !j.contains("start") ||
+      !j["start"].is_string()) {
+    return invalidArgument("continue key is not valid: incorrect encoded start resourceVersion");
+  }
+  std::string start = j["start"].get<std::string>();
+  if (start.find("..") != std::string::npos || (!start.empty() && start[0] == '/')) {
+    return invalidArgument("continue key is not valid: invalid start path");
+  }
+  return std::make_pair(j["rv"].get<int64_t>(), start);
+}
+
+GenericStore::GenericStore(std::shared_ptr<store::Store> store, const api::ResourceInfo& info,
+                           Clocks clocks)
+    : store_(std::move(store)), info_(info), clocks_(std::move(clocks)) {}
+
+std::string GenericStore::qualifiedResource() const {
+  return info_.group.empty() ? info_.resource : info_.resource + "." + info_.group;
+}
+
+std::string GenericStore::prefix(const std::string& ns) const {
+  std::string p = "/registry/" + (info_.group.empty() ? std::string("core") : info_.group) + "/" +
+                  info_.resource + "/";
+  if (info_.namespaced && !ns.empty()) p += ns + "/";
+  return p;
+}
+
+std::string GenericStore::key(const std::string& ns, const std::string& name) const {
+  return prefix(ns) + name;
+}
+
+Status GenericStore::notFound(const std::string& name) const {
+  return kiln::notFound(qualifiedResource() + " \"" + name + "\" not found");
+}
+
+Status GenericStore::conflict(const std::string& name, const std::string& why) const {
+  return {Code::kConflict,
+          "Operation cannot be fulfilled on " + qualifiedResource() + " \"" + name + "\": " + why};
+}
+
+StatusOr<Json> GenericStore::create(const std::string& ns, Json obj, bool dryRun) {
+  if (!obj.is_object()) return invalidArgument("the body of the request was not an object");
+  json& meta = obj["metadata"];
+  if (!meta.is_object()) meta = json::object();
+  std::string objNs = meta.value("namespace", "");
+  if (info_.namespaced) {
+    if (!objNs.empty() && objNs != ns) {
+      return invalidArgument(
+          "the namespace of the provided object does not match the namespace sent on the request");
+    }
+    meta["namespace"] = ns;
+  } else {
+    meta.erase("namespace");
+  }
+  std::string name = meta.value("name", "");
+  std::string generateName = meta.value("generateName", "");
+  bool generated = name.empty() && !generateName.empty();
+  for (int attempt = 0;; ++attempt) {
+    if (generated) {
+      std::string base = generateName.substr(0, std::min<size_t>(generateName.size(), 58));
+      name = base + randomSuffix(5);
+    }
+    if (name.empty()) return invalidArgument("name or generateName is required");
+    meta["name"] = name;
+    meta["uid"] = clocks_.newUid();
+    meta["creationTimestamp"] = clocks_.nowRfc3339();
+    if (tracksGeneration()) meta["generation"] = 1;
+    meta.erase("resourceVersion");
+    meta.erase("deletionTimestamp");
+    meta.erase("deletionGracePeriodSeconds");
+    if (dryRun) {
+      auto get = store_->get(key(ns, name));
+      if (!get.ok()) return get.status();
+      if (get->kv) return alreadyExists(qualifiedResource() + " \"" + name + "\" already exists");
+      return obj;
+    }
+    auto kv = store_->create(key(ns, name), encode(obj));
+    if (kv.ok()) {
+      meta["resourceVersion"] = std::to_string(kv->modRevision);
+      return obj;
+    }
+    if (kv.status().code() == Code::kAlreadyExists) {
+      if (generated && attempt < 8) continue;  // upstream retries generated names too
+      return alreadyExists(qualifiedResource() + " \"" + name + "\" already exists");
+    }
+    return kv.status();
+  }
+}
+
+StatusOr<Json> GenericStore::get(const std::string& ns, const std::string& name) {
+  KILN_ASSIGN_OR_RETURN(auto r, store_->get(key(ns, name)));
+  if (!r.kv) return notFound(name);
+  return decode(*r.kv);
+}
+
+StatusOr<Json> GenericStore::list(const std::string& ns, const ListParams& params) {
+  const std::string p = prefix(ns);
+  store::ListOptions opt;
+  int64_t requested = 0;
+  if (!params.continueToken.empty()) {
+    KILN_ASSIGN_OR_RETURN(auto token, decodeContinue(params.continueToken));
+    opt.revision = token.first;
+    // The token's start is relative to the resource prefix of an all-namespaces list.
+    opt.startKey = prefix("") + token.second;
+    if (opt.startKey.compare(0, p.size(), p) != 0) opt.startKey = p;
+  } else {
+    KILN_ASSIGN_OR_RETURN(requested, parseRv(params.resourceVersion));
+    if (params.resourceVersionMatch == "Exact") {
+      if (requested == 0) {
+        return invalidArgument(
+            "resourceVersionMatch \"Exact\" is forbidden for resourceVersion \"0\"");
+      }
+      opt.revision = requested;
+    } else if (!params.resourceVersionMatch.empty() &&
+               params.resourceVersionMatch != "NotOlderThan") {
+      return invalidArgument("resourceVersionMatch: Unsupported value: \"" +
+                             params.resourceVersionMatch + "\"");
+    }
+  }
+  const int64_t limit = params.limit > 0 ? params.limit : 0;
+  json items = json::array();
+  int64_t listRev = 0;
+  std::string lastKey;
+  bool more = false;
+  // Read pages until `limit` items pass the filter (upstream fills pages the same way).
+  while (true) {
+    store::ListOptions page = opt;
+    page.limit = limit > 0 ? std::max<int64_t>(limit - static_cast<int64_t>(items.size()), 1) : 0;
+    if (params.filter && limit > 0) page.limit = std::max<int64_t>(page.limit, 100);
+    auto r = store_->list(p, page);
+    if (!r.ok()) {
+      if (r.status().code() == Code::kGone && !params.continueToken.empty()) {
+        return Status(Code::kGone,
+                      "The provided continue parameter is too old to display a consistent list "
+                      "result. You can start a new list without the continue parameter, or use "
+                      "the continue token in this response to retrieve the remainder of the "
+                      "results. Continuing with the provided token results in an inconsistent "
+                      "list - objects that were created, modified, or deleted between the time "
+                      "the first chunk was returned and now may show up in the list.");
+      }
+      return r.status();
+    }
+    listRev = r->revision;
+    if (requested > listRev) {
+      return Status(Code::kDeadlineExceeded,
+                    "Too large resource version: " + std::to_string(requested) +
+                        ", current: " + std::to_string(listRev));
+    }
+    opt.revision = listRev;
+    size_t i = 0;
+    for (; i < r->items.size(); ++i) {
+      auto obj = decode(r->items[i]);
+      if (!obj.ok()) return obj.status();
+      lastKey = r->items[i].key;
+      if (!passes(params.filter, *obj)) continue;
+      items.push_back(std::move(obj).value());
+      if (limit > 0 && static_cast<int64_t>(items.size()) == limit) {
+        ++i;
+        break;
+      }
+    }
+    bool storeHasMore = r->more || i < r->items.size();
+    if (limit > 0 && static_cast<int64_t>(items.size()) == limit) {
+      more = storeHasMore;
+      break;
+    }
+    if (!r->more) break;
+    opt.startKey = lastKey + std::string(1, '\0');
+  }
+  json meta = {{"resourceVersion", std::to_string(listRev)}};
+  if (more) {
+    std::string rel = lastKey.substr(prefix("").size()) + std::string(1, '\0');
+    meta["continue"] = encodeContinue(listRev, rel);
+  }
+  return json{{"kind", info_.kind + "List"},
+              {"apiVersion", info_.groupVersion()},
+              {"metadata", meta},
+              {"items", items}};
+}
+
+StatusOr<Json> GenericStore::update(const std::string& ns, const std::string& name, Json obj,
+                                    bool dryRun) {
+  if (!obj.is_object()) return invalidArgument("the body of the request was not an object");
+  std::string bodyName = metaString(obj, "name");
+  if (bodyName != name) {
+    return invalidArgument("the name of the object (" + bodyName +
+                           ") does not match the name on the URL (" + name + ")");
+  }
+  if (info_.namespaced) {
+    std::string bodyNs = metaString(obj, "namespace");
+    if (!bodyNs.empty() && bodyNs != ns) {
+      return invalidArgument(
+          "the namespace of the provided object does not match the namespace sent on the request");
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(int64_t expected, parseRv(metaString(obj, "resourceVersion")));
+  KILN_ASSIGN_OR_RETURN(auto cur, store_->get(key(ns, name)));
+  if (!cur.kv) return notFound(name);
+  KILN_ASSIGN_OR_RETURN(Json old, decode(*cur.kv));
+  if (expected != 0 && expected != cur.kv->modRevision) {
+    return conflict(name,
+                    "the object has been modified; please apply your changes to the latest "
+                    "version and try again");
+  }
+  std::string bodyUid = metaString(obj, "uid");
+  if (!bodyUid.empty() && bodyUid != metaString(old, "uid")) {
+    return conflict(name, "Precondition failed: UID in precondition: " + bodyUid +
+                              ", UID in object meta: " + metaString(old, "uid"));
+  }
+  json& meta = obj["metadata"];
+  const json& oldMeta = old["metadata"];
+  meta["uid"] = oldMeta["uid"];
+  meta["creationTimestamp"] = oldMeta["creationTimestamp"];
+  if (info_.namespaced) meta["namespace"] = ns;
+  // Deletion state belongs to the server: it cannot be set or cleared by an update.
+  for (const char* f : {"deletionTimestamp", "deletionGracePeriodSeconds"}) {
+    if (oldMeta.contains(f))
+      meta[f] = oldMeta[f];
+    else
+      meta.erase(f);
+  }
+  const bool terminating = oldMeta.contains("deletionTimestamp");
+  const bool noFinalizers =
+      !meta.contains("finalizers") || !meta["finalizers"].is_array() || meta["finalizers"].empty();
+  if (terminating && meta.contains("finalizers") && meta["finalizers"].is_array()) {
+    for (const auto& f : meta["finalizers"]) {
+      bool had = false;
+      if (oldMeta.contains("finalizers") && oldMeta["finalizers"].is_array()) {
+        for (const auto& g : oldMeta["finalizers"]) had = had || g == f;
+      }
+      if (!had) {
+        return invalidArgument(qualifiedResource() + " \"" + name +
+                               "\" is invalid: metadata.finalizers: Forbidden: no new finalizers "
+                               "can be added if the object is being deleted");
+      }
+    }
+  }
+  if (tracksGeneration()) {
+    int64_t gen = oldMeta.contains("generation") && oldMeta["generation"].is_number_integer()
+                      ? oldMeta["generation"].get<int64_t>()
+                      : 1;
+    json oldSpec = old.contains("spec") ? old["spec"] : json();
+    json newSpec = obj.contains("spec") ? obj["spec"] : json();
+    meta["generation"] = oldSpec == newSpec ? gen : gen + 1;
+  }
+  if (terminating && noFinalizers) {
+    // The last finalizer is gone: the deletion completes now.
+    if (dryRun) return obj;
+    auto d = store_->remove(key(ns, name), cur.kv->modRevision);
+    if (!d.ok()) {
+      if (d.status().code() == Code::kConflict) {
+        return conflict(name,
+                        "the object has been modified; please apply your changes to the latest "
+                        "version and try again");
+      }
+      return d.status();
+    }
+    meta["resourceVersion"] = std::to_string(d->revision);
+    return obj;
+  }
+  if (dryRun) {
+    meta["resourceVersion"] = std::to_string(cur.kv->modRevision);
+    return obj;
+  }
+  auto kv = store_->update(key(ns, name), encode(obj), cur.kv->modRevision);
+  if (!kv.ok()) {
+    if (kv.status().code() == Code::kConflict) {
+      return conflict(name,
+                      "the object has been modified; please apply your changes to the latest "
+                      "version and try again");
+    }
+    if (kv.status().code() == Code::kNotFound) return notFound(name);
+    return kv.status();
+  }
+  meta["resourceVersion"] = std::to_string(kv->modRevision);
+  return obj;
+}
+
+StatusOr<Json> GenericStore::guaranteedUpdate(
+    const std::string& ns, const std::string& name,
+    const std::function<StatusOr<Json>(Json current)>& mutate, bool dryRun) {
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    KILN_ASSIGN_OR_RETURN(Json current, get(ns, name));
+    std::string rv = metaString(current, "resourceVersion");
+    KILN_ASSIGN_OR_RETURN(Json next, mutate(current));
+    if (!next.is_object()) return invalidArgument("the patched object is not an object");
+    next["metadata"]["resourceVersion"] = rv;  // compare-and-swap against what we read
+    auto r = update(ns, name, std::move(next), dryRun);
+    if (r.ok() || r.status().code() != Code::kConflict ||
+        r.status().message().find("Precondition failed") != std::string::npos) {
+      return r;
+    }
+  }
+  return conflict(name, "too many concurrent updates; please try again");
+}
+
+bool GenericStore::tracksGeneration() const {
+  const std::string& k = info_.kind;
+  return k == "Deployment" || k == "ReplicaSet" || k == "StatefulSet" || k == "DaemonSet" ||
+         k == "Job" || k == "CronJob" || k == "Ingress" || k == "NetworkPolicy";
+}
+
+StatusOr<GenericStore::DeleteResult> GenericStore::remove(const std::string& ns,
+                                                          const std::string& name,
+                                                          const DeleteOptions& o) {
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    KILN_ASSIGN_OR_RETURN(auto cur, store_->get(key(ns, name)));
+    if (!cur.kv) return notFound(name);
+    KILN_ASSIGN_OR_RETURN(Json old, decode(*cur.kv));
+    if (o.uidPrecondition && *o.uidPrecondition != metaString(old, "uid")) {
+      return conflict(name, "Precondition failed: UID in precondition: " + *o.uidPrecondition +
+                                ", UID in object meta: " + metaString(old, "uid"));
+    }
+    if (o.rvPrecondition && *o.rvPrecondition != metaString(old, "resourceVersion")) {
+      return conflict(
+          name, "Precondition failed: ResourceVersion in precondition: " + *o.rvPrecondition +
+                    ", ResourceVersion in object meta: " + metaString(old, "resourceVersion"));
+    }
+    // Finalizers the propagation policy asks for (the garbage collector removes them).
+    json next = old;
+    json& meta = next["metadata"];
+    if (!meta.contains("finalizers") || !meta["finalizers"].is_array()) {
+      meta["finalizers"] = json::array();
+    }
+    auto addFinalizer = [&](const char* f) {
+      for (const auto& x : meta["finalizers"]) {
+        if (x == f) return;
+      }
+      meta["finalizers"].push_back(f);
+    };
+    auto dropFinalizer = [&](const char* f) {
+      json kept = json::array();
+      for (const auto& x : meta["finalizers"]) {
+        if (x != f) kept.push_back(x);
+      }
+      meta["finalizers"] = kept;
+    };
+    if (o.propagationPolicy == "Foreground") {
+      addFinalizer("foregroundDeletion");
+      dropFinalizer("orphan");
+    } else if (o.propagationPolicy == "Orphan") {
+      addFinalizer("orphan");
+      dropFinalizer("foregroundDeletion");
+    }
+    const bool pending = !meta["finalizers"].empty();
+    if (meta["finalizers"].empty()) meta.erase("finalizers");
+    if (!pending) {
+      if (o.dryRun) return DeleteResult{old, true};
+      auto d = store_->remove(key(ns, name), cur.kv->modRevision);
+      if (d.ok()) return DeleteResult{old, true};
+      if (d.status().code() == Code::kConflict) continue;  // raced with a writer: read again
+      if (d.status().code() == Code::kNotFound) return notFound(name);
+      return d.status();
+    }
+    // Mark for deletion; finalizers run, and the last one's removal deletes the object.
+    if (!meta.contains("deletionTimestamp")) {
+      meta["deletionTimestamp"] = clocks_.nowRfc3339();
+      meta["deletionGracePeriodSeconds"] = 0;
+    }
+    if (o.dryRun) return DeleteResult{next, false};
+    if (next == old) return DeleteResult{old, false};  // already marked, nothing new
+    auto u = store_->update(key(ns, name), encode(next), cur.kv->modRevision);
+    if (u.ok()) {
+      meta["resourceVersion"] = std::to_string(u->modRevision);
+      return DeleteResult{next, false};
+    }
+    if (u.status().code() == Code::kConflict) continue;
+    if (u.status().code() == Code::kNotFound) return notFound(name);
+    return u.status();
+  }
+  return conflict(name, "too many concurrent updates; please try again");
+}
+
+StatusOr<std::unique_ptr<ApiWatch>> GenericStore::watch(const std::string& ns,
+                                                        const WatchParams& params) {
+  const std::string p = prefix(ns);
+  std::vector<WatchEvent> initial;
+  int64_t start = 0;
+  if (params.resourceVersion.empty() || params.resourceVersion == "0") {
+    // Synthetic ADDED events for the current state, then changes after it.
+    ListParams lp;
+    lp.filter = params.filter;
+    KILN_ASSIGN_OR_RETURN(Json list, this->list(ns, lp));
+    for (auto& item : list["items"]) {
+      initial.push_back({"ADDED", std::make_shared<const Json>(std::move(item))});
+    }
+    KILN_ASSIGN_OR_RETURN(start, parseRv(list["metadata"]["resourceVersion"].get<std::string>()));
+  } else {
+    KILN_ASSIGN_OR_RETURN(start, parseRv(params.resourceVersion));
+  }
+  auto w = store_->watch(p, start + 1);
+  if (!w.ok()) {
+    if (w.status().code() == Code::kGone) {
+      return Status(Code::kGone, "too old resource version: " + std::to_string(start) + " (" +
+                                     std::to_string(start + 1) + ")");
+    }
+    return w.status();
+  }
+  return std::unique_ptr<ApiWatch>(
+      new Translating(std::move(w).value(), params.filter, std::move(initial)));
+}
+
+}  // namespace kiln::registry

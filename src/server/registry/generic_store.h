@@ -1,0 +1,123 @@
+// The generic REST storage of one resource kind over the Store (upstream's
+// genericregistry.Store): objects are JSON under /registry/<group>/<resource>/<ns>/<name>,
+// resourceVersion is the store's modRevision, updates are compare-and-swap on it, lists page
+// with upstream continue tokens, and watches translate store events into ADDED/MODIFIED/DELETED
+// with selector transitions. Errors carry upstream's messages (`configmaps "x" not found`).
+// Kind-specific behaviour (defaults, validation, status) layers on top of this.
+// Thread-safe: every method may be called from any thread; calls block on the store.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+// The full JSON header: results carry objects by value. Only JSON-handling code includes this.
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/resources.h"
+#include "common/status.h"
+#include "embedded/store/store.h"
+
+namespace kiln::registry {
+
+using Json = nlohmann::json;
+// A selector over whole objects (label + field selectors); empty = everything.
+using ObjectFilter = std::function<bool(const Json& object)>;
+
+struct ListParams {
+  int64_t limit = 0;
+  std::string continueToken;
+  std::string resourceVersion;       // "", "0" or a revision
+  std::string resourceVersionMatch;  // "", "NotOlderThan" or "Exact"
+  ObjectFilter filter;
+};
+
+struct WatchParams {
+  std::string resourceVersion;  // "" or "0": start with ADDED for the current state
+  ObjectFilter filter;
+};
+
+struct WatchEvent {
+  std::string type;  // ADDED, MODIFIED, DELETED
+  std::shared_ptr<const Json> object;
+};
+
+class ApiWatch {
+ public:
+  virtual ~ApiWatch() = default;
+  // Events available within `timeout` (empty on timeout), or the error that ended the watch
+  // (Gone → 410 Expired).
+  virtual StatusOr<std::vector<WatchEvent>> next(std::chrono::milliseconds timeout) = 0;
+  // Called on a store thread when events arrive; must not block.
+  virtual void setNotify(std::function<void()> notify) = 0;
+};
+
+struct Clocks {
+  std::function<std::string()> newUid;      // RFC 4122 v4
+  std::function<std::string()> nowRfc3339;  // "2026-11-24T04:10:53Z"
+};
+Clocks realClocks();
+
+class GenericStore {
+ public:
+  GenericStore(std::shared_ptr<store::Store> store, const api::ResourceInfo& info,
+               Clocks clocks = realClocks());
+
+  const api::ResourceInfo& info() const { return info_; }
+  // "configmaps" or "deployments.apps", as upstream names a resource in messages.
+  std::string qualifiedResource() const;
+  std::string key(const std::string& ns, const std::string& name) const;
+
+  // Creates `obj` (its metadata.name, or generateName + suffix) in `ns`; sets uid,
+  // creationTimestamp and resourceVersion. dryRun validates and returns without storing.
+  StatusOr<Json> create(const std::string& ns, Json obj, bool dryRun);
+  StatusOr<Json> get(const std::string& ns, const std::string& name);
+  // A <Kind>List with metadata.resourceVersion/continue.
+  StatusOr<Json> list(const std::string& ns, const ListParams& params);
+  // Replaces the object. metadata.resourceVersion, when set, must match (else Conflict); uid and
+  // creationTimestamp are kept from the stored object.
+  // An update that removes the last finalizer of an object marked for deletion deletes it.
+  // For kinds with a spec-generation (workloads), metadata.generation starts at 1 and grows
+  // whenever spec changes.
+  StatusOr<Json> update(const std::string& ns, const std::string& name, Json obj, bool dryRun);
+  // Reads, applies `mutate` and writes back with compare-and-swap, retrying on conflicts (for
+  // patches and server-side changes).
+  StatusOr<Json> guaranteedUpdate(const std::string& ns, const std::string& name,
+                                  const std::function<StatusOr<Json>(Json current)>& mutate,
+                                  bool dryRun);
+  // Deletes the object (metav1.DeleteOptions semantics). An object with finalizers (including
+  // the ones propagationPolicy Foreground/Orphan add) is only marked: deletionTimestamp is set
+  // and it stays until an update removes its last finalizer. Returns the object as it was
+  // deleted or marked; `deleted` tells which.
+  struct DeleteOptions {
+    std::optional<std::string> uidPrecondition;
+    std::optional<std::string> rvPrecondition;
+    std::string propagationPolicy;  // "", Background, Foreground, Orphan
+    bool dryRun = false;
+  };
+  struct DeleteResult {
+    Json object;
+    bool deleted = false;
+  };
+  StatusOr<DeleteResult> remove(const std::string& ns, const std::string& name,
+                                const DeleteOptions& options);
+  StatusOr<std::unique_ptr<ApiWatch>> watch(const std::string& ns, const WatchParams& params);
+
+ private:
+  std::string prefix(const std::string& ns) const;
+  Status notFound(const std::string& name) const;
+  Status conflict(const std::string& name, const std::string& why) const;
+  bool tracksGeneration() const;
+
+  std::shared_ptr<store::Store> store_;
+  const api::ResourceInfo& info_;
+  Clocks clocks_;
+};
+
+// Encodes/decodes upstream's continue token: base64 of {"v":"meta.k8s.io/v1","rv":N,"start":K}.
+std::string encodeContinue(int64_t rv, const std::string& startKey);
+StatusOr<std::pair<int64_t, std::string>> decodeContinue(const std::string& token);
+
+}  // namespace kiln::registry

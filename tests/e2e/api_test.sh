@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# e2e: the Kubernetes API as the real kubectl uses it, against the real kiln server in its own
+# network namespace: discovery, server-side tables, create/get/list in every output format,
+# label/annotate (merge patch), selectors, watch, replace with a stale resourceVersion, delete,
+# upstream error messages, body limits. (TLS, full OpenAPI schemas, protobuf bodies, strategic
+# merge patch and per-kind validation come with the rest of the API-server issue.)
+source "$(dirname "$0")/lib/harness.sh"
+kh_init
+kh_netns_create api
+kh_server_start || kh_abort "server did not start"
+k() { kh_kubectl "$@"; }
+W=$KH_WORK
+
+# --- discovery -------------------------------------------------------------------------------
+out=$(k version 2>&1)
+kh_assert_contains "$out" "Server Version: v1.32.0+kiln" "kubectl version shows the server version"
+out=$(k api-resources 2>&1)
+kh_check "api-resources lists deployments with short name and group" \
+  grep -qE '^deployments +deploy +apps/v1 +true +Deployment' <<<"$out"
+kh_check "api-resources lists cluster-scoped namespaces" grep -qE '^namespaces +ns +v1 +false +Namespace' <<<"$out"
+out=$(k api-versions 2>&1)
+kh_check "api-versions lists apps/v1 and v1" bash -c 'grep -qx apps/v1 <<<"$0" && grep -qx v1 <<<"$0"' "$out"
+out=$(k get --raw /apis 2>&1)
+kh_assert_contains "$out" '"kind":"APIGroupList"' "/apis is an APIGroupList"
+
+# --- system namespaces, tables ----------------------------------------------------------------
+out=$(k get namespaces 2>&1)
+kh_check "get namespaces: NAME STATUS AGE header" grep -qE '^NAME +STATUS +AGE$' <<<"$out"
+for ns in default kube-system kube-public kube-node-lease; do
+  kh_check "namespace $ns exists and is Active" grep -qE "^$ns +Active +[0-9]+s$" <<<"$out"
+done
+
+# --- create and read --------------------------------------------------------------------------
+cat >"$W/cm.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: demo
+  labels: {tier: cache}
+data: {a: "1", b: "2"}
+YAML
+out=$(k create -f "$W/cm.yaml" 2>&1)
+kh_assert_eq "configmap/demo created" "$out" "create -f prints what kubectl prints"
+out=$(k create -f "$W/cm.yaml" 2>&1)
+kh_assert_eq 'Error from server (AlreadyExists): error when creating "'"$W"'/cm.yaml": configmaps "demo" already exists' \
+  "$out" "a second create is AlreadyExists with upstream's message"
+out=$(k get configmaps 2>&1)
+kh_check "get configmaps table: NAME DATA AGE" bash -c 'grep -qE "^NAME +DATA +AGE$" <<<"$0" && grep -qE "^demo +2 +[0-9]+s$" <<<"$0"' "$out"
+kh_assert_eq "1" "$(k get cm demo -o jsonpath='{.data.a}')" "-o jsonpath reads a field"
+kh_assert_eq "configmap/demo" "$(k get cm -o name)" "-o name"
+out=$(k get cm demo -o yaml)
+kh_check "-o yaml has uid, resourceVersion, creationTimestamp and namespace" bash -c '
+  grep -qE "^  uid: [0-9a-f-]{36}$" <<<"$0" && grep -qE "^  resourceVersion: \"[0-9]+\"$" <<<"$0" &&
+  grep -qE "^  creationTimestamp: \"20[0-9-]+T[0-9:]+Z\"$" <<<"$0" && grep -q "^  namespace: default$" <<<"$0"' "$out"
+out=$(k get cm -A 2>&1)
+kh_check "-A adds the NAMESPACE column" grep -qE '^default +demo +2 +' <<<"$out"
+
+# --- watch, label, annotate, selectors --------------------------------------------------------
+kh_bg timeout 20 ip netns exec "$KH_SERVER_NS" kubectl --kubeconfig "$KH_KUBECONFIG" \
+  --cache-dir "$W/.kube-cache" get cm demo -w -o jsonpath='{.metadata.labels.app}{"|"}'
+WATCH_LOG=$W/bg.$((${#KH_PIDS[@]} - 1)).log
+kh_assert_eq "configmap/demo labeled" "$(k label cm demo app=web 2>&1)" "label (merge patch)"
+kh_assert_eq "configmap/demo annotated" "$(k annotate cm demo note=hi 2>&1)" "annotate (merge patch)"
+kh_check "the watch saw the label arrive" kh_wait_for "watch event" 10 grep -q 'web|' "$WATCH_LOG"
+out=$(k get cm -l app=web --show-labels 2>&1)
+kh_check "-l app=web selects it, --show-labels shows both labels" grep -qE '^demo +2 +[0-9]+s +app=web,tier=cache$' <<<"$out"
+kh_assert_eq "No resources found in default namespace." "$(k get cm -l app=db 2>&1)" "-l app=db selects nothing"
+kh_assert_eq "demo" "$(k get cm --field-selector metadata.name=demo -o jsonpath='{.items[*].metadata.name}')" "--field-selector metadata.name"
+out=$(k get pods --field-selector spec.nodeName=n1 2>&1)
+kh_assert_contains "$out" "field label not supported: spec.nodeName" "an unsupported field selector is a 400"
+
+# --- replace with a stale resourceVersion: 409 Conflict ----------------------------------------
+k get cm demo -o json >"$W/old.json"
+kh_check "label again to move the resourceVersion on" k label cm demo app=api --overwrite
+out=$(k replace -f "$W/old.json" 2>&1)
+kh_assert_contains "$out" 'Operation cannot be fulfilled on configmaps "demo": the object has been modified; please apply your changes to the latest version and try again' \
+  "replace with a stale resourceVersion is a Conflict"
+
+# --- apply (creation; updates need strategic merge patch) -----------------------------------------
+sed 's/name: demo/name: applied/' "$W/cm.yaml" >"$W/applied.yaml"
+kh_assert_eq "configmap/applied created" "$(k apply -f "$W/applied.yaml" 2>&1)" "apply -f creates with kubectl's default (strict) validation"
+kh_check "apply recorded last-applied-configuration" bash -c "ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG get cm applied -o yaml | grep -q kubectl.kubernetes.io/last-applied-configuration"
+out=$(k get --raw /openapi/v3)
+kh_assert_contains "$out" '"apis/apps/v1":{"serverRelativeURL":"/openapi/v3/apis/apps/v1?hash=' "/openapi/v3 indexes group versions"
+
+# --- tables for workloads (objects are stored and shown; nothing runs them yet) ---------------------
+cat >"$W/workloads.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: web-0, labels: {app: web}}
+spec:
+  containers: [{name: web, image: kiln.test/busybox:1}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{port: 80, nodePort: 30080, protocol: TCP}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: kiln.test/busybox:1}]
+YAML
+out=$(k apply -f "$W/workloads.yaml" 2>&1)
+kh_assert_eq $'pod/web-0 created\nservice/web created\ndeployment.apps/web created' "$out" "apply -f of a multi-document manifest"
+out=$(k get pods 2>&1)
+kh_check "get pods: NAME READY STATUS RESTARTS AGE, a pending pod" bash -c 'grep -qE "^NAME +READY +STATUS +RESTARTS +AGE$" <<<"$0" && grep -qE "^web-0 +0/1 +Pending +0 +[0-9]+s$" <<<"$0"' "$out"
+out=$(k get pods -o wide 2>&1)
+kh_check "get pods -o wide adds IP NODE NOMINATED NODE READINESS GATES" grep -qE '^NAME +READY +STATUS +RESTARTS +AGE +IP +NODE +NOMINATED NODE +READINESS GATES$' <<<"$out"
+out=$(k get svc web 2>&1)
+kh_check "get svc: TYPE, CLUSTER-IP from 10.43.0.0/16, PORT(S) with the node port" grep -qE '^web +NodePort +10\.43\.[0-9]+\.[0-9]+ +<none> +80:30080/TCP +[0-9]+s$' <<<"$out"
+out=$(k get svc kubernetes 2>&1)
+kh_check "the kubernetes Service has 10.43.0.1 and port 443" grep -qE '^kubernetes +ClusterIP +10\.43\.0\.1 +<none> +443/TCP +' <<<"$out"
+out=$(k create service nodeport dup --tcp=81:81 --node-port=30080 --dry-run=client -o yaml | ip netns exec "$KH_SERVER_NS" kubectl --kubeconfig "$KH_KUBECONFIG" create -f - 2>&1)
+kh_assert_eq 'The Service "dup" is invalid: spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated' "$out" "a node port in use is a 422 Invalid with upstream's message"
+out=$(k patch svc web --type=merge -p '{"spec":{"clusterIP":"10.43.9.9"}}' 2>&1)
+kh_assert_contains "$out" 'spec.clusterIPs[0]: Invalid value: []string{"10.43.9.9"}: may not change once set' "spec.clusterIP is immutable"
+ip1=$(k get svc web -o jsonpath='{.spec.clusterIP}')
+kh_check "deleting a Service releases its node port" bash -c "ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG delete svc web && ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG create service nodeport again --tcp=80:80 --node-port=30080 --dry-run=client -o yaml | ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG create -f -"
+[ -n "$ip1" ] && kh_pass "the Service had a ClusterIP ($ip1)" || kh_fail "the Service had no ClusterIP"
+out=$(k get deploy -o wide 2>&1)
+kh_check "get deploy -o wide: READY UP-TO-DATE AVAILABLE ... CONTAINERS IMAGES SELECTOR" bash -c 'grep -qE "^NAME +READY +UP-TO-DATE +AVAILABLE +AGE +CONTAINERS +IMAGES +SELECTOR$" <<<"$0" && grep -qE "^web +0/2 +0 +0 +[0-9]+s +web +kiln.test/busybox:1 +app=web$" <<<"$0"' "$out"
+out=$(k get all 2>&1)
+kh_check "get all lists the pod, the services and the deployment" bash -c 'grep -q "^pod/web-0 " <<<"$0" && grep -q "^service/again " <<<"$0" && grep -q "^deployment.apps/web " <<<"$0"' "$out"
+
+# --- deletion with finalizers and propagation policies -------------------------------------------
+cat >"$W/fin.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: guarded, finalizers: [example.com/cleanup]}
+YAML
+kh_check "create an object with a finalizer" k apply -f "$W/fin.yaml"
+kh_assert_eq 'configmap "guarded" deleted' "$(k delete cm guarded --wait=false 2>&1)" "delete --wait=false"
+kh_check "the object stays, marked with a deletionTimestamp" bash -c "[ -n \"\$(ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG get cm guarded -o jsonpath='{.metadata.deletionTimestamp}')\" ]"
+kh_check "removing the last finalizer (merge patch) completes the deletion" k patch cm guarded --type=merge -p '{"metadata":{"finalizers":null}}'
+kh_check_fails "the object is gone" k get cm guarded
+kh_check "delete --cascade=foreground" k delete deploy web --cascade=foreground --wait=false
+kh_assert_eq "foregroundDeletion" "$(k get deploy web -o jsonpath='{.metadata.finalizers[0]}')" "foreground deletion adds the foregroundDeletion finalizer for the garbage collector"
+kh_assert_eq "1" "$(k get deploy web -o jsonpath='{.metadata.generation}')" "deployments carry metadata.generation"
+
+# --- namespaces and dry run -------------------------------------------------------------------
+out=$(k create -f "$W/cm.yaml" -n nowhere 2>&1)
+kh_assert_contains "$out" 'namespaces "nowhere" not found' "creating in a missing namespace is NotFound"
+kh_check "create namespace from a manifest" bash -c "ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG create namespace team --dry-run=client -o yaml | ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG create -f -"
+kh_assert_eq "team" "$(k get ns team -o jsonpath='{.metadata.labels.kubernetes\.io/metadata\.name}')" "namespaces get the kubernetes.io/metadata.name label"
+sed 's/name: demo/name: dry/' "$W/cm.yaml" >"$W/dry.yaml"
+kh_assert_eq "configmap/dry created (server dry run)" "$(k create -f "$W/dry.yaml" --dry-run=server 2>&1)" "--dry-run=server"
+kh_check_fails "a server dry run stores nothing" k get cm dry
+
+# --- bad input --------------------------------------------------------------------------------
+head -c 3200000 /dev/zero | tr '\0' 'x' >"$W/big.txt"
+out=$(k create configmap big --from-file=big.txt="$W/big.txt" --dry-run=client -o json | \
+  ip netns exec "$KH_SERVER_NS" kubectl --kubeconfig "$KH_KUBECONFIG" create -f - 2>&1)
+kh_assert_contains "$out" "the server has received a request that is too large" "a body over 3 MiB is rejected (413)"
+out=$(k get --raw /api/v1/namespaces/default/widgets 2>&1)
+kh_assert_contains "$out" "the server could not find the requested resource" "an unknown resource is NotFound"
+
+# --- delete -----------------------------------------------------------------------------------
+kh_assert_eq 'configmap "demo" deleted' "$(k delete cm demo 2>&1)" "delete"
+kh_assert_eq 'Error from server (NotFound): configmaps "demo" not found' "$(k get cm demo 2>&1)" "get after delete is NotFound with upstream's message"
+kh_check "the watch ended its DELETED event cleanly" kh_wait_for "watch output" 5 grep -q 'api|' "$WATCH_LOG"
+
+# --- health and metrics ----------------------------------------------------------------------
+out=$(k get --raw '/readyz?verbose' 2>&1)
+kh_check "/readyz?verbose lists checks and passes" bash -c 'grep -qx "\[+\]ping ok" <<<"$0" && grep -qx "readyz check passed" <<<"$0"' "$out"
+out=$(k get --raw /metrics 2>&1)
+kh_check "/metrics counts requests per verb, resource and code" grep -qE '^apiserver_request_total\{code="200",component="apiserver",dry_run="",group="",resource="configmaps",scope="namespace",subresource="",verb="LIST",version="v1"\} [0-9]+$' <<<"$out"
+kh_check "/metrics has request latency histograms" grep -qE '^apiserver_request_duration_seconds_bucket\{.*verb="POST".*le="\+Inf"\} [0-9]+$' <<<"$out"
+
+# --- restart: state survives ------------------------------------------------------------------
+kh_server_stop && kh_pass "server stops with exit status 0"
+kh_server_start || kh_abort "server did not restart"
+kh_assert_eq "team" "$(k get ns team -o jsonpath='{.metadata.name}')" "objects survive a restart"
+kh_finish

@@ -1,0 +1,389 @@
+// Tests for the generic REST storage over a real SQLite store: metadata, CAS, upstream error
+// messages, paging with continue tokens, watches with selector transitions.
+#include "server/registry/generic_store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "api/resources.h"
+#include "common/encoding.h"
+#include "embedded/store/sqlite/sqlite_store.h"
+
+namespace kiln::registry {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+class GenericStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kiln-generic-test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    store::SqliteOptions o;
+    o.path = dir_ + "/state.db";
+    auto s = store::SqliteStore::open(o);
+    ASSERT_TRUE(s.ok());
+    store_ = std::shared_ptr<store::Store>(std::move(s).value());
+    int n = 0;
+    clocks_ = {[n]() mutable { return "uid-" + std::to_string(++n); },
+               [] { return std::string("2026-11-24T04:00:00Z"); }};
+    cms_ =
+        std::make_unique<GenericStore>(store_, *api::findResource("", "v1", "configmaps"), clocks_);
+    deploys_ = std::make_unique<GenericStore>(
+        store_, *api::findResource("apps", "v1", "deployments"), clocks_);
+    nss_ =
+        std::make_unique<GenericStore>(store_, *api::findResource("", "v1", "namespaces"), clocks_);
+  }
+  void TearDown() override {
+    cms_.reset();
+    deploys_.reset();
+    nss_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  static json cm(const std::string& name, const std::string& value = "v",
+                 json labels = json::object()) {
+    return {{"apiVersion", "v1"},
+            {"kind", "ConfigMap"},
+            {"metadata", {{"name", name}, {"labels", labels}}},
+            {"data", {{"k", value}}}};
+  }
+
+  std::string dir_;
+  std::shared_ptr<store::Store> store_;
+  Clocks clocks_;
+  std::unique_ptr<GenericStore> cms_, deploys_, nss_;
+};
+
+TEST_F(GenericStoreTest, CreateFillsMetadata) {
+  auto c = cms_->create("default", cm("a"), false);
+  ASSERT_TRUE(c.ok()) << c.status().toString();
+  EXPECT_EQ((*c)["metadata"]["namespace"], "default");
+  EXPECT_EQ((*c)["metadata"]["uid"], "uid-1");
+  EXPECT_EQ((*c)["metadata"]["creationTimestamp"], "2026-11-24T04:00:00Z");
+  EXPECT_EQ((*c)["metadata"]["resourceVersion"], std::to_string(*store_->currentRevision()));
+  auto g = cms_->get("default", "a");
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(*g, *c);
+  // Stored under the upstream-like key, without resourceVersion in the value.
+  auto raw = store_->get("/registry/core/configmaps/default/a");
+  ASSERT_TRUE(raw->kv.has_value());
+  EXPECT_EQ(raw->kv->value.find("resourceVersion"), std::string::npos);
+}
+
+TEST_F(GenericStoreTest, UpstreamErrorMessages) {
+  ASSERT_TRUE(cms_->create("default", cm("a"), false).ok());
+  auto dup = cms_->create("default", cm("a"), false);
+  EXPECT_EQ(dup.status().code(), Code::kAlreadyExists);
+  EXPECT_EQ(dup.status().message(), "configmaps \"a\" already exists");
+  auto missing = deploys_->get("default", "web");
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_EQ(missing.status().message(), "deployments.apps \"web\" not found");
+  json wrongNs = cm("b");
+  wrongNs["metadata"]["namespace"] = "other";
+  EXPECT_EQ(cms_->create("default", wrongNs, false).status().message(),
+            "the namespace of the provided object does not match the namespace sent on the "
+            "request");
+}
+
+TEST_F(GenericStoreTest, ClusterScopedObjectsHaveNoNamespace) {
+  json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "team-a"}}}};
+  auto c = nss_->create("", ns, false);
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE((*c)["metadata"].contains("namespace"));
+  EXPECT_TRUE(store_->get("/registry/core/namespaces/team-a")->kv.has_value());
+}
+
+TEST_F(GenericStoreTest, GenerateName) {
+  json obj = cm("");
+  obj["metadata"].erase("name");
+  obj["metadata"]["generateName"] = "web-";
+  auto c = cms_->create("default", obj, false);
+  ASSERT_TRUE(c.ok()) << c.status().toString();
+  std::string name = (*c)["metadata"]["name"];
+  ASSERT_EQ(name.size(), 9u);
+  EXPECT_EQ(name.substr(0, 4), "web-");
+  for (char ch : name.substr(4)) {
+    EXPECT_NE(std::string("bcdfghjklmnpqrstvwxz2456789").find(ch), std::string::npos) << name;
+  }
+  json none = cm("");
+  none["metadata"].erase("name");
+  EXPECT_EQ(cms_->create("default", none, false).status().code(), Code::kInvalidArgument);
+}
+
+TEST_F(GenericStoreTest, DryRunStoresNothing) {
+  int64_t before = *store_->currentRevision();
+  auto c = cms_->create("default", cm("dry"), true);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(*store_->currentRevision(), before);
+  EXPECT_EQ(cms_->get("default", "dry").status().code(), Code::kNotFound);
+}
+
+TEST_F(GenericStoreTest, UpdateIsCompareAndSwapOnResourceVersion) {
+  auto c = cms_->create("default", cm("a", "1"), false);
+  json next = *c;
+  next["data"]["k"] = "2";
+  auto u = cms_->update("default", "a", next, false);
+  ASSERT_TRUE(u.ok()) << u.status().toString();
+  EXPECT_EQ((*u)["data"]["k"], "2");
+  EXPECT_NE((*u)["metadata"]["resourceVersion"], (*c)["metadata"]["resourceVersion"]);
+  EXPECT_EQ((*u)["metadata"]["uid"], (*c)["metadata"]["uid"]);
+  // The stale version loses with upstream's message.
+  next["data"]["k"] = "3";
+  auto stale = cms_->update("default", "a", next, false);
+  EXPECT_EQ(stale.status().code(), Code::kConflict);
+  EXPECT_EQ(stale.status().message(),
+            "Operation cannot be fulfilled on configmaps \"a\": the object has been modified; "
+            "please apply your changes to the latest version and try again");
+  // No resourceVersion: unconditional; uid/creationTimestamp are kept.
+  json blind = cm("a", "4");
+  auto b = cms_->update("default", "a", blind, false);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ((*b)["metadata"]["uid"], (*c)["metadata"]["uid"]);
+  EXPECT_EQ(cms_->update("default", "b", cm("a"), false).status().message(),
+            "the name of the object (a) does not match the name on the URL (b)");
+  EXPECT_EQ(cms_->update("default", "zz", cm("zz"), false).status().code(), Code::kNotFound);
+}
+
+TEST_F(GenericStoreTest, GuaranteedUpdateAppliesAMutation) {
+  ASSERT_TRUE(cms_->create("default", cm("a", "1"), false).ok());
+  auto r = cms_->guaranteedUpdate(
+      "default", "a",
+      [](Json cur) -> StatusOr<Json> {
+        cur["data"]["k"] = std::to_string(std::stoi(cur["data"]["k"].get<std::string>()) + 1);
+        return cur;
+      },
+      false);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*cms_->get("default", "a"))["data"]["k"], "2");
+}
+
+TEST_F(GenericStoreTest, RemoveWithPreconditions) {
+  auto c = cms_->create("default", cm("a"), false);
+  GenericStore::DeleteOptions badOpts;
+  badOpts.uidPrecondition = "nope";
+  auto badUid = cms_->remove("default", "a", badOpts);
+  EXPECT_EQ(badUid.status().code(), Code::kConflict);
+  EXPECT_EQ(badUid.status().message(),
+            "Operation cannot be fulfilled on configmaps \"a\": Precondition failed: UID in "
+            "precondition: nope, UID in object meta: uid-1");
+  GenericStore::DeleteOptions goodOpts;
+  goodOpts.uidPrecondition = "uid-1";
+  auto ok = cms_->remove("default", "a", goodOpts);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_TRUE(ok->deleted);
+  EXPECT_EQ(ok->object["metadata"]["name"], "a");
+  EXPECT_EQ(cms_->get("default", "a").status().code(), Code::kNotFound);
+  EXPECT_EQ(cms_->remove("default", "a", {}).status().message(), "configmaps \"a\" not found");
+}
+
+TEST_F(GenericStoreTest, ListAcrossAndWithinNamespacesWithPaging) {
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_TRUE(cms_->create(i % 2 ? "odd" : "even", cm("cm" + std::to_string(i)), false).ok());
+  }
+  auto all = cms_->list("", {});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ((*all)["kind"], "ConfigMapList");
+  EXPECT_EQ((*all)["apiVersion"], "v1");
+  EXPECT_EQ((*all)["items"].size(), 7u);
+  EXPECT_FALSE((*all)["metadata"].contains("continue"));
+  EXPECT_EQ((*cms_->list("odd", {}))["items"].size(), 3u);
+  // Pages of 3 across namespaces, at one resourceVersion.
+  ListParams p;
+  p.limit = 3;
+  std::vector<std::string> names;
+  std::string rv;
+  while (true) {
+    auto page = cms_->list("", p);
+    ASSERT_TRUE(page.ok()) << page.status().toString();
+    if (rv.empty()) rv = (*page)["metadata"]["resourceVersion"];
+    EXPECT_EQ((*page)["metadata"]["resourceVersion"], rv);
+    for (auto& item : (*page)["items"]) names.push_back(item["metadata"]["name"]);
+    if (!(*page)["metadata"].contains("continue")) break;
+    p.continueToken = (*page)["metadata"]["continue"];
+    ASSERT_TRUE(cms_->create("late", cm("late" + std::to_string(names.size())), false).ok());
+  }
+  EXPECT_EQ(names.size(), 7u);
+  EXPECT_EQ(decodeContinue("!!!").status().code(), Code::kInvalidArgument);
+}
+
+TEST_F(GenericStoreTest, ListWithAFilterFillsPages) {
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(cms_->create("default",
+                             cm("c" + std::to_string(i), "v", {{"app", i % 4 == 0 ? "web" : "db"}}),
+                             false)
+                    .ok());
+  }
+  ListParams p;
+  p.limit = 2;
+  p.filter = [](const Json& o) { return o["metadata"]["labels"].value("app", "") == "web"; };
+  int seen = 0, pages = 0;
+  while (true) {
+    auto page = cms_->list("default", p);
+    ASSERT_TRUE(page.ok());
+    ++pages;
+    seen += static_cast<int>((*page)["items"].size());
+    for (auto& item : (*page)["items"]) EXPECT_EQ(item["metadata"]["labels"]["app"], "web");
+    if (!(*page)["metadata"].contains("continue")) break;
+    p.continueToken = (*page)["metadata"]["continue"];
+  }
+  EXPECT_EQ(seen, 5);
+  EXPECT_GE(pages, 3);
+}
+
+TEST_F(GenericStoreTest, ListResourceVersionSemantics) {
+  auto c = cms_->create("default", cm("a"), false);
+  ListParams exact;
+  exact.resourceVersion = (*c)["metadata"]["resourceVersion"];
+  exact.resourceVersionMatch = "Exact";
+  ASSERT_TRUE(cms_->create("default", cm("b"), false).ok());
+  EXPECT_EQ((*cms_->list("default", exact))["items"].size(), 1u);
+  ListParams future;
+  future.resourceVersion = "99999";
+  EXPECT_EQ(cms_->list("default", future).status().code(), Code::kDeadlineExceeded);
+  ListParams bad;
+  bad.resourceVersion = "abc";
+  EXPECT_EQ(cms_->list("default", bad).status().code(), Code::kInvalidArgument);
+}
+
+std::vector<WatchEvent> collect(ApiWatch& w, size_t n) {
+  std::vector<WatchEvent> out;
+  auto end = std::chrono::steady_clock::now() + 10s;
+  while (out.size() < n && std::chrono::steady_clock::now() < end) {
+    auto ev = w.next(100ms);
+    EXPECT_TRUE(ev.ok());
+    if (!ev.ok()) break;
+    for (auto& e : *ev) out.push_back(e);
+  }
+  return out;
+}
+
+TEST_F(GenericStoreTest, WatchFromZeroStartsWithTheCurrentState) {
+  ASSERT_TRUE(cms_->create("default", cm("a"), false).ok());
+  ASSERT_TRUE(cms_->create("other", cm("x"), false).ok());
+  auto w = cms_->watch("default", {"0", nullptr});
+  ASSERT_TRUE(w.ok());
+  auto b = cms_->create("default", cm("b"), false);
+  json upd = *b;
+  upd["data"]["k"] = "changed";
+  ASSERT_TRUE(cms_->update("default", "b", upd, false).ok());
+  ASSERT_TRUE(cms_->remove("default", "a", {}).ok());
+  auto ev = collect(**w, 4);
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_EQ(ev[0].type, "ADDED");
+  EXPECT_EQ((*ev[0].object)["metadata"]["name"], "a");
+  EXPECT_EQ(ev[1].type, "ADDED");
+  EXPECT_EQ((*ev[1].object)["metadata"]["name"], "b");
+  EXPECT_EQ(ev[2].type, "MODIFIED");
+  EXPECT_EQ((*ev[2].object)["data"]["k"], "changed");
+  EXPECT_EQ(ev[3].type, "DELETED");
+  EXPECT_EQ((*ev[3].object)["metadata"]["name"], "a");
+  EXPECT_EQ((*ev[3].object)["metadata"]["resourceVersion"],
+            std::to_string(*store_->currentRevision()));
+}
+
+TEST_F(GenericStoreTest, WatchFromAResourceVersionAndSelectorTransitions) {
+  auto c = cms_->create("default", cm("a", "v", {{"app", "web"}}), false);
+  ASSERT_TRUE(c.ok());
+  WatchParams p;
+  p.resourceVersion = (*c)["metadata"]["resourceVersion"];
+  p.filter = [](const Json& o) { return o["metadata"]["labels"].value("app", "") == "web"; };
+  auto w = cms_->watch("default", p);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE(cms_->create("default", cm("db", "v", {{"app", "db"}}), false).ok());
+  // a leaves the selection, then joins again.
+  json off = cm("a", "v", {{"app", "db"}});
+  ASSERT_TRUE(cms_->update("default", "a", off, false).ok());
+  json on = cm("a", "v", {{"app", "web"}});
+  ASSERT_TRUE(cms_->update("default", "a", on, false).ok());
+  auto ev = collect(**w, 2);
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].type, "DELETED");
+  EXPECT_EQ(ev[1].type, "ADDED");
+  auto more = (*w)->next(100ms);
+  ASSERT_TRUE(more.ok());
+  EXPECT_TRUE(more->empty());  // db never matched
+}
+
+TEST_F(GenericStoreTest, FinalizersDeferDeletionUntilTheLastIsRemoved) {
+  json obj = cm("f");
+  obj["metadata"]["finalizers"] = {"example.com/cleanup"};
+  ASSERT_TRUE(cms_->create("default", obj, false).ok());
+  auto d = cms_->remove("default", "f", {});
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d->deleted);
+  EXPECT_EQ(d->object["metadata"]["deletionTimestamp"], "2026-11-24T04:00:00Z");
+  auto marked = cms_->get("default", "f");
+  ASSERT_TRUE(marked.ok());
+  EXPECT_TRUE((*marked)["metadata"].contains("deletionTimestamp"));
+  // Updates cannot clear the mark or add finalizers.
+  json tryClear = *marked;
+  tryClear["metadata"].erase("deletionTimestamp");
+  tryClear["metadata"]["finalizers"] = {"example.com/cleanup", "example.com/other"};
+  auto added = cms_->update("default", "f", tryClear, false);
+  EXPECT_EQ(added.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(added.status().message().find("no new finalizers can be added"), std::string::npos);
+  // Removing the last finalizer completes the deletion.
+  json done = *marked;
+  done["metadata"].erase("finalizers");
+  ASSERT_TRUE(cms_->update("default", "f", done, false).ok());
+  EXPECT_EQ(cms_->get("default", "f").status().code(), Code::kNotFound);
+}
+
+TEST_F(GenericStoreTest, PropagationPoliciesAddTheirFinalizers) {
+  ASSERT_TRUE(
+      deploys_
+          ->create("default", {{"metadata", {{"name", "d"}}}, {"spec", {{"replicas", 1}}}}, false)
+          .ok());
+  GenericStore::DeleteOptions fg;
+  fg.propagationPolicy = "Foreground";
+  auto d = deploys_->remove("default", "d", fg);
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d->deleted);
+  EXPECT_EQ(d->object["metadata"]["finalizers"], json::array({"foregroundDeletion"}));
+  GenericStore::DeleteOptions orphan;
+  orphan.propagationPolicy = "Orphan";
+  auto o = deploys_->remove("default", "d", orphan);
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->object["metadata"]["finalizers"], json::array({"orphan"}));
+}
+
+TEST_F(GenericStoreTest, WorkloadsTrackGeneration) {
+  auto c = deploys_->create("default", {{"metadata", {{"name", "d"}}}, {"spec", {{"replicas", 1}}}},
+                            false);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ((*c)["metadata"]["generation"], 1);
+  json labelOnly = *c;
+  labelOnly["metadata"]["labels"] = {{"a", "b"}};
+  auto u1 = deploys_->update("default", "d", labelOnly, false);
+  EXPECT_EQ((*u1)["metadata"]["generation"], 1);
+  json scaled = *u1;
+  scaled["spec"]["replicas"] = 3;
+  auto u2 = deploys_->update("default", "d", scaled, false);
+  EXPECT_EQ((*u2)["metadata"]["generation"], 2);
+  EXPECT_FALSE((*cms_->create("default", cm("nogen"), false))["metadata"].contains("generation"));
+}
+
+TEST(Encoding, Base64AndUuid) {
+  for (std::string s : {"", "f", "fo", "foo", "foob", "fooba", "foobar"}) {
+    EXPECT_EQ(*common::base64Decode(common::base64Encode(s)), s);
+  }
+  EXPECT_EQ(common::base64Encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(common::base64Encode("fo"), "Zm8=");
+  EXPECT_FALSE(common::base64Decode("a*b").ok());
+  std::string u = common::newUuid();
+  EXPECT_EQ(u.size(), 36u);
+  EXPECT_EQ(u[14], '4');
+  EXPECT_NE(u, common::newUuid());
+  auto token = encodeContinue(42, "configmaps/default/a\x00");
+  auto decoded = decodeContinue(token);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->first, 42);
+}
+
+}  // namespace
+}  // namespace kiln::registry
