@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # e2e: the Kubernetes API as the real kubectl uses it, against the real kiln server in its own
 # network namespace: discovery, server-side tables, create/get/list in every output format,
-# label/annotate (merge patch), selectors, watch, replace with a stale resourceVersion, delete,
-# upstream error messages, body limits. (TLS, full OpenAPI schemas, protobuf bodies, strategic
-# merge patch and per-kind validation come with the rest of the API-server issue.)
+# label/annotate, apply updates, strategic merge / JSON / merge patches, scale, selectors,
+# watch, replace with a stale resourceVersion, delete, upstream error messages, body limits.
+# (TLS, full OpenAPI schemas, protobuf bodies, server-side apply and per-kind validation come
+# with the rest of the API-server issue.)
 source "$(dirname "$0")/lib/harness.sh"
 kh_init
 kh_netns_create api
@@ -76,12 +77,58 @@ out=$(k replace -f "$W/old.json" 2>&1)
 kh_assert_contains "$out" 'Operation cannot be fulfilled on configmaps "demo": the object has been modified; please apply your changes to the latest version and try again' \
   "replace with a stale resourceVersion is a Conflict"
 
-# --- apply (creation; updates need strategic merge patch) -----------------------------------------
+# --- apply (creation) -----------------------------------------------------------------------------
 sed 's/name: demo/name: applied/' "$W/cm.yaml" >"$W/applied.yaml"
 kh_assert_eq "configmap/applied created" "$(k apply -f "$W/applied.yaml" 2>&1)" "apply -f creates with kubectl's default (strict) validation"
 kh_check "apply recorded last-applied-configuration" bash -c "ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG get cm applied -o yaml | grep -q kubectl.kubernetes.io/last-applied-configuration"
 out=$(k get --raw /openapi/v3)
 kh_assert_contains "$out" '"apis/apps/v1":{"serverRelativeURL":"/openapi/v3/apis/apps/v1?hash=' "/openapi/v3 indexes group versions"
+
+# --- apply updates, patches of every type, scale -----------------------------------------------
+cat >"$W/deploy.yaml" <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: app, image: "app:1", env: [{name: A, value: "1"}]}
+      - {name: side, image: "side:1"}
+YAML
+kh_assert_eq "deployment.apps/web created" "$(k apply -f "$W/deploy.yaml" 2>&1)" "apply -f creates a deployment"
+sed -e 's/app:1/app:2/' -e '/name: side/d' "$W/deploy.yaml" >"$W/deploy2.yaml"
+kh_assert_eq "deployment.apps/web configured" "$(k apply -f "$W/deploy2.yaml" 2>&1)" "apply -f again updates it (strategic merge patch)"
+kh_assert_eq '[{"env":[{"name":"A","value":"1"}],"image":"app:2","name":"app"}]' \
+  "$(k get deploy web -o jsonpath='{.spec.template.spec.containers}' 2>&1)" \
+  "  ... the image changed, the container removed from the manifest is gone, env kept"
+k patch deploy web -p '{"spec":{"template":{"spec":{"containers":[{"name":"app","env":[{"name":"B","value":"2"}]}]}}}}' >/dev/null 2>&1
+kh_assert_eq '[{"name":"A","value":"1"},{"name":"B","value":"2"}]' \
+  "$(k get deploy web -o jsonpath='{.spec.template.spec.containers[0].env}' 2>&1)" \
+  "strategic merge patch merges containers by name and env by name"
+kh_assert_eq "deployment.apps/web image updated" "$(k set image deploy/web app=app:3 2>&1)" "set image"
+kh_assert_eq "app:3" "$(k get deploy web -o jsonpath='{.spec.template.spec.containers[0].image}')" "  ... took effect"
+kh_assert_eq "deployment.apps/web patched" \
+  "$(k patch deploy web --type=json -p '[{"op":"replace","path":"/spec/replicas","value":2}]' 2>&1)" "JSON patch"
+out=$(k patch deploy web --type=json -p '[{"op":"test","path":"/spec/replicas","value":9}]' 2>&1)
+kh_assert_eq "Error from server (BadRequest): testing value /spec/replicas failed: test failed" "$out" "a failing JSON patch test op is a BadRequest"
+out=$(k patch deploy web -p '{"spec":{"template":{"spec":{"containers":[{"image":"x"}]}}}}' 2>&1)
+kh_assert_contains "$out" "does not contain declared merge key: name" "a list element without its merge key is rejected"
+kh_assert_eq "deployment.apps/web scaled" "$(k scale deploy web --replicas=5 2>&1)" "kubectl scale (the scale subresource)"
+kh_assert_eq "5" "$(k get deploy web -o jsonpath='{.spec.replicas}')" "  ... spec.replicas changed"
+out=$(k get --raw /apis/apps/v1/namespaces/default/deployments/web/scale)
+kh_check "GET .../scale is an autoscaling/v1 Scale with the selector" \
+  bash -c 'jq -e ".kind == \"Scale\" and .apiVersion == \"autoscaling/v1\" and .spec.replicas == 5 and .status.selector == \"app=web\"" <<<"$0" >/dev/null' "$out"
+out=$(k scale deploy web --current-replicas=2 --replicas=3 2>&1)
+kh_assert_contains "$out" "Expected replicas to be 2, was 5" "scale --current-replicas precondition"
+out=$(ip netns exec "$KH_SERVER_NS" curl -s -X PATCH -H 'Content-Type: text/plain' --data 'x' \
+  "http://127.0.0.1:$KH_PORT/apis/apps/v1/namespaces/default/deployments/web")
+kh_check "an unknown patch type is 415 UnsupportedMediaType" \
+  bash -c 'jq -e ".code == 415 and .reason == \"UnsupportedMediaType\"" <<<"$0" >/dev/null' "$out"
+k delete deploy web >/dev/null 2>&1
 
 # --- tables for workloads (objects are stored and shown; nothing runs them yet) ---------------------
 cat >"$W/workloads.yaml" <<'YAML'

@@ -17,6 +17,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "api/patch.h"
 #include "api/resources.h"
 #include "common/build_info.h"
 #include "common/io_component.h"
@@ -41,6 +42,10 @@ using registry::Json;
 using Request = http::request<http::string_body>;
 
 constexpr size_t kMaxBody = 3 * 1024 * 1024;  // upstream's 3 MiB request limit
+constexpr const char* kUnsupportedPatchType =
+    "the body of the request was in an unknown format - accepted media types include: "
+    "application/json-patch+json, application/merge-patch+json, "
+    "application/strategic-merge-patch+json";
 constexpr const char* kUnsupportedMediaType =
     "the body of the request was in an unknown format - accepted media types include: "
     "application/json";
@@ -131,6 +136,9 @@ class Handlers {
     const api::ResourceInfo* info = api::findResource(ri.apiGroup, ri.apiVersion, ri.resource);
     StatusDetails details{ri.name, ri.apiGroup, ri.resource, {}};
     if (!info) return notFoundResponse();
+    if (ri.subresource == "scale" && info->subresource("scale")) {
+      return scaleSubresource(req, ri, *info, details);
+    }
     if (!ri.subresource.empty() && ri.subresource != "status") {
       return fromStatus(
           customStatus(405, "MethodNotAllowed",
@@ -267,7 +275,7 @@ class Handlers {
           result.status().message().find(": Invalid value: ") != std::string::npos) {
         return invalidField(*info, details, result.status());
       }
-      return fromStatus(toApiStatus(result.status(), details));
+      return bodyError(result.status(), details);
     }
     Json& obj = *result;
     if (verb != "list" && verb != "deletecollection") {
@@ -358,7 +366,7 @@ class Handlers {
   }
 
   static Response bodyError(const Status& s, const StatusDetails& details) {
-    if (s.message() == kUnsupportedMediaType) {
+    if (s.message() == kUnsupportedMediaType || s.message() == kUnsupportedPatchType) {
       return fromStatus(customStatus(415, "UnsupportedMediaType", s.message(), details));
     }
     return fromStatus(toApiStatus(s, details));
@@ -433,24 +441,153 @@ class Handlers {
     return gs.update(ns, ri.name, std::move(obj), dryRun);
   }
 
-  StatusOr<Json> patch(registry::GenericStore& gs, const Request& req, const RequestInfo& ri,
-                       const std::string& ns, bool dryRun) {
+  // The label selector of a workload in its string form ("app=web,tier in (a,b)"), as the
+  // Scale subresource's status.selector carries it.
+  static std::string selectorString(const json& sel) {
+    std::string out;
+    auto add = [&](const std::string& term) { out += (out.empty() ? "" : ",") + term; };
+    if (!sel.is_object()) return out;
+    if (auto ml = sel.find("matchLabels"); ml != sel.end() && ml->is_object()) {
+      for (auto it = ml->begin(); it != ml->end(); ++it) {
+        if (it->is_string()) add(it.key() + "=" + it->get<std::string>());
+      }
+    }
+    if (auto me = sel.find("matchExpressions"); me != sel.end() && me->is_array()) {
+      for (const auto& e : *me) {
+        if (!e.is_object()) continue;
+        std::string key = e.value("key", ""), op = e.value("operator", "");
+        std::string values;
+        for (const auto& v : e.value("values", json::array())) {
+          if (v.is_string()) values += (values.empty() ? "" : ",") + v.get<std::string>();
+        }
+        if (op == "In")
+          add(key + " in (" + values + ")");
+        else if (op == "NotIn")
+          add(key + " notin (" + values + ")");
+        else if (op == "Exists")
+          add(key);
+        else if (op == "DoesNotExist")
+          add("!" + key);
+      }
+    }
+    return out;
+  }
+
+  static Json toScale(const Json& obj) {
+    const json& meta = obj.value("metadata", json::object());
+    json scale = {{"kind", "Scale"}, {"apiVersion", "autoscaling/v1"}};
+    json m = json::object();
+    for (const char* k : {"name", "namespace", "uid", "resourceVersion", "creationTimestamp"}) {
+      if (meta.contains(k)) m[k] = meta[k];
+    }
+    scale["metadata"] = m;
+    const json& spec = obj.value("spec", json::object());
+    scale["spec"] = {{"replicas", spec.value("replicas", 1)}};
+    const json& status = obj.value("status", json::object());
+    scale["status"] = {{"replicas", status.value("replicas", 0)},
+                       {"selector", selectorString(spec.value("selector", json::object()))}};
+    return scale;
+  }
+
+  // GET/PUT/PATCH .../{deployments,replicasets,statefulsets}/NAME/scale (autoscaling/v1 Scale).
+  Response scaleSubresource(const Request& req, const RequestInfo& ri,
+                            const api::ResourceInfo& info, StatusDetails details) {
+    const std::string& verb = ri.verb;
+    if (verb != "get" && verb != "update" && verb != "patch") {
+      return fromStatus(
+          customStatus(405, "MethodNotAllowed",
+                       "the server does not allow this method on the requested resource", details));
+    }
+    const std::string ns = ri.namespaceName;
+    auto& gs = storeFor(info);
+    const bool dryRun = queryParam(std::string(req.target()), "dryRun") == "All";
+    StatusOr<Json> result = Status(Code::kInternal, "unhandled");
+    if (verb == "get") {
+      result = gs.get(ns, ri.name);
+    } else {
+      json body;
+      if (verb == "update") {
+        std::string ct = header(req, http::field::content_type);
+        if (!ct.empty() && ct.find("json") == std::string::npos) {
+          return bodyError(Status(Code::kUnimplemented, kUnsupportedMediaType), details);
+        }
+        body = json::parse(req.body(), nullptr, false);
+        if (body.is_discarded() || !body.is_object()) {
+          return fromStatus(toApiStatus(
+              invalidArgument("the body of the request was not a JSON object"), details));
+        }
+      }
+      result = gs.guaranteedUpdate(
+          ns, ri.name,
+          [&](Json current) -> StatusOr<Json> {
+            Json scale;
+            if (verb == "update") {
+              scale = body;
+              std::string rv = scale.value("metadata", json::object()).value("resourceVersion", "");
+              if (!rv.empty() && rv != current["metadata"].value("resourceVersion", "")) {
+                return Status(Code::kConflict,
+                              "Operation cannot be fulfilled on " + info.resource + "." +
+                                  info.group + " \"" + ri.name +
+                                  "\": the object has been modified; please apply your changes "
+                                  "to the latest version and try again");
+              }
+            } else {
+              KILN_ASSIGN_OR_RETURN(
+                  scale, applyPatchBody(req, toScale(current), "autoscaling/v1", "Scale"));
+            }
+            const json& spec = scale.value("spec", json::object());
+            if (!spec.contains("replicas")) return current;
+            if (!spec["replicas"].is_number_integer() || spec["replicas"].get<int64_t>() < 0) {
+              return invalidArgument("spec.replicas: Invalid value: " + spec["replicas"].dump() +
+                                     ": must be greater than or equal to 0");
+            }
+            current["spec"]["replicas"] = spec["replicas"];
+            return current;
+          },
+          dryRun);
+    }
+    if (!result.ok()) {
+      if (result.status().code() == Code::kInvalidArgument &&
+          result.status().message().find(": Invalid value: ") != std::string::npos) {
+        return invalidField(info, details, result.status());
+      }
+      return bodyError(result.status(), details);
+    }
+    return {200, "application/json", toScale(*result).dump()};
+  }
+
+  // Applies the request's patch body (by its Content-Type) to `current`.
+  StatusOr<Json> applyPatchBody(const Request& req, const Json& current,
+                                const std::string& apiVersion, const std::string& kind) {
     std::string ct = header(req, http::field::content_type);
     std::string type = ct.substr(0, ct.find(';'));
-    if (type != "application/merge-patch+json") {
-      return Status(Code::kUnimplemented, "the patch type " + type + " is not served yet");
+    while (!type.empty() && type.back() == ' ') type.pop_back();
+    if (type != "application/json-patch+json" && type != "application/merge-patch+json" &&
+        type != "application/strategic-merge-patch+json") {
+      return Status(Code::kUnimplemented, kUnsupportedPatchType);
     }
     json patchDoc = json::parse(req.body(), nullptr, false);
-    if (patchDoc.is_discarded()) {
-      return invalidArgument("error decoding patch: invalid JSON");
+    if (patchDoc.is_discarded()) return invalidArgument("error decoding patch: invalid JSON");
+    if (type == "application/json-patch+json") return api::applyJsonPatch(current, patchDoc);
+    if (!patchDoc.is_object()) {
+      return invalidArgument("error decoding patch: the patch must be a JSON object");
     }
+    if (type == "application/merge-patch+json") return api::applyMergePatch(current, patchDoc);
+    return api::applyStrategicMergePatch(current, patchDoc, apiVersion, kind);
+  }
+
+  StatusOr<Json> patch(registry::GenericStore& gs, const Request& req, const RequestInfo& ri,
+                       const std::string& ns, bool dryRun) {
     const bool statusOnly = ri.subresource == "status";
     return gs.guaranteedUpdate(
         ns, ri.name,
         [&](Json current) -> StatusOr<Json> {
-          Json patched = current;
-          patched.merge_patch(patchDoc);
+          KILN_ASSIGN_OR_RETURN(
+              Json patched, applyPatchBody(req, current, gs.info().groupVersion(), gs.info().kind));
           if (!patched.is_object()) return invalidArgument("the patched object is not an object");
+          if (!patched.contains("metadata") || !patched["metadata"].is_object()) {
+            return invalidArgument("metadata: Required value: the patch removed the metadata");
+          }
           // Identity and status rules.
           patched["metadata"]["name"] = current["metadata"]["name"];
           patched["metadata"]["uid"] = current["metadata"]["uid"];

@@ -171,15 +171,14 @@ TEST(Supervisor, StartTimeout) {
 }
 
 TEST(Supervisor, StopDeadlineAbandonsStuckComponents) {
-  Journal j;
   auto o = testOptions();
   o.stopTimeout = 100ms;
-  // The supervisor is kept alive on purpose (reachable from a global, so LeakSanitizer does
-  // not report it): a stuck component's thread outlives run(), exactly as in the real
-  // process, which exits right after.
-  static Supervisor* s = nullptr;
-  s = new Supervisor(o);
-  auto stuck = std::make_unique<FakeComponent>("stuck", std::vector<std::string>{}, &j,
+  // The supervisor, its journal and the stuck component are kept alive on purpose (reachable
+  // from statics, so LeakSanitizer does not report them): the stuck component's thread
+  // outlives run() and this test, exactly as in the real process, which exits right after.
+  static Journal* j = new Journal;
+  static Supervisor* s = new Supervisor(o);
+  auto stuck = std::make_unique<FakeComponent>("stuck", std::vector<std::string>{}, j,
                                                FakeComponent::Mode::kIgnoreStop);
   FakeComponent* stuckPtr = stuck.get();
   s->add(std::move(stuck));
