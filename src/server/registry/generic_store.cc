@@ -11,6 +11,9 @@
 namespace kiln::registry {
 namespace {
 
+// Upstream kube-apiserver's --event-ttl default.
+constexpr int64_t kEventTtlSeconds = 3600;
+
 using nlohmann::json;
 
 constexpr std::string_view kNameAlphabet = "bcdfghjklmnpqrstvwxz2456789";  // upstream's
@@ -154,7 +157,10 @@ StatusOr<std::pair<int64_t, std::string>> decodeContinue(const std::string& toke
 
 GenericStore::GenericStore(std::shared_ptr<store::Store> store, const api::ResourceInfo& info,
                            Clocks clocks)
-    : store_(std::move(store)), info_(info), clocks_(std::move(clocks)) {}
+    : store_(std::move(store)),
+      info_(info),
+      clocks_(std::move(clocks)),
+      ttlSeconds_(info.kind == "Event" ? kEventTtlSeconds : 0) {}
 
 std::string GenericStore::qualifiedResource() const {
   return info_.group.empty() ? info_.resource : info_.resource + "." + info_.group;
@@ -216,7 +222,7 @@ StatusOr<Json> GenericStore::create(const std::string& ns, Json obj, bool dryRun
       if (get->kv) return alreadyExists(qualifiedResource() + " \"" + name + "\" already exists");
       return obj;
     }
-    auto kv = store_->create(key(ns, name), encode(obj));
+    auto kv = store_->create(key(ns, name), encode(obj), ttlSeconds_);
     if (kv.ok()) {
       meta["resourceVersion"] = std::to_string(kv->modRevision);
       return obj;
@@ -404,7 +410,7 @@ StatusOr<Json> GenericStore::update(const std::string& ns, const std::string& na
     meta["resourceVersion"] = std::to_string(cur.kv->modRevision);
     return obj;
   }
-  auto kv = store_->update(key(ns, name), encode(obj), cur.kv->modRevision);
+  auto kv = store_->update(key(ns, name), encode(obj), cur.kv->modRevision, ttlSeconds_);
   if (!kv.ok()) {
     if (kv.status().code() == Code::kConflict) {
       return conflict(name,
@@ -501,7 +507,7 @@ StatusOr<GenericStore::DeleteResult> GenericStore::remove(const std::string& ns,
     }
     if (o.dryRun) return DeleteResult{next, false};
     if (next == old) return DeleteResult{old, false};  // already marked, nothing new
-    auto u = store_->update(key(ns, name), encode(next), cur.kv->modRevision);
+    auto u = store_->update(key(ns, name), encode(next), cur.kv->modRevision, ttlSeconds_);
     if (u.ok()) {
       meta["resourceVersion"] = std::to_string(u->modRevision);
       return DeleteResult{next, false};

@@ -66,6 +66,10 @@ class GenericStore {
                Clocks clocks = realClocks());
 
   const api::ResourceInfo& info() const { return info_; }
+  // Seconds after its last write a stored object expires (0: never). Events (core/v1 and
+  // events.k8s.io/v1) default to one hour, as upstream's --event-ttl.
+  int64_t ttlSeconds() const { return ttlSeconds_; }
+  void setTtlSeconds(int64_t ttl) { ttlSeconds_ = ttl; }
   // "configmaps" or "deployments.apps", as upstream names a resource in messages.
   std::string qualifiedResource() const;
   std::string key(const std::string& ns, const std::string& name) const;
@@ -114,6 +118,7 @@ class GenericStore {
   std::shared_ptr<store::Store> store_;
   const api::ResourceInfo& info_;
   Clocks clocks_;
+  int64_t ttlSeconds_ = 0;
 };
 
 // Encodes/decodes upstream's continue token: base64 of {"v":"meta.k8s.io/v1","rv":N,"start":K}.

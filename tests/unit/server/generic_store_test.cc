@@ -352,6 +352,36 @@ TEST_F(GenericStoreTest, PropagationPoliciesAddTheirFinalizers) {
   EXPECT_EQ(o->object["metadata"]["finalizers"], json::array({"orphan"}));
 }
 
+TEST_F(GenericStoreTest, EventsExpireAfterAnHourOtherKindsNever) {
+  GenericStore events(store_, *api::findResource("", "v1", "events"), clocks_);
+  GenericStore newEvents(store_, *api::findResource("events.k8s.io", "v1", "events"), clocks_);
+  EXPECT_EQ(events.ttlSeconds(), 3600);
+  EXPECT_EQ(newEvents.ttlSeconds(), 3600);
+  EXPECT_EQ(cms_->ttlSeconds(), 0);
+  json ev = {{"apiVersion", "v1"},
+             {"kind", "Event"},
+             {"metadata", {{"name", "e1"}}},
+             {"involvedObject", {{"kind", "Pod"}, {"name", "p"}}},
+             {"reason", "Started"}};
+  ASSERT_TRUE(events.create("default", ev, false).ok());
+  auto kv = store_->get(events.key("default", "e1"));
+  ASSERT_TRUE(kv.ok() && kv->kv);
+  EXPECT_EQ(kv->kv->ttlSeconds, 3600);
+  // An update renews the TTL (upstream's event registry sets it on every write).
+  auto cur = events.get("default", "e1");
+  ASSERT_TRUE(cur.ok());
+  json next = *cur;
+  next["count"] = 2;
+  ASSERT_TRUE(events.update("default", "e1", next, false).ok());
+  kv = store_->get(events.key("default", "e1"));
+  ASSERT_TRUE(kv.ok() && kv->kv);
+  EXPECT_EQ(kv->kv->ttlSeconds, 3600);
+  ASSERT_TRUE(cms_->create("default", cm("plain"), false).ok());
+  kv = store_->get(cms_->key("default", "plain"));
+  ASSERT_TRUE(kv.ok() && kv->kv);
+  EXPECT_EQ(kv->kv->ttlSeconds, 0);
+}
+
 TEST_F(GenericStoreTest, WorkloadsTrackGeneration) {
   auto c = deploys_->create("default", {{"metadata", {{"name", "d"}}}, {"spec", {{"replicas", 1}}}},
                             false);
