@@ -67,7 +67,13 @@ out=$(k get cm -l app=web --show-labels 2>&1)
 kh_check "-l app=web selects it, --show-labels shows both labels" grep -qE '^demo +2 +[0-9]+s +app=web,tier=cache$' <<<"$out"
 kh_assert_eq "No resources found in default namespace." "$(k get cm -l app=db 2>&1)" "-l app=db selects nothing"
 kh_assert_eq "demo" "$(k get cm --field-selector metadata.name=demo -o jsonpath='{.items[*].metadata.name}')" "--field-selector metadata.name"
+kh_assert_eq "demo" "$(k get cm -l 'app in (web,db),tier,!legacy' -o jsonpath='{.items[*].metadata.name}')" "set-based label selector (in, exists, !exists)"
+kh_assert_eq "" "$(k get cm -l 'app notin (web)' -o jsonpath='{.items[*].metadata.name}' 2>&1 | grep -w demo)" "notin excludes it"
+out=$(k get cm -l 'app in web' 2>&1)
+kh_assert_contains "$out" "unable to parse requirement: found 'web', expected: '('" "a malformed label selector is a 400 with upstream's message"
 out=$(k get pods --field-selector spec.nodeName=n1 2>&1)
+kh_assert_eq "No resources found in default namespace." "$out" "pods support --field-selector spec.nodeName"
+out=$(k get cm --field-selector spec.nodeName=n1 2>&1)
 kh_assert_contains "$out" "field label not supported: spec.nodeName" "an unsupported field selector is a 400"
 
 # --- replace with a stale resourceVersion: 409 Conflict ----------------------------------------

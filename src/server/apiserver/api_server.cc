@@ -19,6 +19,7 @@
 
 #include "api/patch.h"
 #include "api/resources.h"
+#include "api/selector.h"
 #include "common/build_info.h"
 #include "common/io_component.h"
 #include "common/metrics.h"
@@ -638,53 +639,15 @@ class Handlers {
     std::string labels = queryParam(target, "labelSelector");
     std::string fields = queryParam(target, "fieldSelector");
     if (labels.empty() && fields.empty()) return registry::ObjectFilter{};
-    struct Req {
-      std::string key, value;
-      bool equal;
-    };
-    auto parseReqs = [](const std::string& s, std::vector<Req>& out) -> Status {
-      size_t i = 0;
-      while (i <= s.size()) {
-        size_t comma = s.find(',', i);
-        std::string term = s.substr(i, comma == std::string::npos ? s.npos : comma - i);
-        size_t ne = term.find("!=");
-        size_t eq = term.find('=');
-        if (ne != std::string::npos) {
-          out.push_back({term.substr(0, ne), term.substr(ne + 2), false});
-        } else if (eq != std::string::npos) {
-          size_t vstart = term.compare(eq, 2, "==") == 0 ? eq + 2 : eq + 1;
-          out.push_back({term.substr(0, eq), term.substr(vstart), true});
-        } else {
-          return invalidArgument("unable to parse requirement: \"" + term +
-                                 "\": only equality-based selectors are served yet");
-        }
-        if (comma == std::string::npos) break;
-        i = comma + 1;
+    KILN_ASSIGN_OR_RETURN(api::LabelSelector ls, api::LabelSelector::parse(labels));
+    KILN_ASSIGN_OR_RETURN(api::FieldSelector fs, api::FieldSelector::parse(fields, info.kind));
+    return registry::ObjectFilter([ls = std::move(ls), fs = std::move(fs)](const Json& o) {
+      static const json kNone;
+      const json* labels = &kNone;
+      if (auto m = o.find("metadata"); m != o.end() && m->is_object()) {
+        if (auto l = m->find("labels"); l != m->end()) labels = &*l;
       }
-      return Status::Ok();
-    };
-    std::vector<Req> lreqs, freqs;
-    if (!labels.empty()) KILN_RETURN_IF_ERROR(parseReqs(labels, lreqs));
-    if (!fields.empty()) KILN_RETURN_IF_ERROR(parseReqs(fields, freqs));
-    for (const auto& f : freqs) {
-      if (f.key != "metadata.name" && f.key != "metadata.namespace") {
-        return invalidArgument("field label not supported: " + f.key);
-      }
-    }
-    (void)info;
-    return registry::ObjectFilter([lreqs, freqs](const Json& o) {
-      const json& meta = o["metadata"];
-      for (const auto& r : lreqs) {
-        std::string v;
-        bool has = meta.contains("labels") && meta["labels"].contains(r.key);
-        if (has) v = meta["labels"][r.key].get<std::string>();
-        if (r.equal ? (!has || v != r.value) : (has && v == r.value)) return false;
-      }
-      for (const auto& r : freqs) {
-        std::string v = meta.value(r.key == "metadata.name" ? "name" : "namespace", "");
-        if (r.equal ? v != r.value : v == r.value) return false;
-      }
-      return true;
+      return ls.matches(*labels) && fs.matches(o);
     });
   }
 
