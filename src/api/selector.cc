@@ -322,8 +322,12 @@ bool LabelSelector::matches(const json& labels) const {
 }
 
 std::string LabelSelector::toString() const {
+  // Requirements sorted by key, as upstream's labels.Selector prints them.
+  std::vector<Requirement> sorted = reqs_;
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const Requirement& a, const Requirement& b) { return a.key < b.key; });
   std::string out;
-  for (const auto& r : reqs_) {
+  for (const auto& r : sorted) {
     if (!out.empty()) out += ',';
     auto set = [&] {
       std::vector<std::string> v = r.values;

@@ -38,7 +38,7 @@ class LabelSelector {
   bool matches(const nlohmann::json& labels) const;
   bool empty() const { return reqs_.empty(); }
   const std::vector<Requirement>& requirements() const { return reqs_; }
-  // The canonical string form ("a=b,c in (d,e)").
+  // The canonical string form, requirements sorted by key ("a=b,c in (d,e)").
   std::string toString() const;
 
  private:

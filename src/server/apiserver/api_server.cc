@@ -445,33 +445,8 @@ class Handlers {
   // The label selector of a workload in its string form ("app=web,tier in (a,b)"), as the
   // Scale subresource's status.selector carries it.
   static std::string selectorString(const json& sel) {
-    std::string out;
-    auto add = [&](const std::string& term) { out += (out.empty() ? "" : ",") + term; };
-    if (!sel.is_object()) return out;
-    if (auto ml = sel.find("matchLabels"); ml != sel.end() && ml->is_object()) {
-      for (auto it = ml->begin(); it != ml->end(); ++it) {
-        if (it->is_string()) add(it.key() + "=" + it->get<std::string>());
-      }
-    }
-    if (auto me = sel.find("matchExpressions"); me != sel.end() && me->is_array()) {
-      for (const auto& e : *me) {
-        if (!e.is_object()) continue;
-        std::string key = e.value("key", ""), op = e.value("operator", "");
-        std::string values;
-        for (const auto& v : e.value("values", json::array())) {
-          if (v.is_string()) values += (values.empty() ? "" : ",") + v.get<std::string>();
-        }
-        if (op == "In")
-          add(key + " in (" + values + ")");
-        else if (op == "NotIn")
-          add(key + " notin (" + values + ")");
-        else if (op == "Exists")
-          add(key);
-        else if (op == "DoesNotExist")
-          add("!" + key);
-      }
-    }
-    return out;
+    auto ls = api::LabelSelector::fromJson(sel);
+    return ls.ok() ? ls->toString() : std::string();
   }
 
   static Json toScale(const Json& obj) {

@@ -57,7 +57,7 @@ TEST(LabelSelector, FromJsonAndToString) {
       "matchExpressions": [{"key": "tier", "operator": "In", "values": ["b", "a"]},
                            {"key": "legacy", "operator": "DoesNotExist"}]})"));
   ASSERT_TRUE(s.ok());
-  EXPECT_EQ(s->toString(), "app=web,tier in (a,b),!legacy");
+  EXPECT_EQ(s->toString(), "app=web,!legacy,tier in (a,b)");
   EXPECT_TRUE(s->matches({{"app", "web"}, {"tier", "a"}}));
   EXPECT_FALSE(s->matches({{"app", "web"}, {"tier", "a"}, {"legacy", "1"}}));
   EXPECT_FALSE(
