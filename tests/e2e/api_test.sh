@@ -108,8 +108,8 @@ YAML
 kh_assert_eq "deployment.apps/web created" "$(k apply -f "$W/deploy.yaml" 2>&1)" "apply -f creates a deployment"
 sed -e 's/app:1/app:2/' -e '/name: side/d' "$W/deploy.yaml" >"$W/deploy2.yaml"
 kh_assert_eq "deployment.apps/web configured" "$(k apply -f "$W/deploy2.yaml" 2>&1)" "apply -f again updates it (strategic merge patch)"
-kh_assert_eq '[{"env":[{"name":"A","value":"1"}],"image":"app:2","name":"app"}]' \
-  "$(k get deploy web -o jsonpath='{.spec.template.spec.containers}' 2>&1)" \
+kh_assert_eq 'app app:2 [{"name":"A","value":"1"}]' \
+  "$(k get deploy web -o jsonpath='{.spec.template.spec.containers[*].name} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env}' 2>&1)" \
   "  ... the image changed, the container removed from the manifest is gone, env kept"
 k patch deploy web -p '{"spec":{"template":{"spec":{"containers":[{"name":"app","env":[{"name":"B","value":"2"}]}]}}}}' >/dev/null 2>&1
 kh_assert_eq '[{"name":"A","value":"1"},{"name":"B","value":"2"}]' \
@@ -135,6 +135,29 @@ out=$(ip netns exec "$KH_SERVER_NS" curl -s -X PATCH -H 'Content-Type: text/plai
 kh_check "an unknown patch type is 415 UnsupportedMediaType" \
   bash -c 'jq -e ".code == 415 and .reason == \"UnsupportedMediaType\"" <<<"$0" >/dev/null' "$out"
 k delete deploy web >/dev/null 2>&1
+
+# --- defaults and validation ----------------------------------------------------------------------
+kh_assert_eq "1 25% 10 Always ClusterFirst 30 IfNotPresent /dev/termination-log" \
+  "$(k create -f "$W/deploy.yaml" --dry-run=server -o jsonpath='{.spec.replicas} {.spec.strategy.rollingUpdate.maxSurge} {.spec.revisionHistoryLimit} {.spec.template.spec.restartPolicy} {.spec.template.spec.dnsPolicy} {.spec.template.spec.terminationGracePeriodSeconds} {.spec.template.spec.containers[0].imagePullPolicy} {.spec.template.spec.containers[0].terminationMessagePath}' 2>&1)" \
+  "a Deployment gets upstream's defaults (replicas, strategy, history, pod template)"
+cat >"$W/badpod.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: Bad_Pod}
+spec:
+  containers:
+  - name: app
+    ports: [{containerPort: 70000}]
+  restartPolicy: Sometimes
+YAML
+out=$(k create -f "$W/badpod.yaml" 2>&1)
+kh_assert_contains "$out" 'The Pod "Bad_Pod" is invalid: ' "an invalid pod is 422 Invalid"
+kh_assert_contains "$out" '* spec.containers[0].image: Required value' "  ... listing each field error"
+kh_assert_contains "$out" '* spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive' "  ... with upstream's wording"
+kh_assert_contains "$out" '* spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", "OnFailure", "Never"' "  ... including unsupported values"
+sed 's/metadata: {labels: {app: web}}/metadata: {labels: {app: other}}/' "$W/deploy.yaml" >"$W/mismatch.yaml"
+out=$(k create -f "$W/mismatch.yaml" 2>&1)
+kh_assert_eq 'The Deployment "web" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{"app":"other"}: `selector` does not match template `labels`' "$out" "a selector that does not match the template is rejected"
 
 # --- tables for workloads (objects are stored and shown; nothing runs them yet) ---------------------
 cat >"$W/workloads.yaml" <<'YAML'

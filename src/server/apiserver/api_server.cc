@@ -30,6 +30,7 @@
 #include "server/apiserver/tables.h"
 #include "server/registry/generic_store.h"
 #include "server/registry/service_alloc.h"
+#include "server/registry/strategy.h"
 
 namespace kiln::apiserver {
 namespace {
@@ -188,6 +189,10 @@ class Handlers {
       }
       Json obj = std::move(body).value();
       if (info->kind == "Namespace") obj = namespaceDefaults(std::move(obj));
+      registry::applyDefaults(*info, obj);
+      if (auto errs = registry::validateObject(*info, obj, nullptr); !errs.empty()) {
+        return invalidResponse(*info, obj, std::move(errs), details);
+      }
       if (info->subresource("status") && obj.contains("status") && info->kind != "Namespace") {
         obj.erase("status");  // status is written through /status only
       }
@@ -203,6 +208,14 @@ class Handlers {
       auto body = parseBody(req, *info);
       if (!body.ok()) return bodyError(body.status(), details);
       Json obj = std::move(body).value();
+      if (ri.subresource.empty()) {
+        if (auto old = gs.get(ns, ri.name); old.ok()) {
+          registry::applyDefaults(*info, obj);
+          if (auto errs = registry::validateObject(*info, obj, &*old); !errs.empty()) {
+            return invalidResponse(*info, obj, std::move(errs), details);
+          }
+        }
+      }
       if (info->kind == "Service" && services_ && ri.subresource.empty()) {
         auto old = gs.get(ns, ri.name);
         if (!old.ok()) return fromStatus(toApiStatus(old.status(), details));
@@ -212,7 +225,12 @@ class Handlers {
       }
       result = mergeWithStatusRules(gs, ns, ri, std::move(obj), dryRun);
     } else if (verb == "patch") {
-      result = patch(gs, req, ri, ns, dryRun);
+      registry::FieldErrors verrs;
+      result = patch(gs, req, ri, ns, dryRun, &verrs);
+      if (!verrs.empty()) {
+        Json named = {{"metadata", {{"name", ri.name}}}};
+        return invalidResponse(*info, named, std::move(verrs), details);
+      }
     } else if (verb == "delete") {
       registry::GenericStore::DeleteOptions opts;
       opts.dryRun = dryRun;
@@ -552,8 +570,22 @@ class Handlers {
     return api::applyStrategicMergePatch(current, patchDoc, apiVersion, kind);
   }
 
+  // 422 Invalid with one cause per field error, as upstream.
+  static Response invalidResponse(const api::ResourceInfo& info, const Json& obj,
+                                  registry::FieldErrors errs, StatusDetails details) {
+    std::string name;
+    if (auto m = obj.find("metadata"); m != obj.end() && m->is_object()) {
+      name = m->value("name", "");
+    }
+    details.name = name;
+    details.kind = info.kind;
+    details.causes.clear();
+    for (const auto& e : errs) details.causes.push_back({e.reason, e.detail, e.field});
+    return fromStatus(invalidStatus(registry::invalidMessage(info.kind, name, errs), details));
+  }
+
   StatusOr<Json> patch(registry::GenericStore& gs, const Request& req, const RequestInfo& ri,
-                       const std::string& ns, bool dryRun) {
+                       const std::string& ns, bool dryRun, registry::FieldErrors* verrs) {
     const bool statusOnly = ri.subresource == "status";
     return gs.guaranteedUpdate(
         ns, ri.name,
@@ -569,6 +601,13 @@ class Handlers {
           patched["metadata"]["uid"] = current["metadata"]["uid"];
           patched["apiVersion"] = current["apiVersion"];
           patched["kind"] = current["kind"];
+          if (!statusOnly) {
+            registry::applyDefaults(gs.info(), patched);
+            if (auto errs = registry::validateObject(gs.info(), patched, &current); !errs.empty()) {
+              *verrs = std::move(errs);
+              return invalidArgument("invalid object");
+            }
+          }
           if (gs.info().kind == "Service" && services_ && !statusOnly) {
             KILN_ASSIGN_OR_RETURN(patched,
                                   services_->prepareUpdate(ns, std::move(patched), current));
