@@ -1,8 +1,8 @@
 // JSON patch, JSON merge patch and strategic merge patch (see patch.h). The strategic merge
-// metadata of the built-in types is the table `kTypes` below, transcribed from the
-// `patchStrategy`/`patchMergeKey` struct tags of k8s.io/api: a type maps field names to the
-// field's element type and, for lists, the merge key and strategy.
+// metadata of the built-in types comes from patch_meta.h.
 #include "api/patch.h"
+
+#include "api/patch_meta.h"
 
 #include <algorithm>
 #include <limits>
@@ -16,6 +16,11 @@ namespace kiln::api {
 using nlohmann::json;
 
 namespace {
+
+using meta::FieldMeta;
+using meta::lookupType;
+using meta::rootType;
+using meta::TypeMeta;
 
 Status invalid(const std::string& m) { return Status(Code::kInvalidArgument, m); }
 
@@ -145,94 +150,8 @@ Status addAt(json& doc, const std::string& path, json value, bool replace) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Strategic merge patch metadata
+// Strategic merge patch
 // ------------------------------------------------------------------------------------------------
-
-struct FieldMeta {
-  const char* type = "";      // element type name ("" = no metadata below)
-  const char* mergeKey = "";  // for lists of objects with the merge strategy
-  bool merge = false;         // patchStrategy includes "merge"
-  bool retainKeys = false;    // patchStrategy includes "retainKeys"
-};
-
-using TypeMeta = std::map<std::string, FieldMeta, std::less<>>;
-
-const std::map<std::string, TypeMeta, std::less<>>& types() {
-  static const auto* t = new std::map<std::string, TypeMeta, std::less<>>{
-      {"ObjectMeta", {{"finalizers", {"", "", true}}, {"ownerReferences", {"", "uid", true}}}},
-      {"PodTemplateSpec", {{"metadata", {"ObjectMeta"}}, {"spec", {"PodSpec"}}}},
-      {"PodSpec",
-       {{"containers", {"Container", "name", true}},
-        {"initContainers", {"Container", "name", true}},
-        {"ephemeralContainers", {"Container", "name", true}},
-        {"volumes", {"Volume", "name", true, true}},
-        {"imagePullSecrets", {"", "name", true}},
-        {"hostAliases", {"", "ip", true}},
-        {"topologySpreadConstraints", {"", "topologyKey", true}},
-        {"schedulingGates", {"", "name", true}},
-        {"resourceClaims", {"", "name", true, true}}}},
-      {"Volume", {}},
-      {"Container",
-       {{"ports", {"", "containerPort", true}},
-        {"env", {"", "name", true}},
-        {"volumeMounts", {"", "mountPath", true}},
-        {"volumeDevices", {"", "devicePath", true}}}},
-      {"PodStatus",
-       {{"conditions", {"", "type", true}},
-        {"podIPs", {"", "ip", true}},
-        {"hostIPs", {"", "ip", true}}}},
-      {"Conditions", {{"conditions", {"", "type", true}}}},
-      {"WorkloadSpec",
-       {{"template", {"PodTemplateSpec"}},
-        {"strategy", {"", "", false, true}},
-        {"updateStrategy", {"", "", false, true}}}},
-      {"JobSpec", {{"template", {"PodTemplateSpec"}}}},
-      {"JobTemplateSpec", {{"metadata", {"ObjectMeta"}}, {"spec", {"JobSpec"}}}},
-      {"CronJobSpec", {{"jobTemplate", {"JobTemplateSpec"}}}},
-      {"ServiceSpec", {{"ports", {"", "port", true}}}},
-      {"NodeSpec", {{"podCIDRs", {"", "", true}}}},
-      {"NodeStatus", {{"conditions", {"", "type", true}}, {"addresses", {"", "type", true}}}},
-      {"EndpointSubset", {}},
-  };
-  return *t;
-}
-
-// The root type of a kind: its top-level fields.
-TypeMeta rootType(const std::string& kind) {
-  TypeMeta root{{"metadata", {"ObjectMeta"}}};
-  static const std::set<std::string, std::less<>> workloads = {
-      "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "ReplicationController"};
-  if (kind == "Pod") {
-    root["spec"] = {"PodSpec"};
-    root["status"] = {"PodStatus"};
-  } else if (kind == "PodTemplate") {
-    root["template"] = {"PodTemplateSpec"};
-  } else if (workloads.count(kind)) {
-    root["spec"] = {"WorkloadSpec"};
-    root["status"] = {"Conditions"};
-  } else if (kind == "Job") {
-    root["spec"] = {"JobSpec"};
-    root["status"] = {"Conditions"};
-  } else if (kind == "CronJob") {
-    root["spec"] = {"CronJobSpec"};
-  } else if (kind == "Service") {
-    root["spec"] = {"ServiceSpec"};
-    root["status"] = {"Conditions"};
-  } else if (kind == "Node") {
-    root["spec"] = {"NodeSpec"};
-    root["status"] = {"NodeStatus"};
-  } else if (kind == "Namespace" || kind == "PersistentVolumeClaim" || kind == "Ingress" ||
-             kind == "PodDisruptionBudget") {
-    root["status"] = {"Conditions"};
-  }
-  return root;
-}
-
-const TypeMeta* lookupType(std::string_view name) {
-  if (name.empty()) return nullptr;
-  auto it = types().find(name);
-  return it == types().end() ? nullptr : &it->second;
-}
 
 constexpr std::string_view kPatch = "$patch";
 constexpr std::string_view kRetainKeys = "$retainKeys";
@@ -408,10 +327,13 @@ Status mergeMap(json& orig, const json& patch, const TypeMeta* type, int depth) 
     if (type) {
       if (auto m = type->find(k); m != type->end()) meta = m->second;
     }
+    const bool existed = orig.contains(k);
     json& ov = orig[k];
     if (pv.is_object()) {
       if (!ov.is_object()) ov = json::object();
       KILN_RETURN_IF_ERROR(mergeMap(ov, pv, lookupType(meta.type), depth + 1));
+      // Deleting keys of a map that did not exist does not create it (upstream).
+      if (!existed && ov.empty() && !pv.empty() && !pv.contains(kPatch)) orig.erase(k);
     } else if (pv.is_array() && meta.merge) {
       KILN_ASSIGN_OR_RETURN(ov, mergeList(ov, pv, meta, k, depth));
     } else if (pv.is_array()) {

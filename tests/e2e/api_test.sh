@@ -3,8 +3,8 @@
 # network namespace: discovery, server-side tables, create/get/list in every output format,
 # label/annotate, apply updates, strategic merge / JSON / merge patches, scale, selectors,
 # watch, replace with a stale resourceVersion, delete, upstream error messages, body limits.
-# (TLS, full OpenAPI schemas, protobuf bodies, server-side apply and per-kind validation come
-# with the rest of the API-server issue.)
+# Server-side apply, defaults and validation. (TLS, full OpenAPI schemas and protobuf bodies
+# come with the rest of the API-server issue.)
 source "$(dirname "$0")/lib/harness.sh"
 kh_init
 kh_netns_create api
@@ -135,6 +135,25 @@ out=$(ip netns exec "$KH_SERVER_NS" curl -s -X PATCH -H 'Content-Type: text/plai
 kh_check "an unknown patch type is 415 UnsupportedMediaType" \
   bash -c 'jq -e ".code == 415 and .reason == \"UnsupportedMediaType\"" <<<"$0" >/dev/null' "$out"
 k delete deploy web >/dev/null 2>&1
+
+# --- server-side apply ------------------------------------------------------------------------------
+sed 's/name: web}/name: ssa}/' "$W/deploy.yaml" >"$W/ssa.yaml"
+kh_assert_eq "deployment.apps/ssa serverside-applied" "$(k apply --server-side -f "$W/ssa.yaml" 2>&1)" "apply --server-side creates"
+kh_assert_eq "kubectl Apply" "$(k get deploy ssa --show-managed-fields -o jsonpath='{.metadata.managedFields[0].manager} {.metadata.managedFields[0].operation}')" "  ... recording the field manager"
+k scale deploy ssa --replicas=4 >/dev/null 2>&1
+out=$(k apply --server-side -f "$W/ssa.yaml" 2>&1)
+kh_assert_contains "$out" 'Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas' "re-applying after kubectl scale is a conflict on .spec.replicas"
+kh_assert_eq "4" "$(k get deploy ssa -o jsonpath='{.spec.replicas}')" "  ... which changes nothing"
+kh_assert_eq "deployment.apps/ssa serverside-applied" "$(k apply --server-side --force-conflicts -f "$W/ssa.yaml" 2>&1)" "--force-conflicts takes the field"
+kh_assert_eq "1" "$(k get deploy ssa -o jsonpath='{.spec.replicas}')" "  ... and sets it"
+sed -e '/name: side/d' -e 's/app:1/app:9/' "$W/ssa.yaml" >"$W/ssa2.yaml"
+k apply --server-side -f "$W/ssa2.yaml" >/dev/null 2>&1
+kh_assert_eq "app app:9" "$(k get deploy ssa -o jsonpath='{.spec.template.spec.containers[*].name} {.spec.template.spec.containers[0].image}')" "a container dropped from the configuration is removed, the image updated"
+out=$(ip netns exec "$KH_SERVER_NS" curl -s -X PATCH -H 'Content-Type: application/apply-patch+yaml' --data-binary @"$W/ssa2.yaml" \
+  "http://127.0.0.1:$KH_PORT/apis/apps/v1/namespaces/default/deployments/ssa")
+kh_check "an apply without fieldManager is 422 (fieldManager: Required value)" \
+  bash -c 'jq -e ".code == 422 and (.message | contains(\"fieldManager: Required value: is required for apply patch\"))" <<<"$0" >/dev/null' "$out"
+k delete deploy ssa >/dev/null 2>&1
 
 # --- defaults and validation ----------------------------------------------------------------------
 kh_assert_eq "1 25% 10 Always ClusterFirst 30 IfNotPresent /dev/termination-log" \

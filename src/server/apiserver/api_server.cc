@@ -17,10 +17,13 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "api/managed_fields.h"
 #include "api/patch.h"
 #include "api/resources.h"
 #include "api/selector.h"
+#include "api/yaml_json.h"
 #include "common/build_info.h"
+#include "common/encoding.h"
 #include "common/io_component.h"
 #include "common/metrics.h"
 #include "server/apiserver/api_status.h"
@@ -74,6 +77,18 @@ bool wantsTable(const Request& req) {
 std::string header(const Request& req, http::field f) {
   auto v = req[f];
   return std::string(v.data(), v.size());
+}
+
+// Who is writing, for metadata.managedFields: ?fieldManager=, else the User-Agent's product
+// ("kubectl/v1.32.0 (linux/amd64) ..." -> "kubectl"), as upstream.
+api::ManagerInfo managerOf(const Request& req, const api::ResourceInfo& info) {
+  std::string m = queryParam(std::string(req.target()), "fieldManager");
+  if (m.empty()) {
+    std::string ua = header(req, http::field::user_agent);
+    m = ua.substr(0, ua.find('/'));
+    if (m.empty()) m = "unknown";
+  }
+  return {m, info.groupVersion(), common::rfc3339(std::chrono::system_clock::now())};
 }
 
 // The handlers: blocking (they wait on the store), thread-safe, run on the worker pool.
@@ -193,6 +208,8 @@ class Handlers {
       if (auto errs = registry::validateObject(*info, obj, nullptr); !errs.empty()) {
         return invalidResponse(*info, obj, std::move(errs), details);
       }
+      if (obj["metadata"].is_object()) obj["metadata"].erase("managedFields");
+      api::recordUpdate(nullptr, obj, info->kind, managerOf(req, *info));
       if (info->subresource("status") && obj.contains("status") && info->kind != "Namespace") {
         obj.erase("status");  // status is written through /status only
       }
@@ -223,8 +240,11 @@ class Handlers {
         if (!prepared.ok()) return invalidField(*info, details, prepared.status());
         obj = std::move(prepared).value();
       }
-      result = mergeWithStatusRules(gs, ns, ri, std::move(obj), dryRun);
+      result = mergeWithStatusRules(gs, ns, ri, std::move(obj), dryRun, managerOf(req, *info));
     } else if (verb == "patch") {
+      if (contentType(req) == "application/apply-patch+yaml") {
+        return applyPatch(gs, req, ri, ns, dryRun, details);
+      }
       registry::FieldErrors verrs;
       result = patch(gs, req, ri, ns, dryRun, &verrs);
       if (!verrs.empty()) {
@@ -439,10 +459,12 @@ class Handlers {
 
   // PUT: the main resource keeps the stored status; /status changes only status.
   StatusOr<Json> mergeWithStatusRules(registry::GenericStore& gs, const std::string& ns,
-                                      const RequestInfo& ri, Json obj, bool dryRun) {
+                                      const RequestInfo& ri, Json obj, bool dryRun,
+                                      const api::ManagerInfo& who) {
     const auto& info = gs.info();
-    if (!info.subresource("status")) return gs.update(ns, ri.name, std::move(obj), dryRun);
     KILN_ASSIGN_OR_RETURN(Json current, gs.get(ns, ri.name));
+    if (ri.subresource.empty()) api::recordUpdate(&current, obj, info.kind, who);
+    if (!info.subresource("status")) return gs.update(ns, ri.name, std::move(obj), dryRun);
     if (ri.subresource == "status") {
       Json next = current;
       if (obj.contains("status"))
@@ -535,7 +557,11 @@ class Handlers {
               return invalidArgument("spec.replicas: Invalid value: " + spec["replicas"].dump() +
                                      ": must be greater than or equal to 0");
             }
+            Json before = current;
             current["spec"]["replicas"] = spec["replicas"];
+            api::ManagerInfo who = managerOf(req, info);
+            who.subresource = "scale";
+            api::recordUpdate(&before, current, info.kind, who);
             return current;
           },
           dryRun);
@@ -568,6 +594,162 @@ class Handlers {
     }
     if (type == "application/merge-patch+json") return api::applyMergePatch(current, patchDoc);
     return api::applyStrategicMergePatch(current, patchDoc, apiVersion, kind);
+  }
+
+  static std::string contentType(const Request& req) {
+    std::string ct = header(req, http::field::content_type);
+    std::string type = ct.substr(0, ct.find(';'));
+    while (!type.empty() && type.back() == ' ') type.pop_back();
+    return type;
+  }
+
+  // Server-side apply (PATCH with application/apply-patch+yaml): creates the object from the
+  // configuration or merges it in with field ownership and conflicts (api/managed_fields.h).
+  Response applyPatch(registry::GenericStore& gs, const Request& req, const RequestInfo& ri,
+                      const std::string& ns, bool dryRun, StatusDetails details) {
+    const api::ResourceInfo& info = gs.info();
+    const std::string target(req.target());
+    if (queryParam(target, "fieldManager").empty()) {
+      StatusDetails d{"", "meta.k8s.io", "PatchOptions", {}};
+      d.causes = {
+          {"FieldValueRequired", "Required value: is required for apply patch", "fieldManager"}};
+      return fromStatus(invalidStatus(
+          "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required "
+          "for apply patch",
+          d));
+    }
+    if (!ri.subresource.empty()) {
+      return fromStatus(customStatus(
+          405, "MethodNotAllowed",
+          "apply is not served for the " + ri.subresource + " subresource yet", details));
+    }
+    const bool force = queryParam(target, "force") == "true";
+    auto cfg = api::yamlToJson(std::string(req.body()));
+    if (!cfg.ok()) {
+      return fromStatus(
+          toApiStatus(invalidArgument("error decoding YAML: " + cfg.status().message()), details));
+    }
+    if (!cfg->is_object()) {
+      return fromStatus(
+          toApiStatus(invalidArgument("the applied configuration must be an object"), details));
+    }
+    Json& config = *cfg;
+    if (config.value("apiVersion", "") != info.groupVersion() ||
+        config.value("kind", "") != info.kind) {
+      return fromStatus(toApiStatus(
+          invalidArgument("the API version and kind in the applied configuration (" +
+                          config.value("apiVersion", "") + ", " + config.value("kind", "") +
+                          ") must be " + info.groupVersion() + ", " + info.kind),
+          details));
+    }
+    const json& cfgMeta = config.value("metadata", json::object());
+    if (cfgMeta.value("name", ri.name) != ri.name) {
+      return fromStatus(
+          toApiStatus(invalidArgument("the name of the object (" + cfgMeta.value("name", "") +
+                                      ") does not match the name on the URL (" + ri.name + ")"),
+                      details));
+    }
+    const api::ManagerInfo who = managerOf(req, info);
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      auto current = gs.get(ns, ri.name);
+      if (!current.ok() && current.status().code() != Code::kNotFound) {
+        return fromStatus(toApiStatus(current.status(), details));
+      }
+      if (!current.ok()) {
+        // Create from the configuration.
+        if (info.namespaced) {
+          if (auto exists = namespaceExists(ns); !exists.ok()) {
+            return fromStatus(toApiStatus(exists, {ns, "", "namespaces", {}}));
+          }
+        }
+        Json obj;
+        auto r = api::serverSideApply(nullptr, config, info.kind, who, force, obj);
+        if (!r.ok()) return fromStatus(toApiStatus(r.status(), details));
+        obj["apiVersion"] = info.groupVersion();
+        obj["kind"] = info.kind;
+        obj["metadata"]["name"] = ri.name;
+        if (info.kind == "Namespace") obj = namespaceDefaults(std::move(obj));
+        registry::applyDefaults(info, obj);
+        if (auto errs = registry::validateObject(info, obj, nullptr); !errs.empty()) {
+          return invalidResponse(info, obj, std::move(errs), details);
+        }
+        if (info.subresource("status") && info.kind != "Namespace") obj.erase("status");
+        StatusOr<Json> created = Status(Code::kInternal, "unhandled");
+        if (info.kind == "Service" && services_) {
+          created = services_->createService(
+              ns, std::move(obj), [&](Json o) { return gs.create(ns, std::move(o), dryRun); });
+        } else {
+          created = gs.create(ns, std::move(obj), dryRun);
+        }
+        if (!created.ok() && created.status().code() == Code::kAlreadyExists) continue;
+        if (!created.ok()) {
+          if (created.status().code() == Code::kInvalidArgument &&
+              created.status().message().find(": Invalid value: ") != std::string::npos) {
+            return invalidField(info, details, created.status());
+          }
+          return fromStatus(toApiStatus(created.status(), details));
+        }
+        Json out = std::move(created).value();
+        out["apiVersion"] = info.groupVersion();
+        out["kind"] = info.kind;
+        return {201, "application/json", out.dump()};
+      }
+      std::vector<api::ApplyConflict> conflicts;
+      registry::FieldErrors verrs;
+      auto result = gs.guaranteedUpdate(
+          ns, ri.name,
+          [&](Json cur) -> StatusOr<Json> {
+            conflicts.clear();
+            Json next;
+            KILN_ASSIGN_OR_RETURN(auto found,
+                                  api::serverSideApply(&cur, config, info.kind, who, force, next));
+            if (!found.empty()) {
+              conflicts = std::move(found);
+              return Status(Code::kConflict, "apply conflicts");
+            }
+            next["metadata"]["name"] = cur["metadata"]["name"];
+            next["metadata"]["uid"] = cur["metadata"]["uid"];
+            next["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"];
+            next["apiVersion"] = cur["apiVersion"];
+            next["kind"] = cur["kind"];
+            registry::applyDefaults(info, next);
+            if (auto errs = registry::validateObject(info, next, &cur); !errs.empty()) {
+              verrs = std::move(errs);
+              return invalidArgument("invalid object");
+            }
+            if (info.kind == "Service" && services_) {
+              KILN_ASSIGN_OR_RETURN(next, services_->prepareUpdate(ns, std::move(next), cur));
+            }
+            if (info.subresource("status")) {
+              if (cur.contains("status"))
+                next["status"] = cur["status"];
+              else
+                next.erase("status");
+            }
+            return next;
+          },
+          dryRun);
+      if (!conflicts.empty()) {
+        details.causes.clear();
+        for (const auto& c : conflicts) {
+          details.causes.push_back(
+              {"FieldManagerConflict", "conflict with " + api::conflictWith(c), c.field});
+        }
+        return fromStatus(customStatus(409, "Conflict", api::conflictMessage(conflicts), details));
+      }
+      if (!verrs.empty()) {
+        Json named = {{"metadata", {{"name", ri.name}}}};
+        return invalidResponse(info, named, std::move(verrs), details);
+      }
+      if (!result.ok() && result.status().code() == Code::kNotFound) continue;  // deleted meanwhile
+      if (!result.ok()) return bodyError(result.status(), details);
+      Json out = std::move(result).value();
+      out["apiVersion"] = info.groupVersion();
+      out["kind"] = info.kind;
+      return {200, "application/json", out.dump()};
+    }
+    return fromStatus(toApiStatus(
+        Status(Code::kConflict, "the object kept changing during the apply; try again"), details));
   }
 
   // 422 Invalid with one cause per field error, as upstream.
@@ -607,6 +789,7 @@ class Handlers {
               *verrs = std::move(errs);
               return invalidArgument("invalid object");
             }
+            api::recordUpdate(&current, patched, gs.info().kind, managerOf(req, gs.info()));
           }
           if (gs.info().kind == "Service" && services_ && !statusOnly) {
             KILN_ASSIGN_OR_RETURN(patched,
