@@ -194,7 +194,34 @@ class Handlers {
       auto filter = makeFilter(target, *info);
       if (!filter.ok()) return fromStatus(toApiStatus(filter.status(), details));
       p.filter = *filter;
-      result = gs.list(ns, p);
+      if (!wantsTable(req)) {
+        // The fast path: the body is assembled from the stored bytes.
+        auto body = gs.listJson(ns, p);
+        if (!body.ok()) return fromStatus(toApiStatus(body.status(), details));
+        return {200, "application/json", std::move(body).value()};
+      }
+      // A table, built in chunks so that a large list never exists as one tree.
+      const std::string includeObject = queryParam(target, "includeObject");
+      const auto now = std::chrono::system_clock::now();
+      json table;
+      json rows = json::array();
+      json chunk = json::array();
+      auto flush = [&] {
+        json t = toTable(*info, chunk, includeObject, now);
+        if (table.is_null()) table = t;
+        for (auto& row : t["rows"]) rows.push_back(std::move(row));
+        chunk = json::array();
+      };
+      auto meta = gs.forEach(ns, p, [&](Json o) -> Status {
+        chunk.push_back(std::move(o));
+        if (chunk.size() >= 256) flush();
+        return Status::Ok();
+      });
+      if (!meta.ok()) return fromStatus(toApiStatus(meta.status(), details));
+      if (!chunk.empty() || table.is_null()) flush();
+      table["rows"] = std::move(rows);
+      table["metadata"] = std::move(meta).value();
+      return {200, "application/json", table.dump()};
     } else if (verb == "create") {
       auto body = parseBody(req, *info);
       if (!body.ok()) return bodyError(body.status(), details);
@@ -983,7 +1010,7 @@ class ApiServer final : public common::IoComponent {
       }
       record(*ri, std::string(req.target()), r.code, started);
       bool keep = req.keep_alive();
-      if (!co_await write(stream, r, req.version(), keep) || !keep) break;
+      if (!co_await write(stream, std::move(r), req.version(), keep) || !keep) break;
     }
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -1063,13 +1090,14 @@ class ApiServer final : public common::IoComponent {
     return {ok ? 200 : 500, "text/plain; charset=utf-8", body};
   }
 
-  asio::awaitable<bool> write(beast::tcp_stream& stream, const Response& r, unsigned version,
+  // Takes the response by value: a list body can be many megabytes, moved, never copied.
+  asio::awaitable<bool> write(beast::tcp_stream& stream, Response r, unsigned version,
                               bool keepAlive) {
     http::response<http::string_body> res{static_cast<http::status>(r.code), version};
     res.set(http::field::content_type, r.contentType);
     res.set(http::field::cache_control, "no-cache, private");
     res.keep_alive(keepAlive);
-    res.body() = r.body;
+    res.body() = std::move(r.body);
     res.prepare_payload();
     stream.expires_after(std::chrono::seconds(60));
     auto [ec, n] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));

@@ -47,6 +47,78 @@ std::string encode(const Json& obj) {
   return copy.dump();
 }
 
+// Skips one JSON value starting at s[i] (after whitespace); returns the index after it, or
+// npos on malformed input. Strings are skipped escape-aware, containers by depth.
+size_t skipValue(const std::string& s, size_t i) {
+  auto ws = [&] {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r')) ++i;
+  };
+  ws();
+  if (i >= s.size()) return std::string::npos;
+  if (s[i] == '"') {
+    for (++i; i < s.size(); ++i) {
+      if (s[i] == '\\') {
+        ++i;
+      } else if (s[i] == '"') {
+        return i + 1;
+      }
+    }
+    return std::string::npos;
+  }
+  if (s[i] == '{' || s[i] == '[') {
+    int depth = 0;
+    for (; i < s.size(); ++i) {
+      char c = s[i];
+      if (c == '"') {
+        i = skipValue(s, i);
+        if (i == std::string::npos) return i;
+        --i;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if (c == '}' || c == ']') {
+        if (--depth == 0) return i + 1;
+      }
+    }
+    return std::string::npos;
+  }
+  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']') ++i;
+  return i;
+}
+
+// Appends the stored object `raw` (compact JSON, no resourceVersion) to `out` with
+// metadata.resourceVersion set, without parsing it into a tree. False (nothing appended) if
+// `raw` is not an object with a metadata object.
+bool appendWithResourceVersion(std::string& out, const std::string& raw, int64_t rev) {
+  size_t i = 0;
+  while (i < raw.size() && raw[i] != '{') ++i;
+  if (i >= raw.size()) return false;
+  ++i;
+  while (true) {
+    while (i < raw.size() && (raw[i] == ' ' || raw[i] == ',' || raw[i] == '\n')) ++i;
+    if (i >= raw.size() || raw[i] != '"') return false;
+    size_t keyEnd = skipValue(raw, i);
+    if (keyEnd == std::string::npos) return false;
+    bool isMeta = raw.compare(i, keyEnd - i, "\"metadata\"") == 0;
+    size_t colon = raw.find(':', keyEnd);
+    if (colon == std::string::npos) return false;
+    size_t v = colon + 1;
+    while (v < raw.size() && raw[v] == ' ') ++v;
+    if (isMeta) {
+      if (v >= raw.size() || raw[v] != '{') return false;
+      size_t after = v + 1;
+      while (after < raw.size() && raw[after] == ' ') ++after;
+      bool empty = after < raw.size() && raw[after] == '}';
+      out.append(raw, 0, v + 1);
+      out += "\"resourceVersion\":\"" + std::to_string(rev) + "\"";
+      if (!empty) out += ',';
+      out.append(raw, v + 1, std::string::npos);
+      return true;
+    }
+    i = skipValue(raw, v);
+    if (i == std::string::npos) return false;
+  }
+}
+
 StatusOr<int64_t> parseRv(const std::string& rv) {
   if (rv.empty()) return int64_t{0};
   int64_t v = 0;
@@ -241,7 +313,9 @@ StatusOr<Json> GenericStore::get(const std::string& ns, const std::string& name)
   return decode(*r.kv);
 }
 
-StatusOr<Json> GenericStore::list(const std::string& ns, const ListParams& params) {
+StatusOr<GenericStore::ScanResult> GenericStore::scan(
+    const std::string& ns, const ListParams& params, const ScanVisitor& visit,
+    const std::function<void(const std::vector<store::KeyValue>&)>& onPage) {
   const std::string p = prefix(ns);
   store::ListOptions opt;
   int64_t requested = 0;
@@ -266,14 +340,13 @@ StatusOr<Json> GenericStore::list(const std::string& ns, const ListParams& param
     }
   }
   const int64_t limit = params.limit > 0 ? params.limit : 0;
-  json items = json::array();
-  int64_t listRev = 0;
+  int64_t emitted = 0;
+  ScanResult out;
   std::string lastKey;
-  bool more = false;
   // Read pages until `limit` items pass the filter (upstream fills pages the same way).
   while (true) {
     store::ListOptions page = opt;
-    page.limit = limit > 0 ? std::max<int64_t>(limit - static_cast<int64_t>(items.size()), 1) : 0;
+    page.limit = limit > 0 ? std::max<int64_t>(limit - emitted, 1) : 0;
     if (params.filter && limit > 0) page.limit = std::max<int64_t>(page.limit, 100);
     auto r = store_->list(p, page);
     if (!r.ok()) {
@@ -288,42 +361,105 @@ StatusOr<Json> GenericStore::list(const std::string& ns, const ListParams& param
       }
       return r.status();
     }
-    listRev = r->revision;
-    if (requested > listRev) {
+    out.revision = r->revision;
+    if (requested > out.revision) {
       return Status(Code::kDeadlineExceeded,
                     "Too large resource version: " + std::to_string(requested) +
-                        ", current: " + std::to_string(listRev));
+                        ", current: " + std::to_string(out.revision));
     }
-    opt.revision = listRev;
+    opt.revision = out.revision;
+    if (onPage) onPage(r->items);
     size_t i = 0;
     for (; i < r->items.size(); ++i) {
-      auto obj = decode(r->items[i]);
-      if (!obj.ok()) return obj.status();
-      lastKey = r->items[i].key;
-      if (!passes(params.filter, *obj)) continue;
-      items.push_back(std::move(obj).value());
-      if (limit > 0 && static_cast<int64_t>(items.size()) == limit) {
+      const store::KeyValue& kv = r->items[i];
+      lastKey = kv.key;
+      if (params.filter) {
+        // Filtering needs the object; the visitor gets it parsed.
+        KILN_ASSIGN_OR_RETURN(Json obj, decode(kv));
+        if (!passes(params.filter, obj)) continue;
+        KILN_RETURN_IF_ERROR(visit(kv, &obj));
+      } else {
+        KILN_RETURN_IF_ERROR(visit(kv, nullptr));
+      }
+      ++emitted;
+      if (limit > 0 && emitted == limit) {
         ++i;
         break;
       }
     }
     bool storeHasMore = r->more || i < r->items.size();
-    if (limit > 0 && static_cast<int64_t>(items.size()) == limit) {
-      more = storeHasMore;
+    if (limit > 0 && emitted == limit) {
+      out.more = storeHasMore;
       break;
     }
     if (!r->more) break;
     opt.startKey = lastKey + std::string(1, '\0');
   }
-  json meta = {{"resourceVersion", std::to_string(listRev)}};
-  if (more) {
+  if (out.more) {
     std::string rel = lastKey.substr(prefix("").size()) + std::string(1, '\0');
-    meta["continue"] = encodeContinue(listRev, rel);
+    out.continueToken = encodeContinue(out.revision, rel);
   }
-  return json{{"kind", info_.kind + "List"},
-              {"apiVersion", info_.groupVersion()},
-              {"metadata", meta},
-              {"items", items}};
+  return out;
+}
+
+StatusOr<Json> GenericStore::list(const std::string& ns, const ListParams& params) {
+  json items = json::array();
+  KILN_ASSIGN_OR_RETURN(ScanResult r,
+                        scan(ns, params, [&](const store::KeyValue& kv, Json* parsed) -> Status {
+                          if (parsed) {
+                            items.push_back(std::move(*parsed));
+                            return Status::Ok();
+                          }
+                          KILN_ASSIGN_OR_RETURN(Json obj, decode(kv));
+                          items.push_back(std::move(obj));
+                          return Status::Ok();
+                        }));
+  json meta = {{"resourceVersion", std::to_string(r.revision)}};
+  if (r.more) meta["continue"] = r.continueToken;
+  json out = {
+      {"kind", info_.kind + "List"}, {"apiVersion", info_.groupVersion()}, {"metadata", meta}};
+  out["items"] = std::move(items);
+  return out;
+}
+
+StatusOr<Json> GenericStore::forEach(const std::string& ns, const ListParams& params,
+                                     const std::function<Status(Json object)>& fn) {
+  auto visit = [&](const store::KeyValue& kv, Json* parsed) -> Status {
+    if (parsed) return fn(std::move(*parsed));
+    KILN_ASSIGN_OR_RETURN(Json obj, decode(kv));
+    return fn(std::move(obj));
+  };
+  KILN_ASSIGN_OR_RETURN(ScanResult r, scan(ns, params, visit));
+  json meta = {{"resourceVersion", std::to_string(r.revision)}};
+  if (r.more) meta["continue"] = r.continueToken;
+  return meta;
+}
+
+StatusOr<std::string> GenericStore::listJson(const std::string& ns, const ListParams& params) {
+  std::string body;
+  body.reserve(1 << 16);
+  body += "{\"kind\":" + json(info_.kind + "List").dump() +
+          ",\"apiVersion\":" + json(info_.groupVersion()).dump() + ",\"items\":[";
+  bool first = true;
+  auto reserve = [&](const std::vector<store::KeyValue>& page) {
+    size_t bytes = body.size() + 64;
+    for (const auto& kv : page) bytes += kv.value.size() + 32;
+    body.reserve(bytes);
+  };
+  auto append = [&](const store::KeyValue& kv, Json*) -> Status {
+    if (!first) body += ',';
+    first = false;
+    if (!appendWithResourceVersion(body, kv.value, kv.modRevision)) {
+      KILN_ASSIGN_OR_RETURN(Json obj, decode(kv));
+      body += obj.dump();
+    }
+    return Status::Ok();
+  };
+  KILN_ASSIGN_OR_RETURN(ScanResult r, scan(ns, params, append, reserve));
+  json meta = {{"resourceVersion", std::to_string(r.revision)}};
+  if (r.more) meta["continue"] = r.continueToken;
+  body += "],\"metadata\":" + meta.dump() + "}";
+  return body;
 }
 
 StatusOr<Json> GenericStore::update(const std::string& ns, const std::string& name, Json obj,

@@ -80,6 +80,13 @@ class GenericStore {
   StatusOr<Json> get(const std::string& ns, const std::string& name);
   // A <Kind>List with metadata.resourceVersion/continue.
   StatusOr<Json> list(const std::string& ns, const ListParams& params);
+  // The same list as a JSON body, built from the stored bytes without parsing them into trees
+  // (unless a selector must look inside): the fast path for large lists.
+  StatusOr<std::string> listJson(const std::string& ns, const ListParams& params);
+  // The same list, one decoded object at a time (memory stays flat for large lists); returns
+  // the list's metadata ({"resourceVersion", "continue"}).
+  StatusOr<Json> forEach(const std::string& ns, const ListParams& params,
+                         const std::function<Status(Json object)>& fn);
   // Replaces the object. metadata.resourceVersion, when set, must match (else Conflict); uid and
   // creationTimestamp are kept from the stored object.
   // An update that removes the last finalizer of an object marked for deletion deletes it.
@@ -110,6 +117,18 @@ class GenericStore {
   StatusOr<std::unique_ptr<ApiWatch>> watch(const std::string& ns, const WatchParams& params);
 
  private:
+  struct ScanResult {
+    int64_t revision = 0;
+    bool more = false;
+    std::string continueToken;
+  };
+  // Called per listed object in key order; `parsed` is the decoded object when a filter had
+  // to decode it (the visitor may take it), else null.
+  using ScanVisitor = std::function<Status(const store::KeyValue& kv, Json* parsed)>;
+  // `onPage`, if set, sees each page read from the store first (to reserve output space).
+  StatusOr<ScanResult> scan(
+      const std::string& ns, const ListParams& params, const ScanVisitor& visit,
+      const std::function<void(const std::vector<store::KeyValue>&)>& onPage = nullptr);
   std::string prefix(const std::string& ns) const;
   Status notFound(const std::string& name) const;
   Status conflict(const std::string& name, const std::string& why) const;
