@@ -1,6 +1,5 @@
 // `kiln server`: resolves the configuration, prepares the data dir, writes the kubeconfig and
 // runs the server's components under the supervisor until SIGTERM/SIGINT.
-#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -175,12 +174,6 @@ std::string kubeconfigYaml(const std::string& serverUrl) {
 }  // namespace
 
 int runServer(const Args& args) {
-  // Large lists and watches allocate and free many small JSON nodes; keep freed memory in the
-  // process instead of trimming and re-faulting it on every request (glibc's defaults trim at
-  // 128 KiB, which made a 10k-pod list spend most of its time in page faults).
-  ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
-  ::mallopt(M_TOP_PAD, 16 << 20);
-  ::mallopt(M_MMAP_THRESHOLD, 4 << 20);
   CommandSpec spec = serverSpec();
   int code = kExitOk;
   auto cl = parseOrExit(spec, args, code);
