@@ -102,6 +102,10 @@ std::vector<ResourceInfo> build() {
       {status("networking.k8s.io", "v1", "Ingress")});
   add(res("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", true,
           {"netpol"}));
+  // policy/v1
+  add(res("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget",
+          true, {"pdb"}),
+      {status("policy", "v1", "PodDisruptionBudget")});
   // storage.k8s.io/v1
   add(res("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", false, {"sc"}));
   return t;

@@ -155,6 +155,35 @@ kh_check "an apply without fieldManager is 422 (fieldManager: Required value)" \
   bash -c 'jq -e ".code == 422 and (.message | contains(\"fieldManager: Required value: is required for apply patch\"))" <<<"$0" >/dev/null' "$out"
 k delete deploy ssa >/dev/null 2>&1
 
+# --- pod subresources: binding, eviction, streaming ------------------------------------------------
+cat >"$W/evictme.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: evictme, labels: {app: guarded}}
+spec: {containers: [{name: c, image: "kiln.test/busybox:1"}]}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: guard}
+spec: {minAvailable: 1, selector: {matchLabels: {app: guarded}}}
+YAML
+k create -f "$W/evictme.yaml" >/dev/null 2>&1
+kh_assert_eq 'Error from server (BadRequest): pod evictme does not have a host assigned' "$(k logs evictme 2>&1)" "kubectl logs on an unscheduled pod: upstream's error"
+api() { ip netns exec "$KH_SERVER_NS" curl -s -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$KH_PORT$1" -d "$2"; }
+out=$(api /api/v1/namespaces/default/pods/evictme/binding '{"apiVersion":"v1","kind":"Binding","metadata":{"name":"evictme"},"target":{"apiVersion":"v1","kind":"Node","name":"n1"}}')
+kh_check "pods/binding assigns the pod (201 Success)" bash -c 'jq -e ".status == \"Success\" and .code == 201" <<<"$0" >/dev/null' "$out"
+kh_assert_eq "n1 True" "$(k get pod evictme -o jsonpath='{.spec.nodeName} {.status.conditions[?(@.type=="PodScheduled")].status}')" "  ... nodeName set, PodScheduled=True"
+out=$(api /api/v1/namespaces/default/pods/evictme/binding '{"apiVersion":"v1","kind":"Binding","metadata":{"name":"evictme"},"target":{"apiVersion":"v1","kind":"Node","name":"n2"}}')
+kh_check "binding an assigned pod again is 409" bash -c 'jq -e ".code == 409 and (.message | contains(\"is already assigned to node \\\"n1\\\"\"))" <<<"$0" >/dev/null' "$out"
+kh_assert_contains "$(k logs evictme 2>&1)" 'Error from server (ServiceUnavailable): the node agent of node "n1" is not reachable' "kubectl logs on a scheduled pod says the node agent is missing"
+kh_check "get pdb shows upstream's columns" bash -c 'grep -qE "^guard +1 +N/A +0 +[0-9]+s$" <<<"$0"' "$(k get pdb 2>&1)"
+out=$(api /api/v1/namespaces/default/pods/evictme/eviction '{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"evictme"}}')
+kh_check "an eviction the disruption budget forbids is 429" bash -c 'jq -e ".code == 429 and .message == \"Cannot evict pod as it would violate the pod'"'"'s disruption budget.\"" <<<"$0" >/dev/null' "$out"
+k delete pdb guard >/dev/null 2>&1
+out=$(api /api/v1/namespaces/default/pods/evictme/eviction '{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"evictme"}}')
+kh_check "without the budget the eviction deletes the pod" bash -c 'jq -e ".code == 201" <<<"$0" >/dev/null' "$out"
+kh_check_fails "  ... it is gone" k get pod evictme
+
 # --- defaults and validation ----------------------------------------------------------------------
 kh_assert_eq "1 25% 10 Always ClusterFirst 30 IfNotPresent /dev/termination-log" \
   "$(k create -f "$W/deploy.yaml" --dry-run=server -o jsonpath='{.spec.replicas} {.spec.strategy.rollingUpdate.maxSurge} {.spec.revisionHistoryLimit} {.spec.template.spec.restartPolicy} {.spec.template.spec.dnsPolicy} {.spec.template.spec.terminationGracePeriodSeconds} {.spec.template.spec.containers[0].imagePullPolicy} {.spec.template.spec.containers[0].terminationMessagePath}' 2>&1)" \

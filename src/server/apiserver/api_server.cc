@@ -156,6 +156,9 @@ class Handlers {
     if (ri.subresource == "scale" && info->subresource("scale")) {
       return scaleSubresource(req, ri, *info, details);
     }
+    if (info->kind == "Pod" && !ri.subresource.empty() && ri.subresource != "status") {
+      return podSubresource(req, ri, *info, details);
+    }
     if (!ri.subresource.empty() && ri.subresource != "status") {
       return fromStatus(
           customStatus(405, "MethodNotAllowed",
@@ -621,6 +624,165 @@ class Handlers {
     }
     if (type == "application/merge-patch+json") return api::applyMergePatch(current, patchDoc);
     return api::applyStrategicMergePatch(current, patchDoc, apiVersion, kind);
+  }
+
+  // pods/binding, pods/eviction, and the streaming subresources (log, exec, attach,
+  // portforward), which need the pod's node agent.
+  Response podSubresource(const Request& req, const RequestInfo& ri, const api::ResourceInfo& info,
+                          StatusDetails details) {
+    const std::string& sub = ri.subresource;
+    const api::SubresourceInfo* si = info.subresource(sub);
+    std::string verb = ri.verb == "get" ? "get" : "create";
+    if (!si || (req.method() != http::verb::get && req.method() != http::verb::post) ||
+        std::find(si->verbs.begin(), si->verbs.end(), verb) == si->verbs.end()) {
+      return fromStatus(
+          customStatus(405, "MethodNotAllowed",
+                       "the server does not allow this method on the requested resource", details));
+    }
+    auto& gs = storeFor(info);
+    const std::string ns = ri.namespaceName;
+    const bool dryRun = queryParam(std::string(req.target()), "dryRun") == "All";
+    if (sub == "binding") return bindPod(gs, req, ri, ns, dryRun, details);
+    if (sub == "eviction") return evictPod(gs, req, ri, ns, dryRun, details);
+    auto pod = gs.get(ns, ri.name);
+    if (!pod.ok()) return fromStatus(toApiStatus(pod.status(), details));
+    std::string node = pod->value("spec", json::object()).value("nodeName", "");
+    if (node.empty()) {
+      return fromStatus(toApiStatus(
+          invalidArgument("pod " + ri.name + " does not have a host assigned"), details));
+    }
+    return fromStatus(customStatus(503, "ServiceUnavailable",
+                                   "the node agent of node \"" + node +
+                                       "\" is not reachable: " + sub + " for pod " + ri.name +
+                                       " needs the kubelet API, which this kiln does not run yet",
+                                   details));
+  }
+
+  // POST pods/NAME/binding: assigns the pod to a node (what the scheduler does), as upstream:
+  // 409 if it is already assigned, PodScheduled=True, the binding's annotations copied.
+  Response bindPod(registry::GenericStore& gs, const Request& req, const RequestInfo& ri,
+                   const std::string& ns, bool dryRun, StatusDetails details) {
+    json b = json::parse(req.body(), nullptr, false);
+    if (b.is_discarded() || !b.is_object()) {
+      return fromStatus(
+          toApiStatus(invalidArgument("the body of the request was not a JSON object"), details));
+    }
+    const json& target = b.value("target", json::object());
+    std::string node = target.is_object() ? target.value("name", "") : "";
+    std::string bname = b.value("metadata", json::object()).value("name", ri.name);
+    if (bname != ri.name) {
+      return fromStatus(
+          toApiStatus(invalidArgument("the name of the object (" + bname +
+                                      ") does not match the name on the URL (" + ri.name + ")"),
+                      details));
+    }
+    if (node.empty()) {
+      details.kind = "Binding";
+      details.causes = {{"FieldValueRequired", "Required value", "target.name"}};
+      return fromStatus(invalidStatus(
+          "Binding \"" + ri.name + "\" is invalid: target.name: Required value", details));
+    }
+    const json annotations =
+        b.value("metadata", json::object()).value("annotations", json::object());
+    auto r = gs.guaranteedUpdate(
+        ns, ri.name,
+        [&](Json pod) -> StatusOr<Json> {
+          if (pod["metadata"].contains("deletionTimestamp")) {
+            return Status(Code::kConflict, "Operation cannot be fulfilled on pods/binding \"" +
+                                               ri.name + "\": pod " + ri.name +
+                                               " is being deleted, cannot be assigned to a host");
+          }
+          std::string cur = pod["spec"].value("nodeName", "");
+          if (!cur.empty()) {
+            return Status(Code::kConflict, "Operation cannot be fulfilled on pods/binding \"" +
+                                               ri.name + "\": pod " + ri.name +
+                                               " is already assigned to node \"" + cur + "\"");
+          }
+          pod["spec"]["nodeName"] = node;
+          if (annotations.is_object()) {
+            for (auto it = annotations.begin(); it != annotations.end(); ++it) {
+              pod["metadata"]["annotations"][it.key()] = *it;
+            }
+          }
+          json& conds = pod["status"]["conditions"];
+          if (!conds.is_array()) conds = json::array();
+          json cond = {{"type", "PodScheduled"},
+                       {"status", "True"},
+                       {"lastProbeTime", nullptr},
+                       {"lastTransitionTime", common::rfc3339(std::chrono::system_clock::now())}};
+          bool found = false;
+          for (auto& c : conds) {
+            if (c.value("type", "") == "PodScheduled") {
+              c = cond;
+              found = true;
+            }
+          }
+          if (!found) conds.push_back(cond);
+          return pod;
+        },
+        dryRun);
+    if (!r.ok()) return fromStatus(toApiStatus(r.status(), details));
+    json ok = json::parse(successStatusJson({}));
+    ok["code"] = 201;
+    return {201, "application/json", ok.dump()};
+  }
+
+  // POST pods/NAME/eviction: deletes the pod unless a PodDisruptionBudget selecting it allows
+  // no disruption (429, as upstream).
+  Response evictPod(registry::GenericStore& gs, const Request& req, const RequestInfo& ri,
+                    const std::string& ns, bool dryRun, StatusDetails details) {
+    json e = json::parse(req.body(), nullptr, false);
+    if (e.is_discarded() || !e.is_object()) {
+      return fromStatus(
+          toApiStatus(invalidArgument("the body of the request was not a JSON object"), details));
+    }
+    auto pod = gs.get(ns, ri.name);
+    if (!pod.ok()) return fromStatus(toApiStatus(pod.status(), details));
+    const std::string phase = pod->value("status", json::object()).value("phase", "");
+    const bool terminal = phase == "Succeeded" || phase == "Failed";
+    if (!terminal) {
+      const api::ResourceInfo* pdbInfo = api::findResource("policy", "v1", "poddisruptionbudgets");
+      if (pdbInfo) {
+        auto pdbs = storeFor(*pdbInfo).list(ns, {});
+        if (!pdbs.ok()) return fromStatus(toApiStatus(pdbs.status(), details));
+        const json& labels = (*pod)["metadata"].value("labels", json::object());
+        for (const auto& pdb : (*pdbs)["items"]) {
+          auto sel = api::LabelSelector::fromJson(
+              pdb.value("spec", json::object()).value("selector", json::object()));
+          if (!sel.ok() || sel->empty() || !sel->matches(labels)) continue;
+          const json& st = pdb.value("status", json::object());
+          int64_t allowed = st.value("disruptionsAllowed", int64_t{0});
+          if (allowed >= 1) continue;
+          std::string name = pdb["metadata"].value("name", "");
+          details.causes = {{"DisruptionBudget",
+                             "The disruption budget " + name + " needs " +
+                                 std::to_string(st.value("desiredHealthy", 0)) +
+                                 " healthy pods and has " +
+                                 std::to_string(st.value("currentHealthy", 0)) + " currently",
+                             ""}};
+          return fromStatus(customStatus(
+              429, "TooManyRequests",
+              "Cannot evict pod as it would violate the pod's disruption budget.", details));
+        }
+      }
+    }
+    registry::GenericStore::DeleteOptions opts;
+    opts.dryRun = dryRun;
+    const json& dopts = e.value("deleteOptions", json::object());
+    if (dopts.is_object() && dopts.contains("preconditions") &&
+        dopts["preconditions"].is_object()) {
+      const json& pc = dopts["preconditions"];
+      if (pc.contains("uid") && pc["uid"].is_string())
+        opts.uidPrecondition = pc["uid"].get<std::string>();
+      if (pc.contains("resourceVersion") && pc["resourceVersion"].is_string()) {
+        opts.rvPrecondition = pc["resourceVersion"].get<std::string>();
+      }
+    }
+    auto r = gs.remove(ns, ri.name, opts);
+    if (!r.ok()) return fromStatus(toApiStatus(r.status(), details));
+    json ok = json::parse(successStatusJson({}));
+    ok["code"] = 201;
+    return {201, "application/json", ok.dump()};
   }
 
   static std::string contentType(const Request& req) {

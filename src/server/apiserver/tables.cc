@@ -653,6 +653,26 @@ std::vector<Column> columnsFor(const std::string& kind) {
       return json(str(r.obj, {"spec", "holderIdentity"}));
     }));
     c.push_back(ageColumn());
+  } else if (kind == "PodDisruptionBudget") {
+    auto intOrString = [](const json& v) -> json {
+      if (v.is_number_integer()) return json(std::to_string(v.get<int64_t>()));
+      if (v.is_string()) return v;
+      return json("N/A");
+    };
+    c.push_back(col("Min Available", 0, [intOrString](const Row& r) {
+      return intOrString(at(r.obj, {"spec", "minAvailable"}));
+    }));
+    c.push_back(col("Max Unavailable", 0, [intOrString](const Row& r) {
+      return intOrString(at(r.obj, {"spec", "maxUnavailable"}));
+    }));
+    c.push_back(col(
+        "Allowed Disruptions", 0,
+        [](const Row& r) {
+          const json& v = at(r.obj, {"status", "disruptionsAllowed"});
+          return json(v.is_number_integer() ? v.get<int64_t>() : 0);
+        },
+        "integer"));
+    c.push_back(ageColumn());
   } else if (kind == "NetworkPolicy") {
     c.push_back(col("Pod-Selector", 0, [](const Row& r) {
       std::string s = selectorString(at(r.obj, {"spec", "podSelector"}));
