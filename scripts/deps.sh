@@ -7,6 +7,7 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential g++ cmake ninja-build ccache mold pkg-config file git clang-format
+  clang libclang-rt-14-dev
   # libraries linked into the static binary
   libboost1.81-all-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libsqlite3-dev nlohmann-json3-dev libyaml-cpp-dev libbpf-dev libelf-dev zlib1g-dev
