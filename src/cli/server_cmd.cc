@@ -7,6 +7,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/datastore_flags.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/supervisor.h"
@@ -83,10 +84,6 @@ CommandSpec serverSpec() {
        .help = "server to join (for more servers)",
        .valueName = "URL",
        .check = checks::url},
-      {.name = "datastore-endpoint",
-       .help = "etcd endpoints (https://host:2379[,...]); default is the embedded SQLite store",
-       .valueName = "URL",
-       .check = checks::url},
       {.name = "cluster-cidr",
        .defaultValue = "10.42.0.0/16",
        .help = "pod network",
@@ -147,6 +144,7 @@ CommandSpec serverSpec() {
        .help = "log to this file instead of stderr",
        .valueName = "FILE"},
   };
+  for (auto& f : datastoreFlags()) s.flags.push_back(std::move(f));
   return s;
 }
 
@@ -226,6 +224,11 @@ int runServer(const Args& args) {
       return kExitError;
     }
   }
+  auto etcd = etcdOptionsFrom(cfg);
+  if (!etcd.ok()) {
+    printError("server", etcd.status().message());
+    return kExitError;
+  }
   logger.info("starting kiln server",
               {{"data_dir", dataDir},
                {"config_file", cfg.configFile().empty() ? "none" : cfg.configFile()},
@@ -233,17 +236,20 @@ int runServer(const Args& args) {
                {"pid", static_cast<int64_t>(::getpid())}});
 
   common::Supervisor supervisor;
-  if (!cfg.str("datastore-endpoint").empty()) {
-    printError("server", "--datastore-endpoint: the etcd backend is not built into this kiln yet");
-    return kExitError;
+  std::unique_ptr<store::StoreComponent> datastore;
+  if (!etcd->endpoints.empty()) {
+    store::EtcdOptions o = *etcd;
+    datastore =
+        std::make_unique<store::StoreComponent>("etcd", [o]() { return store::openEtcdStore(o); });
+  } else {
+    store::SqliteOptions sqlite;
+    sqlite.path = store::sqlitePath(dataDir);
+    datastore = std::make_unique<store::StoreComponent>(
+        "sqlite", [sqlite]() -> StatusOr<std::unique_ptr<store::Store>> {
+          KILN_ASSIGN_OR_RETURN(auto s, store::SqliteStore::open(sqlite));
+          return std::unique_ptr<store::Store>(std::move(s));
+        });
   }
-  store::SqliteOptions sqlite;
-  sqlite.path = store::sqlitePath(dataDir);
-  auto datastore = std::make_unique<store::StoreComponent>(
-      "sqlite", [sqlite]() -> StatusOr<std::unique_ptr<store::Store>> {
-        KILN_ASSIGN_OR_RETURN(auto s, store::SqliteStore::open(sqlite));
-        return std::unique_ptr<store::Store>(std::move(s));
-      });
   store::StoreComponent* datastorePtr = datastore.get();
   supervisor.add(std::move(datastore));
   apiserver::ApiServerOptions api;
