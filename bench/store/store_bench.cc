@@ -90,8 +90,8 @@ void throughput(const Args& a, const std::string& workload, int writers, Op op) 
       "\"ops\":%lld,\"seconds\":%.2f,\"ops_per_s\":%.0f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,"
       "\"errors\":%d,\"first_error\":\"%s\"}\n",
       a.backend.c_str(), workload.c_str(), writers, static_cast<long long>(ok.load()), secs,
-      static_cast<double>(ok.load()) / secs, percentile(lat, 0.50), percentile(lat, 0.99),
-      errTotal, errText.c_str());
+      static_cast<double>(ok.load()) / secs, percentile(lat, 0.50), percentile(lat, 0.99), errTotal,
+      errText.c_str());
   std::fflush(stdout);
 }
 
@@ -109,8 +109,8 @@ void run(const Args& a, Store& store) {
           store.create(base + "u/" + std::to_string(t), value1k(t))->modRevision;
     }
     throughput(a, "update", c, [&](int t, int i) {
-      auto kv = store.update(base + "u/" + std::to_string(t), value1k(i),
-                             revs[static_cast<size_t>(t)]);
+      auto kv =
+          store.update(base + "u/" + std::to_string(t), value1k(i), revs[static_cast<size_t>(t)]);
       if (kv.ok()) revs[static_cast<size_t>(t)] = kv->modRevision;
       return kv.status();
     });
@@ -230,10 +230,14 @@ int main(int argc, char** argv) {
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--backend") a.backend = v;
-    else if (k == "--db") a.db = v;
-    else if (k == "--endpoint") a.endpoint = v;
-    else if (k == "--seconds") a.seconds = std::stod(v);
+    if (k == "--backend")
+      a.backend = v;
+    else if (k == "--db")
+      a.db = v;
+    else if (k == "--endpoint")
+      a.endpoint = v;
+    else if (k == "--seconds")
+      a.seconds = std::stod(v);
     else if (k == "--concurrency") {
       a.concurrency.clear();
       size_t pos = 0;
@@ -243,8 +247,10 @@ int main(int argc, char** argv) {
         if (c == std::string::npos) break;
         pos = c + 1;
       }
-    } else if (k == "--watchers") a.watchers = std::stoi(v);
-    else if (k == "--list-keys") a.listKeys = std::stoi(v);
+    } else if (k == "--watchers")
+      a.watchers = std::stoi(v);
+    else if (k == "--list-keys")
+      a.listKeys = std::stoi(v);
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
@@ -274,8 +280,9 @@ int main(int argc, char** argv) {
     }
     store = std::move(s).value();
   } else {
-    std::fprintf(stderr, "usage: kiln-store-bench --backend sqlite --db FILE | --backend etcd "
-                         "--endpoint URL\n");
+    std::fprintf(stderr,
+                 "usage: kiln-store-bench --backend sqlite --db FILE | --backend etcd "
+                 "--endpoint URL\n");
     return 2;
   }
   run(a, *store);

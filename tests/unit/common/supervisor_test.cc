@@ -180,7 +180,8 @@ TEST(Supervisor, StopDeadlineAbandonsStuckComponents) {
   static Supervisor* s = new Supervisor(o);
   auto stuck = std::make_unique<FakeComponent>("stuck", std::vector<std::string>{}, j,
                                                FakeComponent::Mode::kIgnoreStop);
-  FakeComponent* stuckPtr = stuck.get();
+  static FakeComponent* stuckPtr = nullptr;  // the supervisor abandons it: keep it reachable
+  stuckPtr = stuck.get();
   s->add(std::move(stuck));
   Status st = runUntilReadyThenStop(*s);
   EXPECT_EQ(st.code(), Code::kDeadlineExceeded);
