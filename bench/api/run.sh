@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# API benchmark: the real kiln server on loopback, driven over HTTP keep-alive by wrk (Debian's
+# wrk) and curl. Prints one JSON line per measurement:
+#  - pod creates/s and p50/p99 at 16 and 256 concurrent clients;
+#  - mutating latency (secret creates) at ~200 requests/s (4 connections, each pausing 1/56 s
+#    between requests) with 5,000 secrets stored;
+#  - a list of exactly 10,000 pods: full and in 500-item pages (JSON, timed by curl from
+#    request to last byte), and as kubectl's default Table;
+#  - the server's peak RSS.
+# There is no k3s on this machine to compare against in the same run.
+# Usage: bench/api/run.sh [seconds per wrk run, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+KILN=${KILN_BIN:-build/release/kiln}
+SECS=${1:-10}
+command -v wrk >/dev/null || { echo "wrk not installed (scripts/deps.sh installs it)" >&2; exit 1; }
+WORK=$(mktemp -d /var/tmp/kiln-bench-api.XXXXXX)
+PID=
+cleanup() {
+  [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+PORT=$((20000 + RANDOM % 20000))
+touch "$WORK/empty.yaml"
+KILN_CONFIG_FILE=$WORK/empty.yaml "$KILN" server -d "$WORK/data" --bind-address 127.0.0.1 \
+  --https-listen-port "$PORT" -o "$WORK/kubeconfig" --log "$WORK/server.log" &
+PID=$!
+URL=http://127.0.0.1:$PORT
+for _ in $(seq 200); do
+  [ "$(curl -fsS "$URL/readyz" 2>/dev/null)" = ok ] && break
+  sleep 0.05
+done
+ns() {
+  curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' "$URL/api/v1/namespaces" \
+    -d "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"$1\"}}"
+}
+# fill KIND NAMESPACE COUNT: exactly COUNT objects, 16 requests in flight (curl --parallel).
+fill() {
+  local kind=$1 n=$2 count=$3 cfg=$WORK/fill.cfg i body path
+  : >"$cfg"
+  for i in $(seq 1 "$count"); do
+    if [ "$kind" = pods ]; then
+      body="{\\\"apiVersion\\\":\\\"v1\\\",\\\"kind\\\":\\\"Pod\\\",\\\"metadata\\\":{\\\"name\\\":\\\"p-$i\\\",\\\"labels\\\":{\\\"app\\\":\\\"bench\\\"}},\\\"spec\\\":{\\\"containers\\\":[{\\\"name\\\":\\\"c\\\",\\\"image\\\":\\\"kiln.test/busybox:1\\\"}]}}"
+    else
+      body="{\\\"apiVersion\\\":\\\"v1\\\",\\\"kind\\\":\\\"Secret\\\",\\\"metadata\\\":{\\\"name\\\":\\\"f-$i\\\"},\\\"stringData\\\":{\\\"k\\\":\\\"v$i\\\"}}"
+    fi
+    path="$URL/api/v1/namespaces/$n/$kind"
+    [ "$i" -gt 1 ] && echo next >>"$cfg"
+    printf 'url = "%s"\nrequest = "POST"\nheader = "Content-Type: application/json"\ndata = "%s"\noutput = "/dev/null"\n' \
+      "$path" "$body" >>"$cfg"
+  done
+  curl -s --parallel --parallel-max 16 -K "$cfg" >/dev/null 2>&1
+  local got
+  got=$(curl -fsS "$URL/api/v1/namespaces/$n/$kind" | jq '.items | length')
+  [ "$got" = "$count" ] || { echo "fill $kind: $got of $count created" >&2; exit 1; }
+}
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+ms() { awk '{printf "%.1f", $1 * 1000}'; }
+
+echo "# $(date -u +%FT%TZ) $(nproc) cores, kiln $(git rev-parse --short HEAD 2>/dev/null), HTTP (TLS not served yet)"
+for c in 16 256; do
+  out=$(wrk -t2 -c"$c" -d"${SECS}s" --latency -s bench/api/create_pod.lua "$URL" -- "c$c" default | tail -1)
+  rps=$(jq -r '.requests / .seconds | floor' <<<"$out")
+  echo "{\"bench\":\"api\",\"workload\":\"create_pods\",\"clients\":$c,\"creates_per_s\":$rps,$(jq -c '{p50_ms,p99_ms,errors,non2xx}' <<<"$out" | tr -d '{}')}"
+done
+
+ns secrets
+fill secrets secrets 5000
+out=$(wrk -t2 -c4 -d"${SECS}s" --latency -s bench/api/create_secret.lua "$URL" -- load secrets 56 | tail -1)
+rate=$(jq -r '.requests / .seconds | floor' <<<"$out")
+echo "{\"bench\":\"api\",\"workload\":\"create_secrets_at_200qps\",\"stored_secrets\":5000,\"achieved_qps\":$rate,$(jq -c '{p50_ms,p99_ms,errors,non2xx}' <<<"$out" | tr -d '{}')}"
+
+ns list
+fill pods list 10000
+full=() paged=() table=()
+for _ in 1 2 3 4 5; do
+  full+=("$(curl -fsS -o /dev/null -w '%{time_total}' "$URL/api/v1/namespaces/list/pods" | ms)")
+  t=0 cont="" pages=0
+  while :; do
+    curl -fsS -o "$WORK/page.json" -w '%{time_total}\n' \
+      "$URL/api/v1/namespaces/list/pods?limit=500${cont:+&continue=$cont}" >"$WORK/t"
+    t=$(awk -v a="$t" '{printf "%.4f", a + $1}' "$WORK/t")
+    pages=$((pages + 1))
+    cont=$(jq -r '.metadata.continue // empty' "$WORK/page.json")
+    [ -z "$cont" ] && break
+  done
+  paged+=("$(echo "$t" | ms)")
+  table+=("$(curl -fsS -o /dev/null -w '%{time_total}' \
+    -H 'Accept: application/json;as=Table;v=v1;g=meta.k8s.io,application/json' \
+    "$URL/api/v1/namespaces/list/pods" | ms)")
+done
+bytes=$(curl -fsS -o /dev/null -w '%{size_download}' "$URL/api/v1/namespaces/list/pods")
+echo "{\"bench\":\"api\",\"workload\":\"list_pods\",\"pods\":10000,\"bytes\":$bytes,\"full_list_ms\":$(median "${full[@]}"),\"paged_500_ms\":$(median "${paged[@]}"),\"pages\":$pages,\"table_ms\":$(median "${table[@]}")}"
+rss=$(awk '/VmHWM/{print $2}' "/proc/$PID/status")
+echo "{\"bench\":\"api\",\"workload\":\"server_memory\",\"pods\":10000,\"secrets\":5000,\"peak_rss_kib\":$rss}"
