@@ -21,7 +21,8 @@ request = function()
     '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"%s-%d-%d","labels":{"app":"bench"}},' ..
     '"spec":{"containers":[{"name":"c","image":"kiln.test/busybox:1"}]}}', prefix, tid, counter)
   return wrk.format("POST", "/api/v1/namespaces/" .. namespace .. "/pods",
-                    {["Content-Type"] = "application/json"}, body)
+                    {["Content-Type"] = "application/json",
+                     ["Authorization"] = "Bearer " .. (os.getenv("KILN_BENCH_TOKEN") or "")}, body)
 end
 
 response = function(status, headers, body)

@@ -26,7 +26,8 @@ request = function()
     '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"%s-%d-%d"},' ..
     '"type":"Opaque","stringData":{"password":"p-%d"}}', prefix, tid, counter, counter)
   return wrk.format("POST", "/api/v1/namespaces/" .. namespace .. "/secrets",
-                    {["Content-Type"] = "application/json"}, body)
+                    {["Content-Type"] = "application/json",
+                     ["Authorization"] = "Bearer " .. (os.getenv("KILN_BENCH_TOKEN") or "")}, body)
 end
 
 done = function(summary, latency, requests)

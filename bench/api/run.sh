@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# API benchmark: the real kiln server on loopback, driven over HTTP keep-alive by wrk (Debian's
-# wrk) and curl. Prints one JSON line per measurement:
+# API benchmark: the real kiln server on loopback, driven over HTTPS with keep-alive by wrk
+# (Debian's wrk) and curl, authenticated with the server token as a bearer token. Prints one JSON line per measurement:
 #  - pod creates/s and p50/p99 at 16 and 256 concurrent clients;
 #  - mutating latency (secret creates) at ~200 requests/s (4 connections, each pausing 1/56 s
 #    between requests) with 5,000 secrets stored;
@@ -26,11 +26,21 @@ touch "$WORK/empty.yaml"
 KILN_CONFIG_FILE=$WORK/empty.yaml "$KILN" server -d "$WORK/data" --bind-address 127.0.0.1 \
   --https-listen-port "$PORT" -o "$WORK/kubeconfig" --log "$WORK/server.log" &
 PID=$!
-URL=http://127.0.0.1:$PORT
+URL=https://127.0.0.1:$PORT
 for _ in $(seq 200); do
-  [ "$(curl -fsS "$URL/readyz" 2>/dev/null)" = ok ] && break
+  [ -s "$WORK/data/server/token" ] && [ "$(curl -fsS -k "$URL/readyz" 2>/dev/null)" = ok ] && break
   sleep 0.05
 done
+export KILN_BENCH_TOKEN
+KILN_BENCH_TOKEN=$(cat "$WORK/data/server/token")
+# curl with the cluster CA and the token
+cat >"$WORK/curlrc" <<CURLRC
+cacert = "$WORK/data/server/tls/server-ca.crt"
+header = "Authorization: Bearer $KILN_BENCH_TOKEN"
+retry = 5
+retry-all-errors
+CURLRC
+curl() { command curl -K "$WORK/curlrc" "$@"; }
 ns() {
   curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' "$URL/api/v1/namespaces" \
     -d "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"$1\"}}"
@@ -49,8 +59,9 @@ fill() {
     [ "$i" -gt 1 ] && echo next >>"$cfg"
     printf 'url = "%s"\nrequest = "POST"\nheader = "Content-Type: application/json"\ndata = "%s"\noutput = "/dev/null"\n' \
       "$path" "$body" >>"$cfg"
+    cat "$WORK/curlrc" >>"$cfg"  # options reset at every `next`
   done
-  curl -s --parallel --parallel-max 16 -K "$cfg" >/dev/null 2>&1
+  command curl -s --parallel --parallel-max 16 -K "$cfg" >/dev/null 2>&1 || true
   local got
   got=$(curl -fsS "$URL/api/v1/namespaces/$n/$kind" | jq '.items | length')
   [ "$got" = "$count" ] || { echo "fill $kind: $got of $count created" >&2; exit 1; }
@@ -58,7 +69,7 @@ fill() {
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 ms() { awk '{printf "%.1f", $1 * 1000}'; }
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, kiln $(git rev-parse --short HEAD 2>/dev/null), HTTP (TLS not served yet)"
+echo "# $(date -u +%FT%TZ) $(nproc) cores, kiln $(git rev-parse --short HEAD 2>/dev/null), HTTPS (TLS 1.3, bearer token)"
 for c in 16 256; do
   out=$(wrk -t2 -c"$c" -d"${SECS}s" --latency -s bench/api/create_pod.lua "$URL" -- "c$c" default | tail -1)
   rps=$(jq -r '.requests / .seconds | floor' <<<"$out")

@@ -8,12 +8,14 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/datastore_flags.h"
+#include "common/encoding.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/supervisor.h"
 #include "embedded/store/sqlite/sqlite_store.h"
 #include "embedded/store/store_component.h"
 #include "server/apiserver/api_server.h"
+#include "server/pki/pki.h"
 
 namespace kiln::cli {
 namespace {
@@ -148,11 +150,15 @@ CommandSpec serverSpec() {
   return s;
 }
 
-std::string kubeconfigYaml(const std::string& serverUrl) {
+// The admin kubeconfig, as k3s writes it: cluster, user and context all named "default".
+std::string kubeconfigYaml(const std::string& serverUrl, const pki::Pki& p) {
   return "apiVersion: v1\n"
          "kind: Config\n"
          "clusters:\n"
          "- cluster:\n"
+         "    certificate-authority-data: " +
+         common::base64Encode(p.serverCaCertPem) +
+         "\n"
          "    server: " +
          serverUrl +
          "\n"
@@ -166,7 +172,12 @@ std::string kubeconfigYaml(const std::string& serverUrl) {
          "preferences: {}\n"
          "users:\n"
          "- name: default\n"
-         "  user: {}\n";
+         "  user:\n"
+         "    client-certificate-data: " +
+         common::base64Encode(p.adminCertPem) +
+         "\n"
+         "    client-key-data: " +
+         common::base64Encode(p.adminKeyPem) + "\n";
 }
 
 }  // namespace
@@ -206,6 +217,22 @@ int runServer(const Args& args) {
   const auto port = static_cast<uint16_t>(cfg.integer("https-listen-port"));
   std::string host = (bind == "0.0.0.0" || bind == "::") ? "127.0.0.1" : bind;
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  // The PKI (CAs, serving and admin certificates, server token) under server/tls.
+  pki::PkiOptions po;
+  po.dir = dataDir + "/server/tls";
+  {
+    std::vector<std::string> extra = cfg.list("tls-san");
+    for (const auto& ip : cfg.list("node-ip")) extra.push_back(ip);
+    extra.push_back(cfg.str("advertise-address"));
+    extra.push_back(bind);
+    pki::defaultSans(cfg.str("cluster-domain"), cfg.str("service-cidr"), extra, &po.dnsNames,
+                     &po.ipAddresses);
+  }
+  auto tls = pki::ensurePki(po);
+  if (!tls.ok()) {
+    printError("server", tls.status().message());
+    return kExitError;
+  }
   const std::string kubeconfig = cfg.str("write-kubeconfig");
   {
     size_t slash = kubeconfig.rfind('/');
@@ -218,7 +245,7 @@ int runServer(const Args& args) {
     unsigned mode =
         static_cast<unsigned>(std::strtoul(cfg.str("write-kubeconfig-mode").c_str(), nullptr, 8));
     auto s = common::writeFileAtomic(
-        kubeconfig, kubeconfigYaml("http://" + host + ":" + std::to_string(port)), mode);
+        kubeconfig, kubeconfigYaml("https://" + host + ":" + std::to_string(port), *tls), mode);
     if (!s.ok()) {
       printError("server", s.message());
       return kExitError;
@@ -259,6 +286,10 @@ int runServer(const Args& args) {
   api.dependencies = {"datastore"};
   api.store = [datastorePtr] { return datastorePtr->store(); };
   api.serviceCidr = cfg.str("service-cidr");
+  api.tlsCertFile = tls->servingCertFile;
+  api.tlsKeyFile = tls->servingKeyFile;
+  api.clientCaFile = tls->clientCaFile;
+  api.tokens = {tls->token, tls->token.substr(tls->token.find("::") + 2)};
   api.nodePortRange = cfg.str("service-node-port-range");
   supervisor.add(apiserver::makeApiServer(std::move(api)));
 

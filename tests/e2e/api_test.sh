@@ -130,8 +130,7 @@ kh_check "GET .../scale is an autoscaling/v1 Scale with the selector" \
   bash -c 'jq -e ".kind == \"Scale\" and .apiVersion == \"autoscaling/v1\" and .spec.replicas == 5 and .status.selector == \"app=web\"" <<<"$0" >/dev/null' "$out"
 out=$(k scale deploy web --current-replicas=2 --replicas=3 2>&1)
 kh_assert_contains "$out" "Expected replicas to be 2, was 5" "scale --current-replicas precondition"
-out=$(ip netns exec "$KH_SERVER_NS" curl -s -X PATCH -H 'Content-Type: text/plain' --data 'x' \
-  "http://127.0.0.1:$KH_PORT/apis/apps/v1/namespaces/default/deployments/web")
+out=$(kh_curl /apis/apps/v1/namespaces/default/deployments/web -X PATCH -H 'Content-Type: text/plain' --data 'x')
 kh_check "an unknown patch type is 415 UnsupportedMediaType" \
   bash -c 'jq -e ".code == 415 and .reason == \"UnsupportedMediaType\"" <<<"$0" >/dev/null' "$out"
 k delete deploy web >/dev/null 2>&1
@@ -149,8 +148,7 @@ kh_assert_eq "1" "$(k get deploy ssa -o jsonpath='{.spec.replicas}')" "  ... and
 sed -e '/name: side/d' -e 's/app:1/app:9/' "$W/ssa.yaml" >"$W/ssa2.yaml"
 k apply --server-side -f "$W/ssa2.yaml" >/dev/null 2>&1
 kh_assert_eq "app app:9" "$(k get deploy ssa -o jsonpath='{.spec.template.spec.containers[*].name} {.spec.template.spec.containers[0].image}')" "a container dropped from the configuration is removed, the image updated"
-out=$(ip netns exec "$KH_SERVER_NS" curl -s -X PATCH -H 'Content-Type: application/apply-patch+yaml' --data-binary @"$W/ssa2.yaml" \
-  "http://127.0.0.1:$KH_PORT/apis/apps/v1/namespaces/default/deployments/ssa")
+out=$(kh_curl /apis/apps/v1/namespaces/default/deployments/ssa -X PATCH -H 'Content-Type: application/apply-patch+yaml' --data-binary @"$W/ssa2.yaml")
 kh_check "an apply without fieldManager is 422 (fieldManager: Required value)" \
   bash -c 'jq -e ".code == 422 and (.message | contains(\"fieldManager: Required value: is required for apply patch\"))" <<<"$0" >/dev/null' "$out"
 k delete deploy ssa >/dev/null 2>&1
@@ -169,7 +167,7 @@ spec: {minAvailable: 1, selector: {matchLabels: {app: guarded}}}
 YAML
 k create -f "$W/evictme.yaml" >/dev/null 2>&1
 kh_assert_eq 'Error from server (BadRequest): pod evictme does not have a host assigned' "$(k logs evictme 2>&1)" "kubectl logs on an unscheduled pod: upstream's error"
-api() { ip netns exec "$KH_SERVER_NS" curl -s -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$KH_PORT$1" -d "$2"; }
+api() { kh_curl "$1" -X POST -H 'Content-Type: application/json' -d "$2"; }
 out=$(api /api/v1/namespaces/default/pods/evictme/binding '{"apiVersion":"v1","kind":"Binding","metadata":{"name":"evictme"},"target":{"apiVersion":"v1","kind":"Node","name":"n1"}}')
 kh_check "pods/binding assigns the pod (201 Success)" bash -c 'jq -e ".status == \"Success\" and .code == 201" <<<"$0" >/dev/null' "$out"
 kh_assert_eq "n1 True" "$(k get pod evictme -o jsonpath='{.spec.nodeName} {.status.conditions[?(@.type=="PodScheduled")].status}')" "  ... nodeName set, PodScheduled=True"

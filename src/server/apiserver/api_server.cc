@@ -7,12 +7,14 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -1082,9 +1084,39 @@ class ApiServer final : public common::IoComponent {
       return unavailable("listen on " + options_.bindAddress + ":" + std::to_string(options_.port) +
                          ": " + ec.message());
     }
-    log_->info("serving the Kubernetes API over plain HTTP (TLS arrives with the PKI)",
-               {{"address", options_.bindAddress}, {"port", options_.port}});
+    if (!options_.tlsCertFile.empty()) {
+      KILN_RETURN_IF_ERROR(makeSslContext());
+      log_->info("serving the Kubernetes API over HTTPS",
+                 {{"address", options_.bindAddress}, {"port", options_.port}});
+    } else {
+      log_->info("serving the Kubernetes API over plain HTTP (no certificate configured)",
+                 {{"address", options_.bindAddress}, {"port", options_.port}});
+    }
     asio::co_spawn(io(), acceptLoop(), asio::detached);
+    return Status::Ok();
+  }
+
+  Status makeSslContext() {
+    ssl_.emplace(asio::ssl::context::tls_server);
+    boost::system::error_code ec;
+    ssl_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                          asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                      ec);
+    ssl_->use_certificate_chain_file(options_.tlsCertFile, ec);
+    if (ec) return invalidArgument(options_.tlsCertFile + ": " + ec.message());
+    ssl_->use_private_key_file(options_.tlsKeyFile, asio::ssl::context::pem, ec);
+    if (ec) return invalidArgument(options_.tlsKeyFile + ": " + ec.message());
+    if (!options_.clientCaFile.empty()) {
+      ssl_->load_verify_file(options_.clientCaFile, ec);
+      if (ec) return invalidArgument(options_.clientCaFile + ": " + ec.message());
+      // Ask for a client certificate, never require one: unverified clients are anonymous.
+      ssl_->set_verify_mode(asio::ssl::verify_peer, ec);
+      ssl_->set_verify_callback([](bool, asio::ssl::verify_context&) { return true; }, ec);
+      if (STACK_OF(X509_NAME)* cas = SSL_load_client_CA_file(options_.clientCaFile.c_str())) {
+        SSL_CTX_set_client_CA_list(ssl_->native_handle(), cas);
+      }
+    }
     return Status::Ok();
   }
 
@@ -1109,11 +1141,89 @@ class ApiServer final : public common::IoComponent {
     }
   }
 
+  // Who the client is: from a verified client certificate, else from a bearer token per
+  // request, else anonymous.
+  struct Identity {
+    std::string user;
+    std::vector<std::string> groups;
+    bool authenticated() const { return !user.empty(); }
+  };
+
   asio::awaitable<void> serve(tcp::socket sock) {
-    beast::tcp_stream stream(std::move(sock));
+    if (!ssl_) {
+      beast::tcp_stream stream(std::move(sock));
+      co_await serveOn(stream, Identity{});
+      co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(sock), *ssl_);
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
+    auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                                 asio::as_tuple(asio::use_awaitable));
+    if (hec) {
+      // Not TLS (plain HTTP on the TLS port), or a failed handshake: nothing to answer.
+      log_->debug("TLS handshake failed", {{"error", hec.message()}});
+      boost::system::error_code ignored;
+      beast::get_lowest_layer(stream).socket().close(ignored);
+      co_return;
+    }
+    Identity id;
+    SSL* ssl = stream.native_handle();
+    if (X509* peer = SSL_get0_peer_certificate(ssl);
+        peer && SSL_get_verify_result(ssl) == X509_V_OK) {
+      X509_NAME* name = X509_get_subject_name(peer);
+      for (int i = 0; i < X509_NAME_entry_count(name); ++i) {
+        X509_NAME_ENTRY* e = X509_NAME_get_entry(name, i);
+        int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
+        const ASN1_STRING* v = X509_NAME_ENTRY_get_data(e);
+        std::string text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(v)),
+                         static_cast<size_t>(ASN1_STRING_length(v)));
+        if (nid == NID_commonName) id.user = text;
+        if (nid == NID_organizationName) id.groups.push_back(text);
+      }
+    }
+    co_await serveOn(stream, id);
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    auto [sec] = co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+    (void)sec;
+  }
+
+  // Authentication of one request: the connection's certificate identity, or a bearer token.
+  // An invalid token is an error even where anonymous access would do (upstream).
+  StatusOr<Identity> authenticate(const Request& req, const Identity& conn) {
+    if (!ssl_) return Identity{"system:anonymous", {"system:unauthenticated"}};
+    std::string auth = header(req, http::field::authorization);
+    if (auth.rfind("Bearer ", 0) == 0) {
+      std::string token = auth.substr(7);
+      while (!token.empty() && token.back() == ' ') token.pop_back();
+      for (const auto& t : options_.tokens) {
+        if (!t.empty() && token == t) return Identity{"kiln:server-token", {"system:masters"}};
+      }
+      return Status(Code::kUnauthenticated, "Unauthorized");
+    }
+    if (conn.authenticated()) return conn;
+    return Identity{};
+  }
+
+  // Anonymous requests may only read health and version (upstream's system:public-info-viewer).
+  static bool publicPath(const RequestInfo& ri) {
+    if (ri.isResourceRequest) return false;
+    const std::string& p = ri.path;
+    return p == "/healthz" || p == "/livez" || p == "/readyz" || p == "/version" ||
+           p.rfind("/healthz/", 0) == 0 || p.rfind("/livez/", 0) == 0 ||
+           p.rfind("/readyz/", 0) == 0;
+  }
+
+  static Response unauthorized() {
+    return {
+        401, "application/json",
+        R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401})"};
+  }
+
+  template <typename Stream>
+  asio::awaitable<void> serveOn(Stream& stream, Identity conn) {
     beast::flat_buffer buf(16 * 1024);
     while (!stopping_) {
-      stream.expires_after(std::chrono::minutes(5));
+      beast::get_lowest_layer(stream).expires_after(std::chrono::minutes(5));
       http::request_parser<http::string_body> parser;
       parser.header_limit(64 * 1024);
       parser.body_limit(kMaxBody);
@@ -1148,6 +1258,13 @@ class ApiServer final : public common::IoComponent {
         co_await write(stream, fromStatus(toApiStatus(ri.status())), req.version(), false);
         co_return;
       }
+      auto who = authenticate(req, conn);
+      if (!who.ok() || (!who->authenticated() && !publicPath(*ri))) {
+        record(*ri, std::string(req.target()), 401, std::chrono::steady_clock::now());
+        bool keep = req.keep_alive();
+        if (!co_await write(stream, unauthorized(), req.version(), keep) || !keep) break;
+        continue;
+      }
       if (ri->isResourceRequest && ri->verb == "watch") {
         co_await serveWatch(stream, std::move(req), std::move(ri).value());
         co_return;
@@ -1174,25 +1291,30 @@ class ApiServer final : public common::IoComponent {
       bool keep = req.keep_alive();
       if (!co_await write(stream, std::move(r), req.version(), keep) || !keep) break;
     }
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      boost::system::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
   }
 
   // After an early error reply: stop sending, discard what the client still sends (bounded), so
   // that closing does not reset the connection before the client has read the reply.
-  asio::awaitable<void> drainAndClose(beast::tcp_stream& stream) {
+  template <typename Stream>
+  asio::awaitable<void> drainAndClose(Stream& stream) {
     boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
     std::vector<char> scratch(64 * 1024);
     size_t total = 0;
-    stream.expires_after(std::chrono::seconds(5));
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
     while (total < 16 * kMaxBody) {
       auto [ec, n] = co_await stream.async_read_some(asio::buffer(scratch),
                                                      asio::as_tuple(asio::use_awaitable));
       if (ec) break;
       total += n;
     }
-    stream.socket().close(ignored);
+    beast::get_lowest_layer(stream).socket().close(ignored);
   }
 
   // Upstream's apiserver_request_* labels.
@@ -1253,21 +1375,22 @@ class ApiServer final : public common::IoComponent {
   }
 
   // Takes the response by value: a list body can be many megabytes, moved, never copied.
-  asio::awaitable<bool> write(beast::tcp_stream& stream, Response r, unsigned version,
-                              bool keepAlive) {
+  template <typename Stream>
+  asio::awaitable<bool> write(Stream& stream, Response r, unsigned version, bool keepAlive) {
     http::response<http::string_body> res{static_cast<http::status>(r.code), version};
     res.set(http::field::content_type, r.contentType);
     res.set(http::field::cache_control, "no-cache, private");
     res.keep_alive(keepAlive);
     res.body() = std::move(r.body);
     res.prepare_payload();
-    stream.expires_after(std::chrono::seconds(60));
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(60));
     auto [ec, n] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
     (void)n;
     co_return !ec;
   }
 
-  asio::awaitable<void> serveWatch(beast::tcp_stream& stream, Request req, RequestInfo ri) {
+  template <typename Stream>
+  asio::awaitable<void> serveWatch(Stream& stream, Request req, RequestInfo ri) {
     Handlers* h = handlers_.get();
     const api::ResourceInfo* info = nullptr;
     struct Opened {  // co_spawn needs a default-constructible result
@@ -1301,7 +1424,7 @@ class ApiServer final : public common::IoComponent {
     res.set(http::field::cache_control, "no-cache, private");
     res.chunked(true);
     http::response_serializer<http::empty_body> sr{res};
-    stream.expires_never();
+    beast::get_lowest_layer(stream).expires_never();
     auto [hec, hn] =
         co_await http::async_write_header(stream, sr, asio::as_tuple(asio::use_awaitable));
     (void)hn;
@@ -1373,6 +1496,7 @@ class ApiServer final : public common::IoComponent {
   std::unique_ptr<Handlers> handlers_;
   std::unique_ptr<asio::thread_pool> pool_;
   std::optional<tcp::acceptor> acceptor_;
+  std::optional<asio::ssl::context> ssl_;
   const log::Logger* log_ = nullptr;
   bool stopping_ = false;
 };

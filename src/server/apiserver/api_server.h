@@ -27,6 +27,13 @@ struct ApiServerOptions {
   int workers = 16;  // threads for blocking store work
   std::string serviceCidr = "10.43.0.0/16";
   std::string nodePortRange = "30000-32767";
+  // TLS: the serving certificate and key (PEM files). Empty: plain HTTP (tests of the handlers
+  // only; `kiln server` always serves TLS).
+  std::string tlsCertFile, tlsKeyFile;
+  // Client certificates signed by this CA authenticate as CN (user) and O (groups).
+  std::string clientCaFile;
+  // Bearer tokens accepted, each authenticating as `kiln:server-token` in system:masters.
+  std::vector<std::string> tokens;
 };
 
 // A Component named "apiserver".

@@ -562,6 +562,22 @@ kh_kubectl() {
     --cache-dir "$KH_WORK/.kube-cache" "$@"
 }
 
+# kh_curl PATH [CURL_ARGS...]: curl to the current server's API (https://127.0.0.1:PORT/PATH)
+# inside its namespace, authenticated with the admin client certificate of its kubeconfig and
+# verifying the server against the kubeconfig's CA. Prints the body (-s).
+kh_curl() {
+  local path=$1 d=$KH_WORK/.curl-$KH_SERVER
+  shift
+  if [ ! -s "$d/key.pem" ] || [ "$KH_KUBECONFIG" -nt "$d/key.pem" ]; then
+    mkdir -p "$d"
+    sed -nE 's/^ *certificate-authority-data: (.*)$/\1/p' "$KH_KUBECONFIG" | base64 -d >"$d/ca.pem"
+    sed -nE 's/^ *client-certificate-data: (.*)$/\1/p' "$KH_KUBECONFIG" | base64 -d >"$d/cert.pem"
+    sed -nE 's/^ *client-key-data: (.*)$/\1/p' "$KH_KUBECONFIG" | base64 -d >"$d/key.pem"
+  fi
+  ip netns exec "$KH_SERVER_NS" curl -s --cacert "$d/ca.pem" --cert "$d/cert.pem" \
+    --key "$d/key.pem" "$@" "https://127.0.0.1:$KH_PORT$path"
+}
+
 # kh_server_stop [NAME] [TIMEOUT_S]: SIGTERM, waits up to 15 s for the exit and sets
 # KH_SERVER_RC. Returns 0 only if it exited 0 in time; otherwise records a FAIL (after a
 # SIGKILL if it was still running) and returns 1.
