@@ -1,13 +1,15 @@
 // kiln-fuzz: one libFuzzer target over everything that decodes API input: request paths and
-// queries, JSON and YAML bodies, the three patch types, label and field selectors, per-kind
-// defaults and validation, and field management / server-side apply. The first byte picks the
-// decoder; the rest is its input (for patches: "document\npatch"). Any crash, sanitizer report
-// or uncaught exception is a bug: input from the network must only ever produce a Status.
+// queries, JSON, YAML and Kubernetes-protobuf bodies, the three patch types, label and field
+// selectors, per-kind defaults and validation, and field management / server-side apply. The first
+// byte picks the decoder; the rest is its input (for patches: "document\npatch"). Any crash,
+// sanitizer report or uncaught exception is a bug: input from the network must only ever produce a
+// Status.
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "api/k8s_protobuf.h"
 #include "api/managed_fields.h"
 #include "api/patch.h"
 #include "api/resources.h"
@@ -44,7 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string first = in.substr(0, nl);
   const std::string rest = nl == std::string::npos ? std::string() : in.substr(nl + 1);
   const std::string kind = kKinds[arg % (sizeof(kKinds) / sizeof(kKinds[0]))];
-  switch (mode % 8) {
+  switch (mode % 9) {
     case 0: {  // request line
       static const char* methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
       (void)kiln::apiserver::parseRequestInfo(methods[arg % 5], in);
@@ -97,6 +99,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       auto r = kiln::api::serverSideApply(cur.is_object() ? &cur : nullptr, cfg, kind, who, arg % 2,
                                           out);
       if (r.ok()) (void)kiln::api::conflictMessage(*r);
+      break;
+    }
+    case 7: {  // a Kubernetes-protobuf body: decoding what the encoder wrote is a fixpoint
+      auto obj = kiln::api::decodeK8sProtobuf(std::string("k8s\0", 4) + in);
+      if (!obj.ok()) break;
+      auto enc = kiln::api::encodeK8sProtobuf(*obj);
+      if (!enc.ok()) break;
+      auto once = kiln::api::decodeK8sProtobuf(*enc);  // may drop explicit nulls of the input
+      if (!once.ok()) __builtin_trap();
+      auto enc2 = kiln::api::encodeK8sProtobuf(*once);
+      if (!enc2.ok() || *enc2 != *enc) __builtin_trap();
       break;
     }
     default: {  // a patch applied twice, then validated: chained decoders

@@ -19,6 +19,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "api/k8s_protobuf.h"
 #include "api/managed_fields.h"
 #include "api/patch.h"
 #include "api/resources.h"
@@ -55,7 +56,7 @@ constexpr const char* kUnsupportedPatchType =
     "application/strategic-merge-patch+json";
 constexpr const char* kUnsupportedMediaType =
     "the body of the request was in an unknown format - accepted media types include: "
-    "application/json";
+    "application/json, application/yaml, application/vnd.kubernetes.protobuf";
 
 struct Response {
   int code = 200;
@@ -68,6 +69,41 @@ Response fromStatus(const ApiStatus& s) { return {s.httpCode, "application/json"
 Response notFoundResponse() {
   return fromStatus(
       customStatus(404, "NotFound", "the server could not find the requested resource"));
+}
+
+// A request body as JSON, by its Content-Type: JSON (the default), YAML, or Kubernetes'
+// protobuf (what kubectl's typed clients send). Anything else is kUnsupportedMediaType.
+StatusOr<json> decodeBody(const Request& req) {
+  std::string ct = std::string(req[http::field::content_type]);
+  std::string type = ct.substr(0, ct.find(';'));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  for (char& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (type == api::kK8sProtobufMediaType) {
+    auto obj = api::decodeK8sProtobuf(req.body());
+    if (!obj.ok()) {
+      return invalidArgument("the body of the request could not be decoded as " +
+                             std::string(api::kK8sProtobufMediaType) + ": " +
+                             obj.status().message());
+    }
+    return obj;
+  }
+  if (type == "application/yaml" || type == "application/x-yaml") {
+    auto obj = api::yamlToJson(std::string(req.body()));
+    if (!obj.ok()) return invalidArgument("error decoding YAML: " + obj.status().message());
+    if (!obj->is_object()) return invalidArgument("the body of the request was not an object");
+    return obj;
+  }
+  if (!type.empty() && type != "application/json" && type.find("+json") == std::string::npos) {
+    return Status(Code::kUnimplemented, kUnsupportedMediaType);
+  }
+  json obj = json::parse(req.body(), nullptr, false);
+  if (obj.is_discarded()) {
+    return invalidArgument(
+        "the body of the request was in an unknown format - accepted media types include: "
+        "application/json, application/yaml, application/vnd.kubernetes.protobuf");
+  }
+  if (!obj.is_object()) return invalidArgument("the body of the request was not a JSON object");
+  return obj;
 }
 
 bool wantsTable(const Request& req) {
@@ -288,13 +324,9 @@ class Handlers {
       opts.dryRun = dryRun;
       opts.propagationPolicy = queryParam(target, "propagationPolicy");
       if (!req.body().empty()) {
-        json body = json::parse(req.body(), nullptr, false);
-        if (body.is_discarded() || !body.is_object()) {
-          return fromStatus(toApiStatus(
-              invalidArgument("the body of the request was in an unknown format - accepted "
-                              "media types include: application/json"),
-              details));
-        }
+        auto decoded = decodeBody(req);
+        if (!decoded.ok()) return bodyError(decoded.status(), details);
+        const json& body = *decoded;
         const json& pc = body.value("preconditions", json::object());
         if (pc.is_object() && pc.contains("uid") && pc["uid"].is_string()) {
           opts.uidPrecondition = pc["uid"].get<std::string>();
@@ -461,17 +493,7 @@ class Handlers {
 
   // Decodes a JSON body and checks apiVersion/kind against the endpoint.
   StatusOr<Json> parseBody(const Request& req, const api::ResourceInfo& info) {
-    std::string ct = header(req, http::field::content_type);
-    if (!ct.empty() && ct.find("json") == std::string::npos) {
-      return Status(Code::kUnimplemented, kUnsupportedMediaType);
-    }
-    json obj = json::parse(req.body(), nullptr, false);
-    if (obj.is_discarded()) {
-      return invalidArgument(
-          "the body of the request was in an unknown format - accepted media "
-          "types include: application/json");
-    }
-    if (!obj.is_object()) return invalidArgument("the body of the request was not a JSON object");
+    KILN_ASSIGN_OR_RETURN(json obj, decodeBody(req));
     std::string apiVersion = obj.value("apiVersion", "");
     std::string kind = obj.value("kind", "");
     if (!apiVersion.empty() && apiVersion != info.groupVersion()) {
@@ -555,15 +577,9 @@ class Handlers {
     } else {
       json body;
       if (verb == "update") {
-        std::string ct = header(req, http::field::content_type);
-        if (!ct.empty() && ct.find("json") == std::string::npos) {
-          return bodyError(Status(Code::kUnimplemented, kUnsupportedMediaType), details);
-        }
-        body = json::parse(req.body(), nullptr, false);
-        if (body.is_discarded() || !body.is_object()) {
-          return fromStatus(toApiStatus(
-              invalidArgument("the body of the request was not a JSON object"), details));
-        }
+        auto decoded = decodeBody(req);
+        if (!decoded.ok()) return bodyError(decoded.status(), details);
+        body = std::move(*decoded);
       }
       result = gs.guaranteedUpdate(
           ns, ri.name,
@@ -664,11 +680,9 @@ class Handlers {
   // 409 if it is already assigned, PodScheduled=True, the binding's annotations copied.
   Response bindPod(registry::GenericStore& gs, const Request& req, const RequestInfo& ri,
                    const std::string& ns, bool dryRun, StatusDetails details) {
-    json b = json::parse(req.body(), nullptr, false);
-    if (b.is_discarded() || !b.is_object()) {
-      return fromStatus(
-          toApiStatus(invalidArgument("the body of the request was not a JSON object"), details));
-    }
+    auto decoded = decodeBody(req);
+    if (!decoded.ok()) return bodyError(decoded.status(), details);
+    const json& b = *decoded;
     const json& target = b.value("target", json::object());
     std::string node = target.is_object() ? target.value("name", "") : "";
     std::string bname = b.value("metadata", json::object()).value("name", ri.name);
@@ -733,11 +747,9 @@ class Handlers {
   // no disruption (429, as upstream).
   Response evictPod(registry::GenericStore& gs, const Request& req, const RequestInfo& ri,
                     const std::string& ns, bool dryRun, StatusDetails details) {
-    json e = json::parse(req.body(), nullptr, false);
-    if (e.is_discarded() || !e.is_object()) {
-      return fromStatus(
-          toApiStatus(invalidArgument("the body of the request was not a JSON object"), details));
-    }
+    auto decoded = decodeBody(req);
+    if (!decoded.ok()) return bodyError(decoded.status(), details);
+    const json& e = *decoded;
     auto pod = gs.get(ns, ri.name);
     if (!pod.ok()) return fromStatus(toApiStatus(pod.status(), details));
     const std::string phase = pod->value("status", json::object()).value("phase", "");
