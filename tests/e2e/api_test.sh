@@ -278,6 +278,23 @@ sed 's/name: demo/name: dry/' "$W/cm.yaml" >"$W/dry.yaml"
 kh_assert_eq "configmap/dry created (server dry run)" "$(k create -f "$W/dry.yaml" --dry-run=server 2>&1)" "--dry-run=server"
 kh_check_fails "a server dry run stores nothing" k get cm dry
 
+# --- watch bookmarks and watch-list ---------------------------------------------------------------
+rv=$(kh_curl /api/v1/namespaces/default/configmaps | jq -r .metadata.resourceVersion)
+out=$(kh_curl "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=$rv&allowWatchBookmarks=true&timeoutSeconds=2")
+kh_assert_eq "BOOKMARK ConfigMap v1 $rv" "$(jq -rs '.[-1] | "\(.type) \(.object.kind) \(.object.apiVersion) \(.object.metadata.resourceVersion)"' <<<"$out")" \
+  "allowWatchBookmarks: a BOOKMARK with the watch's revision before it times out"
+out=$(kh_curl "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=$rv&timeoutSeconds=2")
+kh_assert_eq "" "$out" "without allowWatchBookmarks, no bookmark"
+out=$(kh_curl "/api/v1/namespaces/default/configmaps?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1")
+names=$(kh_curl /api/v1/namespaces/default/configmaps | jq -r '[.items[].metadata.name | "ADDED " + .] | join("|")')
+kh_assert_contains "$(jq -rs 'map(if .type == "BOOKMARK" then "BOOKMARK \(.object.metadata.annotations["k8s.io/initial-events-end"])" else "\(.type) \(.object.metadata.name)" end) | join("|")' <<<"$out")" \
+  "$names|BOOKMARK true" "sendInitialEvents: the current objects, then a bookmark marking the initial events' end"
+kh_check "that bookmark's resourceVersion is not older than the list's" \
+  test "$(jq -rs 'map(select(.type == "BOOKMARK"))[0].object.metadata.resourceVersion' <<<"$out")" -ge "$rv"
+out=$(kh_curl "/api/v1/namespaces/default/configmaps?watch=1&sendInitialEvents=true&allowWatchBookmarks=true")
+kh_assert_eq '422 Invalid ListOptions resourceVersionMatch' "$(jq -r '"\(.code) \(.reason) \(.details.kind) \(.details.causes[0].field)"' <<<"$out")" \
+  "sendInitialEvents without resourceVersionMatch=NotOlderThan is 422 Invalid, as upstream"
+
 # --- bad input --------------------------------------------------------------------------------
 head -c 3200000 /dev/zero | tr '\0' 'x' >"$W/big.txt"
 out=$(k create configmap big --from-file=big.txt="$W/big.txt" --dry-run=client -o json | \

@@ -50,6 +50,9 @@ using registry::Json;
 using Request = http::request<http::string_body>;
 
 constexpr size_t kMaxBody = 3 * 1024 * 1024;  // upstream's 3 MiB request limit
+constexpr std::string_view kListOptionsInvalid = "ListOptions.meta.k8s.io \"\" is invalid: ";
+// How long before a watch's timeoutSeconds its last BOOKMARK goes out.
+constexpr std::chrono::seconds kFinalBookmarkLead{1};
 constexpr const char* kUnsupportedPatchType =
     "the body of the request was in an unknown format - accepted media types include: "
     "application/json-patch+json, application/merge-patch+json, "
@@ -409,6 +412,21 @@ class Handlers {
     infoOut = info;
     registry::WatchParams p;
     p.resourceVersion = queryParam(target, "resourceVersion");
+    if (queryParam(target, "sendInitialEvents") == "true") {
+      // Watch-list (upstream's WatchList): the current state as ADDED events, then a bookmark
+      // marking their end. Upstream requires bookmarks and NotOlderThan with it.
+      if (queryParam(target, "resourceVersionMatch") != "NotOlderThan") {
+        return invalidArgument(std::string(kListOptionsInvalid) +
+                               "resourceVersionMatch: Forbidden: sendInitialEvents requires "
+                               "setting resourceVersionMatch to NotOlderThan");
+      }
+      if (queryParam(target, "allowWatchBookmarks") != "true") {
+        return invalidArgument(std::string(kListOptionsInvalid) +
+                               "allowWatchBookmarks: Forbidden: sendInitialEvents requires "
+                               "setting allowWatchBookmarks to true");
+      }
+      p.resourceVersion = "";  // the current state is not older than any given revision
+    }
     KILN_ASSIGN_OR_RETURN(p.filter, makeFilter(target, *info));
     if (!ri.name.empty()) {  // GET .../name?watch=true
       std::string name = ri.name;
@@ -1418,18 +1436,47 @@ class ApiServer final : public common::IoComponent {
         },
         asio::use_awaitable);
     if (!opened.status.ok()) {
-      co_await write(
-          stream, fromStatus(toApiStatus(opened.status, {ri.name, ri.apiGroup, ri.resource, {}})),
-          req.version(), false);
+      const std::string& m = opened.status.message();
+      ApiStatus st = toApiStatus(opened.status, {ri.name, ri.apiGroup, ri.resource, {}});
+      if (opened.status.code() == Code::kInvalidArgument && m.rfind(kListOptionsInvalid, 0) == 0) {
+        // ListOptions validation: upstream's 422 with the field as the cause.
+        std::string rest = m.substr(std::string_view(kListOptionsInvalid).size());
+        std::string field = rest.substr(0, rest.find(": "));
+        std::string detail = rest.substr(std::min(rest.size(), rest.find("Forbidden: ") + 11));
+        StatusDetails d{"", "meta.k8s.io", "ListOptions", {}};
+        d.causes = {{"FieldValueForbidden", "Forbidden: " + detail, field}};
+        st = invalidStatus(m, d);
+      }
+      co_await write(stream, fromStatus(st), req.version(), false);
       co_return;
     }
     std::unique_ptr<registry::ApiWatch> w = std::move(opened.watch);
     const bool table = wantsTable(req);
-    const std::string includeObject = queryParam(std::string(req.target()), "includeObject");
-    auto timeoutParam = queryParam(std::string(req.target()), "timeoutSeconds");
+    const std::string target(req.target());
+    const std::string includeObject = queryParam(target, "includeObject");
+    auto timeoutParam = queryParam(target, "timeoutSeconds");
     auto timeout =
         std::chrono::seconds(timeoutParam.empty() ? 1800 : std::atoll(timeoutParam.c_str()));
     auto deadline = std::chrono::steady_clock::now() + timeout;
+    // Bookmarks (allowWatchBookmarks=true): upstream's watch cache sends one about every
+    // minute and one shortly before the watch times out; with sendInitialEvents=true, one
+    // annotated k8s.io/initial-events-end after the initial ADDED events.
+    const bool bookmarks = !table && queryParam(target, "allowWatchBookmarks") == "true";
+    bool initialEndPending = bookmarks && queryParam(target, "sendInitialEvents") == "true";
+    const auto bookmarkEvery = options_.bookmarkInterval;
+    auto nextBookmark = std::chrono::steady_clock::now() + bookmarkEvery;
+    bool finalBookmarkSent = false;
+    auto bookmark = [&](bool initialEnd) {
+      json meta = {{"resourceVersion", std::to_string(w->progressRevision())},
+                   {"creationTimestamp", nullptr}};
+      if (initialEnd) meta["annotations"] = {{"k8s.io/initial-events-end", "true"}};
+      return json{
+                 {"type", "BOOKMARK"},
+                 {"object",
+                  {{"kind", info->kind}, {"apiVersion", info->groupVersion()}, {"metadata", meta}}}}
+                 .dump() +
+             "\n";
+    };
 
     http::response<http::empty_body> res{http::status::ok, req.version()};
     res.set(http::field::content_type, "application/json");
@@ -1473,6 +1520,17 @@ class ApiServer final : public common::IoComponent {
           out += json{{"type", e.type}, {"object", obj}}.dump();
           out += "\n";
         }
+        auto now = std::chrono::steady_clock::now();
+        if (initialEndPending) {  // the first batch holds every initial event
+          out += bookmark(true);
+          initialEndPending = false;
+          nextBookmark = now + bookmarkEvery;
+        } else if (bookmarks && (now >= nextBookmark ||
+                                 (!finalBookmarkSent && deadline - now <= kFinalBookmarkLead))) {
+          out += bookmark(false);
+          finalBookmarkSent = finalBookmarkSent || deadline - now <= kFinalBookmarkLead;
+          nextBookmark = now + bookmarkEvery;
+        }
       }
       if (!out.empty()) {
         auto [ec, n] = co_await asio::async_write(stream, http::make_chunk(asio::buffer(out)),
@@ -1482,8 +1540,12 @@ class ApiServer final : public common::IoComponent {
       }
       if (end || std::chrono::steady_clock::now() >= deadline) break;
       if (pending->exchange(false)) continue;
-      timer->expires_at(
-          std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+      auto wake = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(30));
+      if (bookmarks) {
+        wake = std::min(wake, nextBookmark);
+        if (!finalBookmarkSent) wake = std::min(wake, deadline - kFinalBookmarkLead);
+      }
+      timer->expires_at(wake);
       co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
       pending->store(false);
     }

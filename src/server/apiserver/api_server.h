@@ -5,6 +5,7 @@
 // resources of api/resources.h through registry::GenericStore.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -34,6 +35,8 @@ struct ApiServerOptions {
   std::string clientCaFile;
   // Bearer tokens accepted, each authenticating as `kiln:server-token` in system:masters.
   std::vector<std::string> tokens;
+  // How often a watch with allowWatchBookmarks=true gets a BOOKMARK (upstream: about a minute).
+  std::chrono::seconds bookmarkInterval{60};
 };
 
 // A Component named "apiserver".

@@ -3,6 +3,7 @@
 
 #include <sys/random.h>
 
+#include <atomic>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -143,8 +144,12 @@ bool passes(const ObjectFilter& f, const Json& obj) { return !f || f(obj); }
 // A watch over one resource prefix; translates store events.
 class Translating final : public ApiWatch {
  public:
-  Translating(std::unique_ptr<store::Watch> w, ObjectFilter filter, std::vector<WatchEvent> initial)
-      : w_(std::move(w)), filter_(std::move(filter)), initial_(std::move(initial)) {}
+  Translating(std::unique_ptr<store::Watch> w, ObjectFilter filter, std::vector<WatchEvent> initial,
+              int64_t start)
+      : w_(std::move(w)),
+        filter_(std::move(filter)),
+        initial_(std::move(initial)),
+        progress_(start) {}
 
   StatusOr<std::vector<WatchEvent>> next(std::chrono::milliseconds timeout) override {
     std::vector<WatchEvent> out;
@@ -154,9 +159,14 @@ class Translating final : public ApiWatch {
     }
     if (!out.empty()) return out;
     KILN_ASSIGN_OR_RETURN(auto events, w_->next(timeout));
-    for (auto& e : events) translate(e, out);
+    for (auto& e : events) {
+      translate(e, out);
+      progress_.store(e.kv.modRevision);  // filtered-out events advance it too
+    }
     return out;
   }
+
+  int64_t progressRevision() const override { return progress_.load(); }
 
   void setNotify(std::function<void()> notify) override {
     bool pending;
@@ -198,6 +208,7 @@ class Translating final : public ApiWatch {
   ObjectFilter filter_;
   std::mutex mu_;
   std::vector<WatchEvent> initial_;
+  std::atomic<int64_t> progress_;
 };
 
 }  // namespace
@@ -681,7 +692,7 @@ StatusOr<std::unique_ptr<ApiWatch>> GenericStore::watch(const std::string& ns,
     return w.status();
   }
   return std::unique_ptr<ApiWatch>(
-      new Translating(std::move(w).value(), params.filter, std::move(initial)));
+      new Translating(std::move(w).value(), params.filter, std::move(initial), start));
 }
 
 }  // namespace kiln::registry

@@ -52,6 +52,9 @@ class ApiWatch {
   virtual StatusOr<std::vector<WatchEvent>> next(std::chrono::milliseconds timeout) = 0;
   // Called on a store thread when events arrive; must not block.
   virtual void setNotify(std::function<void()> notify) = 0;
+  // The revision through which every event of this watch has been returned by next(): the
+  // resourceVersion a BOOKMARK may carry (resuming from it loses nothing).
+  virtual int64_t progressRevision() const = 0;
 };
 
 struct Clocks {

@@ -286,6 +286,27 @@ TEST_F(GenericStoreTest, WatchFromZeroStartsWithTheCurrentState) {
             std::to_string(*store_->currentRevision()));
 }
 
+TEST_F(GenericStoreTest, WatchProgressRevisionCoversFilteredEvents) {
+  auto c = cms_->create("default", cm("a"), false);
+  ASSERT_TRUE(c.ok());
+  WatchParams p;
+  p.resourceVersion = (*c)["metadata"]["resourceVersion"];
+  p.filter = [](const Json& o) { return o["metadata"]["name"] == "wanted"; };
+  auto w = cms_->watch("default", p);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(std::to_string((*w)->progressRevision()), p.resourceVersion);  // the start
+  auto skipped = cms_->create("default", cm("skipped"), false);
+  ASSERT_TRUE(skipped.ok());
+  auto end = std::chrono::steady_clock::now() + 10s;
+  while (std::to_string((*w)->progressRevision()) != (*skipped)["metadata"]["resourceVersion"] &&
+         std::chrono::steady_clock::now() < end) {
+    auto ev = (*w)->next(100ms);
+    ASSERT_TRUE(ev.ok());
+    EXPECT_TRUE(ev->empty());  // filtered out, yet the watch has seen through its revision
+  }
+  EXPECT_EQ(std::to_string((*w)->progressRevision()), (*skipped)["metadata"]["resourceVersion"]);
+}
+
 TEST_F(GenericStoreTest, WatchFromAResourceVersionAndSelectorTransitions) {
   auto c = cms_->create("default", cm("a", "v", {{"app", "web"}}), false);
   ASSERT_TRUE(c.ok());
