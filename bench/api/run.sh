@@ -6,7 +6,9 @@
 #    between requests) with 5,000 secrets stored;
 #  - a list of exactly 10,000 pods: full and in 500-item pages (JSON, timed by curl from
 #    request to last byte), and as kubectl's default Table;
-#  - the server's peak RSS.
+#  - the server's peak RSS;
+#  - watch fan-out: 1,000 concurrent watchers each receiving 1,000 events
+#    (bench/api/watch_bench.cc).
 # There is no k3s on this machine to compare against in the same run.
 # Usage: bench/api/run.sh [seconds per wrk run, default 10]
 set -euo pipefail
@@ -22,6 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 PORT=$((20000 + RANDOM % 20000))
+ulimit -n 65536 2>/dev/null || true  # 1,000 watch connections on each side
 touch "$WORK/empty.yaml"
 KILN_CONFIG_FILE=$WORK/empty.yaml "$KILN" server -d "$WORK/data" --bind-address 127.0.0.1 \
   --https-listen-port "$PORT" -o "$WORK/kubeconfig" --log "$WORK/server.log" &
@@ -105,3 +108,9 @@ bytes=$(curl -fsS -o /dev/null -w '%{size_download}' "$URL/api/v1/namespaces/lis
 echo "{\"bench\":\"api\",\"workload\":\"list_pods\",\"pods\":10000,\"bytes\":$bytes,\"full_list_ms\":$(median "${full[@]}"),\"paged_500_ms\":$(median "${paged[@]}"),\"pages\":$pages,\"table_ms\":$(median "${table[@]}")}"
 rss=$(awk '/VmHWM/{print $2}' "/proc/$PID/status")
 echo "{\"bench\":\"api\",\"workload\":\"server_memory\",\"pods\":10000,\"secrets\":5000,\"peak_rss_kib\":$rss}"
+
+# 1,000 watchers (one TLS connection each) of one namespace's ConfigMaps, 1,000 creates.
+ns watch
+"${WATCH_BENCH:-build/release/bench/kiln-api-watch-bench}" --port "$PORT" \
+  --token-file "$WORK/data/server/token" --cacert "$WORK/data/server/tls/server-ca.crt" \
+  --watchers 1000 --events 1000 --namespace watch

@@ -1,5 +1,6 @@
 // `kiln server`: resolves the configuration, prepares the data dir, writes the kubeconfig and
 // runs the server's components under the supervisor until SIGTERM/SIGINT.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -195,6 +196,14 @@ int runServer(const Args& args) {
   }
   if (cfg.boolean("debug")) log::setLevel(log::Level::kDebug);
   log::Logger logger("server");
+
+  // Every watch and client is a connection: lift the soft open-file limit to the hard one
+  // (what k3s's service units do with LimitNOFILE).
+  if (rlimit nofile{};
+      ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
 
   // Signals must be blocked before any thread exists so that only the supervisor sees them.
   common::blockTerminationSignals();

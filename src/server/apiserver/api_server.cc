@@ -1506,6 +1506,14 @@ class ApiServer final : public common::IoComponent {
         end = true;
       } else {
         for (const auto& e : *events) {
+          if (!table && e.wire) {  // serialized once for every watcher
+            out += "{\"type\":\"";
+            out += e.type;
+            out += "\",\"object\":";
+            out += *e.wire;
+            out += "}\n";
+            continue;
+          }
           json obj = *e.object;
           obj["apiVersion"] = info->groupVersion();
           obj["kind"] = info->kind;

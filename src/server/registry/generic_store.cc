@@ -4,6 +4,8 @@
 #include <sys/random.h>
 
 #include <atomic>
+#include <deque>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -142,14 +144,70 @@ std::string metaString(const Json& obj, const char* field) {
 bool passes(const ObjectFilter& f, const Json& obj) { return !f || f(obj); }
 
 // A watch over one resource prefix; translates store events.
+}  // namespace
+
+// The most recent watch events of one kind, decoded and serialized once for all its watches
+// (upstream's watch cache shares them the same way). Keyed by (revision, key); FIFO-bounded.
+class EventCache {
+ public:
+  struct Entry {
+    Json object;       // with resourceVersion, apiVersion and kind
+    std::string wire;  // object.dump(), empty if it could not be serialized
+  };
+  EventCache(std::string apiVersion, std::string kind)
+      : apiVersion_(std::move(apiVersion)), kind_(std::move(kind)) {}
+
+  // The decoded object of `kv`, or null if the stored value is not a JSON object.
+  std::shared_ptr<const Entry> get(const store::KeyValue& kv) {
+    Id id{kv.modRevision, kv.key};
+    {
+      std::lock_guard lock(mu_);
+      auto it = entries_.find(id);
+      if (it != entries_.end()) return it->second;
+    }
+    auto obj = decode(kv);
+    if (!obj.ok()) return nullptr;
+    auto e = std::make_shared<Entry>();
+    e->object = std::move(obj).value();
+    e->object["apiVersion"] = apiVersion_;
+    e->object["kind"] = kind_;
+    try {
+      e->wire = e->object.dump();
+    } catch (const json::exception&) {
+      e->wire.clear();
+    }
+    std::lock_guard lock(mu_);
+    auto [it, inserted] = entries_.emplace(id, std::move(e));
+    if (inserted) {
+      order_.push_back(id);
+      if (order_.size() > kCapacity) {
+        entries_.erase(order_.front());
+        order_.pop_front();
+      }
+    }
+    return it->second;
+  }
+
+ private:
+  using Id = std::pair<int64_t, std::string>;
+  static constexpr size_t kCapacity = 4096;
+  const std::string apiVersion_, kind_;
+  std::mutex mu_;
+  std::map<Id, std::shared_ptr<const Entry>> entries_;
+  std::deque<Id> order_;
+};
+
+namespace {
+
 class Translating final : public ApiWatch {
  public:
   Translating(std::unique_ptr<store::Watch> w, ObjectFilter filter, std::vector<WatchEvent> initial,
-              int64_t start)
+              int64_t start, std::shared_ptr<EventCache> cache)
       : w_(std::move(w)),
         filter_(std::move(filter)),
         initial_(std::move(initial)),
-        progress_(start) {}
+        progress_(start),
+        cache_(std::move(cache)) {}
 
   StatusOr<std::vector<WatchEvent>> next(std::chrono::milliseconds timeout) override {
     std::vector<WatchEvent> out;
@@ -180,27 +238,31 @@ class Translating final : public ApiWatch {
 
  private:
   void translate(const store::Event& e, std::vector<WatchEvent>& out) {
-    auto cur = decode(e.kv);
-    if (!cur.ok()) return;
-    bool nowMatches = passes(filter_, *cur);
+    auto cur = cache_->get(e.kv);
+    if (!cur) return;
+    bool nowMatches = passes(filter_, cur->object);
     bool wasMatching = false;
-    if (e.type == store::EventType::kPut && !e.isCreate() && e.prev) {
-      auto prev = decode(*e.prev);
-      wasMatching = prev.ok() && passes(filter_, *prev);
-    } else if (e.type == store::EventType::kPut && !e.isCreate()) {
-      wasMatching = nowMatches;  // no previous state known: assume unchanged membership
+    if (e.type == store::EventType::kPut && !e.isCreate()) {
+      wasMatching = nowMatches;  // without a filter, or no previous state known: unchanged
+      if (filter_ && e.prev) {
+        auto prev = cache_->get(*e.prev);
+        wasMatching = prev && passes(filter_, prev->object);
+      }
     }
-    auto obj = std::make_shared<const Json>(std::move(cur).value());
+    std::shared_ptr<const Json> obj(cur, &cur->object);
+    std::shared_ptr<const std::string> wire;
+    if (!cur->wire.empty()) wire = std::shared_ptr<const std::string>(cur, &cur->wire);
+    auto add = [&](const char* type) { out.push_back({type, obj, wire}); };
     if (e.type == store::EventType::kDelete) {
-      if (nowMatches) out.push_back({"DELETED", obj});
+      if (nowMatches) add("DELETED");
     } else if (e.isCreate()) {
-      if (nowMatches) out.push_back({"ADDED", obj});
+      if (nowMatches) add("ADDED");
     } else if (nowMatches && wasMatching) {
-      out.push_back({"MODIFIED", obj});
+      add("MODIFIED");
     } else if (nowMatches) {
-      out.push_back({"ADDED", obj});
+      add("ADDED");
     } else if (wasMatching) {
-      out.push_back({"DELETED", obj});  // no longer selected: upstream sends DELETED
+      add("DELETED");  // no longer selected: upstream sends DELETED
     }
   }
 
@@ -209,6 +271,7 @@ class Translating final : public ApiWatch {
   std::mutex mu_;
   std::vector<WatchEvent> initial_;
   std::atomic<int64_t> progress_;
+  std::shared_ptr<EventCache> cache_;
 };
 
 }  // namespace
@@ -243,7 +306,8 @@ GenericStore::GenericStore(std::shared_ptr<store::Store> store, const api::Resou
     : store_(std::move(store)),
       info_(info),
       clocks_(std::move(clocks)),
-      ttlSeconds_(info.kind == "Event" ? kEventTtlSeconds : 0) {}
+      ttlSeconds_(info.kind == "Event" ? kEventTtlSeconds : 0),
+      events_(std::make_shared<EventCache>(info.groupVersion(), info.kind)) {}
 
 std::string GenericStore::qualifiedResource() const {
   return info_.group.empty() ? info_.resource : info_.resource + "." + info_.group;
@@ -692,7 +756,7 @@ StatusOr<std::unique_ptr<ApiWatch>> GenericStore::watch(const std::string& ns,
     return w.status();
   }
   return std::unique_ptr<ApiWatch>(
-      new Translating(std::move(w).value(), params.filter, std::move(initial), start));
+      new Translating(std::move(w).value(), params.filter, std::move(initial), start, events_));
 }
 
 }  // namespace kiln::registry

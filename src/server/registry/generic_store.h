@@ -42,7 +42,13 @@ struct WatchParams {
 struct WatchEvent {
   std::string type;  // ADDED, MODIFIED, DELETED
   std::shared_ptr<const Json> object;
+  // The object serialized with apiVersion and kind, shared by every watch that delivers this
+  // event (null for the synthetic initial events): each event is decoded and encoded once,
+  // however many watchers there are.
+  std::shared_ptr<const std::string> wire;
 };
+
+class EventCache;
 
 class ApiWatch {
  public:
@@ -141,6 +147,7 @@ class GenericStore {
   const api::ResourceInfo& info_;
   Clocks clocks_;
   int64_t ttlSeconds_ = 0;
+  std::shared_ptr<EventCache> events_;  // decoded watch events, shared by this kind's watches
 };
 
 // Encodes/decodes upstream's continue token: base64 of {"v":"meta.k8s.io/v1","rv":N,"start":K}.
