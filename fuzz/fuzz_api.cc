@@ -1,9 +1,9 @@
 // kiln-fuzz: one libFuzzer target over everything that decodes API input: request paths and
-// queries, JSON, YAML and Kubernetes-protobuf bodies, the three patch types, label and field
-// selectors, per-kind defaults and validation, and field management / server-side apply. The first
-// byte picks the decoder; the rest is its input (for patches: "document\npatch"). Any crash,
-// sanitizer report or uncaught exception is a bug: input from the network must only ever produce a
-// Status.
+// queries, JSON, YAML and Kubernetes-protobuf bodies (and their unknown fields), the three patch
+// types, label and field selectors, per-kind defaults and validation, and field management /
+// server-side apply. The first byte picks the decoder; the rest is its input (for patches:
+// "document\npatch"). Any crash, sanitizer report or uncaught exception is a bug: input from the
+// network must only ever produce a Status.
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -54,10 +54,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)kiln::apiserver::queryParams(in, "command");
       break;
     }
-    case 1:  // YAML and JSON bodies
+    case 1: {  // YAML and JSON bodies, and strict field validation of them
       (void)kiln::api::yamlToJson(in);
-      (void)parseOrNull(in);
+      json body = parseOrNull(in);
+      if (body.is_object()) {
+        const auto* info = resourceFor(arg);
+        body["apiVersion"] = info->groupVersion();
+        body["kind"] = info->kind;
+        (void)kiln::api::pruneUnknownK8sFields(body);
+      }
       break;
+    }
     case 2: {  // the three patch types
       json doc = parseOrNull(first), patch = parseOrNull(rest);
       (void)kiln::api::applyJsonPatch(doc, patch);

@@ -19,6 +19,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <span>
 #include <unordered_map>
 #include <utility>
@@ -1605,5 +1606,257 @@ Status computeZero(Message& m, std::vector<const Message*>& stack) {
 }
 
 }  // namespace
+
+}  // namespace kiln::api
+
+// ---------------------------------------------------------------------------------------------
+// The same schema as OpenAPI v3 (for kubectl explain) and as a field list (strict validation)
+
+namespace kiln::api {
+namespace {
+
+// "core.PodSpec" -> "io.k8s.api.core.v1.PodSpec", as upstream's OpenAPI names definitions.
+std::string openApiName(const std::string& message) {
+  static const std::unordered_map<std::string, std::string> kPackages = {
+      {"core", "io.k8s.api.core.v1"},
+      {"apps", "io.k8s.api.apps.v1"},
+      {"batch", "io.k8s.api.batch.v1"},
+      {"net", "io.k8s.api.networking.v1"},
+      {"policy", "io.k8s.api.policy.v1"},
+      {"sched", "io.k8s.api.scheduling.v1"},
+      {"authn", "io.k8s.api.authentication.v1"},
+      {"authz", "io.k8s.api.authorization.v1"},
+      {"as1", "io.k8s.api.autoscaling.v1"},
+      {"as2", "io.k8s.api.autoscaling.v2"},
+      {"rbac", "io.k8s.api.rbac.v1"},
+      {"coord", "io.k8s.api.coordination.v1"},
+      {"disc", "io.k8s.api.discovery.v1"},
+      {"storage", "io.k8s.api.storage.v1"},
+      {"cert", "io.k8s.api.certificates.v1"},
+      {"events", "io.k8s.api.events.v1"},
+      {"meta", "io.k8s.apimachinery.pkg.apis.meta.v1"},
+  };
+  size_t dot = message.find('.');
+  auto it = kPackages.find(message.substr(0, dot));
+  std::string pkg = it == kPackages.end() ? "io.k8s.kiln." + message.substr(0, dot) : it->second;
+  return pkg + "." + message.substr(dot + 1);
+}
+
+json refTo(const std::string& name) { return {{"$ref", "#/components/schemas/" + name}}; }
+
+// Component schemas for the special scalar types, by Kind.
+const char* scalarComponent(Kind k) {
+  switch (k) {
+    case Kind::kTime:
+      return "io.k8s.apimachinery.pkg.apis.meta.v1.Time";
+    case Kind::kMicroTime:
+      return "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime";
+    case Kind::kDuration:
+      return "io.k8s.apimachinery.pkg.apis.meta.v1.Duration";
+    case Kind::kQuantity:
+      return "io.k8s.apimachinery.pkg.api.resource.Quantity";
+    case Kind::kIntOrString:
+      return "io.k8s.apimachinery.pkg.util.intstr.IntOrString";
+    case Kind::kRawExtension:
+      return "io.k8s.apimachinery.pkg.runtime.RawExtension";
+    case Kind::kFieldsV1:
+      return "io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1";
+    default:
+      return nullptr;
+  }
+}
+
+json scalarComponentSchema(Kind k) {
+  switch (k) {
+    case Kind::kTime:
+    case Kind::kMicroTime:
+      return {{"type", "string"}, {"format", "date-time"}};
+    case Kind::kDuration:
+      return {{"type", "string"}};
+    case Kind::kQuantity:
+      return {{"oneOf", json::array({{{"type", "string"}}, {{"type", "number"}}})}};
+    case Kind::kIntOrString:
+      return {
+          {"type", "string"}, {"format", "int-or-string"}, {"x-kubernetes-int-or-string", true}};
+    default:
+      return {{"type", "object"}};
+  }
+}
+
+json elementSchema(const Field& f, std::set<const Message*>& used, std::set<Kind>& scalars) {
+  switch (f.kind) {
+    case Kind::kString:
+      return {{"type", "string"}};
+    case Kind::kBool:
+      return {{"type", "boolean"}};
+    case Kind::kInt32:
+    case Kind::kUint32:
+      return {{"type", "integer"}, {"format", "int32"}};
+    case Kind::kInt64:
+    case Kind::kUint64:
+      return {{"type", "integer"}, {"format", "int64"}};
+    case Kind::kFloat:
+    case Kind::kDouble:
+      return {{"type", "number"}, {"format", "double"}};
+    case Kind::kBytes:
+      return {{"type", "string"}, {"format", "byte"}};
+    case Kind::kMessage: {
+      used.insert(f.msg);
+      json s = {{"allOf", json::array({refTo(openApiName(f.msg->name))})}};
+      if (!f.pointer && !f.msg->list) s["default"] = json::object();
+      return s;
+    }
+    default:
+      scalars.insert(f.kind);
+      return {{"allOf", json::array({refTo(scalarComponent(f.kind))})}};
+  }
+}
+
+void addProperties(const Message& m, json& props, std::set<const Message*>& used,
+                   std::set<Kind>& scalars, int depth) {
+  if (depth > 8) return;
+  for (const Field& f : m.fields) {
+    if (f.inlined) {
+      addProperties(*f.msg, props, used, scalars, depth + 1);
+      continue;
+    }
+    json e = elementSchema(f, used, scalars);
+    if (f.repeated) {
+      props[f.json] = {{"type", "array"}, {"items", e}};
+    } else if (f.map) {
+      props[f.json] = {{"type", "object"}, {"additionalProperties", e}};
+    } else {
+      props[f.json] = e;
+    }
+  }
+}
+
+// The field of `m` (following inlined messages) that JSON key `key` names, or null.
+const Field* fieldByJson(const Message& m, const std::string& key, int depth = 0) {
+  auto it = m.byJson.find(key);
+  if (it == m.byJson.end() || depth > 8) return nullptr;
+  const Field& f = m.fields[it->second];
+  return f.inlined ? fieldByJson(*f.msg, key, depth + 1) : &f;
+}
+
+// Collects the paths of undeclared fields under `j` (of message `m`) and, with `prune`,
+// removes them, as decoding into upstream's Go types drops them.
+void unknownIn(const Message& m, json& j, const std::string& path, std::vector<std::string>& out,
+               bool prune, int depth);
+
+void unknownInValue(const Message& msg, json& v, const std::string& path,
+                    std::vector<std::string>& out, bool prune, int depth) {
+  if (msg.list) {  // a named slice: a JSON array of field 1
+    const Field& item = msg.fields[0];
+    if (item.kind != Kind::kMessage || !v.is_array()) return;
+    for (size_t i = 0; i < v.size(); ++i) {
+      unknownInValue(*item.msg, v[i], path + "[" + std::to_string(i) + "]", out, prune, depth + 1);
+    }
+    return;
+  }
+  unknownIn(msg, v, path, out, prune, depth + 1);
+}
+
+void unknownIn(const Message& m, json& j, const std::string& path, std::vector<std::string>& out,
+               bool prune, int depth) {
+  if (!j.is_object() || depth > kMaxDepth) return;
+  std::vector<std::string> drop;
+  for (auto& [key, v] : j.items()) {
+    if (m.typeMeta && (key == "apiVersion" || key == "kind")) continue;
+    const std::string p = path.empty() ? key : path + "." + key;
+    const Field* f = fieldByJson(m, key);
+    if (f == nullptr) {
+      out.push_back(p);
+      if (prune) drop.push_back(key);
+      continue;
+    }
+    if (f->kind != Kind::kMessage || v.is_null()) continue;
+    if (f->repeated && v.is_array()) {
+      for (size_t i = 0; i < v.size(); ++i) {
+        unknownInValue(*f->msg, v[i], p + "[" + std::to_string(i) + "]", out, prune, depth);
+      }
+    } else if (f->map && v.is_object()) {
+      for (auto& [k2, v2] : v.items()) unknownInValue(*f->msg, v2, p + "." + k2, out, prune, depth);
+    } else if (!f->repeated && !f->map) {
+      unknownInValue(*f->msg, v, p, out, prune, depth);
+    }
+  }
+  for (const auto& k : drop) j.erase(k);
+}
+
+}  // namespace
+
+json k8sOpenApiSchemas(const std::string& apiVersion) {
+  json out = json::object();
+  const Schema& s = schema();
+  if (!s.status.ok()) return out;
+  std::set<const Message*> used, done;
+  std::set<Kind> scalars;
+  std::map<const Message*, std::pair<std::string, std::string>> gvks;  // root -> (group, version)
+  for (const auto& [gvk, m] : s.roots) {
+    if (gvk.first != apiVersion) continue;
+    used.insert(m);
+    size_t slash = gvk.first.find('/');
+    gvks[m] = slash == std::string::npos
+                  ? std::pair<std::string, std::string>{"", gvk.first}
+                  : std::pair{gvk.first.substr(0, slash), gvk.first.substr(slash + 1)};
+  }
+  while (true) {
+    const Message* next = nullptr;
+    for (const Message* m : used) {
+      if (!done.count(m)) {
+        next = m;
+        break;
+      }
+    }
+    if (next == nullptr) break;
+    done.insert(next);
+    const Message& m = *next;
+    json schemaJson;
+    if (m.list) {
+      schemaJson = {{"type", "array"}, {"items", elementSchema(m.fields[0], used, scalars)}};
+    } else {
+      json props = json::object();
+      if (m.typeMeta) {
+        props["apiVersion"] = {
+            {"type", "string"},
+            {"description",
+             "APIVersion defines the versioned schema of this representation of an object."}};
+        props["kind"] = {{"type", "string"},
+                         {"description",
+                          "Kind is a string value representing the REST resource this object "
+                          "represents."}};
+      }
+      addProperties(m, props, used, scalars, 0);
+      schemaJson = {{"type", "object"}, {"properties", props}};
+    }
+    size_t dot = m.name.find('.');
+    if (auto g = gvks.find(&m); g != gvks.end()) {
+      schemaJson["x-kubernetes-group-version-kind"] =
+          json::array({{{"group", g->second.first},
+                        {"kind", m.name.substr(dot + 1)},
+                        {"version", g->second.second}}});
+    }
+    out[openApiName(m.name)] = std::move(schemaJson);
+  }
+  for (Kind k : scalars) out[scalarComponent(k)] = scalarComponentSchema(k);
+  return out;
+}
+
+std::vector<std::string> unknownK8sFields(const json& obj) {
+  json copy = obj;
+  return pruneUnknownK8sFields(copy);
+}
+
+std::vector<std::string> pruneUnknownK8sFields(json& obj) {
+  std::vector<std::string> out;
+  if (!obj.is_object()) return out;
+  const Schema& s = schema();
+  if (!s.status.ok()) return out;
+  const Message* m = s.root(obj.value("apiVersion", ""), obj.value("kind", ""));
+  if (m == nullptr) return out;
+  unknownIn(*m, obj, "", out, /*prune=*/true, 0);
+  return out;
+}
 
 }  // namespace kiln::api

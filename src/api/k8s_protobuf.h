@@ -11,6 +11,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -31,5 +32,16 @@ StatusOr<std::string> encodeK8sProtobuf(const nlohmann::json& obj);
 // Whether apiVersion/kind has a schema (meta/v1 kinds such as DeleteOptions and Status are
 // accepted under every apiVersion, as upstream registers them in every group version).
 bool hasK8sProtobufSchema(const std::string& apiVersion, const std::string& kind);
+
+// The same schema as OpenAPI v3 component schemas, named as upstream names them
+// ("io.k8s.api.core.v1.Pod"): every kind of `apiVersion` (with x-kubernetes-group-version-kind)
+// and everything it references. Property types and structure only (no descriptions).
+nlohmann::json k8sOpenApiSchemas(const std::string& apiVersion);
+
+// The fields of `obj` that its kind's schema does not declare, named as upstream's strict
+// decoding names them ("spec.containers[0].foo"); empty when the kind has no schema.
+std::vector<std::string> unknownK8sFields(const nlohmann::json& obj);
+// The same, removing those fields from `obj` (decoding into upstream's types drops them).
+std::vector<std::string> pruneUnknownK8sFields(nlohmann::json& obj);
 
 }  // namespace kiln::api

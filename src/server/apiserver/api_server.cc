@@ -16,6 +16,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cctype>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -65,7 +66,41 @@ struct Response {
   int code = 200;
   std::string contentType = "application/json";
   std::string body;
+  std::vector<std::string> warnings;  // sent as `Warning: 299 - "<text>"` headers
 };
+
+// Warnings of the request being handled on this thread (a handler runs on one pool thread from
+// start to end); handle() collects them into the Response.
+thread_local std::vector<std::string>* tlsWarnings = nullptr;
+
+// fieldValidation (upstream's semantics): Strict refuses unknown fields with 400 BadRequest,
+// Warn (the default) drops them and returns a warning per field, Ignore drops them silently.
+// `obj` carries apiVersion and kind. `what` frames the Strict error as upstream does.
+Status checkUnknownFields(
+    const std::string& target, json& obj,
+    const std::function<std::string(const std::vector<std::string>&)>& strictMessage) {
+  std::string mode = queryParam(target, "fieldValidation");
+  if (!mode.empty() && mode != "Ignore" && mode != "Warn" && mode != "Strict") {
+    return invalidArgument("fieldValidation: Unsupported value: \"" + mode +
+                           "\": supported values: \"Ignore\", \"Strict\", \"Warn\"");
+  }
+  auto unknown = api::pruneUnknownK8sFields(obj);  // never stored, as upstream drops them
+  if (unknown.empty() || mode == "Ignore") return Status::Ok();
+  if (mode == "Strict") return invalidArgument(strictMessage(unknown));
+  if (tlsWarnings) {
+    for (const auto& u : unknown) tlsWarnings->push_back("unknown field \"" + u + "\"");
+  }
+  return Status::Ok();
+}
+
+// Upstream's strict decoding error: `unknown field "a", unknown field "b.c"`.
+std::string strictDecodingError(const std::vector<std::string>& fields) {
+  std::string out = "strict decoding error: ";
+  for (size_t i = 0; i < fields.size(); ++i) {
+    out += (i ? ", unknown field \"" : "unknown field \"") + fields[i] + "\"";
+  }
+  return out;
+}
 
 Response fromStatus(const ApiStatus& s) { return {s.httpCode, "application/json", s.body}; }
 
@@ -181,11 +216,17 @@ class Handlers {
 
   // Never lets an exception (e.g. a malformed stored object meeting a typed accessor) escape.
   Response handle(const Request& req, const RequestInfo& ri) {
+    std::vector<std::string> warnings;
+    tlsWarnings = &warnings;
+    Response r;
     try {
-      return handleUnsafe(req, ri);
+      r = handleUnsafe(req, ri);
     } catch (const std::exception& e) {
-      return fromStatus(toApiStatus(internalError(e.what())));
+      r = fromStatus(toApiStatus(internalError(e.what())));
     }
+    tlsWarnings = nullptr;
+    if (r.code < 300) r.warnings = std::move(warnings);
+    return r;
   }
 
   Response handleUnsafe(const Request& req, const RequestInfo& ri) {
@@ -526,6 +567,11 @@ class Handlers {
     obj["apiVersion"] = info.groupVersion();
     obj["kind"] = info.kind;
     if (!obj.contains("metadata") || !obj["metadata"].is_object()) obj["metadata"] = json::object();
+    KILN_RETURN_IF_ERROR(
+        checkUnknownFields(std::string(req.target()), obj, [&](const std::vector<std::string>& f) {
+          return info.kind + " in version \"" + info.version + "\" cannot be handled as a " +
+                 info.kind + ": " + strictDecodingError(f);
+        }));
     return obj;
   }
 
@@ -863,6 +909,17 @@ class Handlers {
                           ") must be " + info.groupVersion() + ", " + info.kind),
           details));
     }
+    auto typedPatchError = [&](const std::vector<std::string>& fields) {
+      std::string out = "failed to create typed patch object (" + info.groupVersion() +
+                        ", Kind=" + info.kind + "): ";
+      for (size_t i = 0; i < fields.size(); ++i) {
+        out += (i ? ", ." : ".") + fields[i] + ": field not declared in schema";
+      }
+      return out;
+    };
+    if (auto st = checkUnknownFields(target, config, typedPatchError); !st.ok()) {
+      return fromStatus(toApiStatus(st, details));
+    }
     const json& cfgMeta = config.value("metadata", json::object());
     if (cfgMeta.value("name", ri.name) != ri.name) {
       return fromStatus(
@@ -1004,6 +1061,8 @@ class Handlers {
           patched["metadata"]["uid"] = current["metadata"]["uid"];
           patched["apiVersion"] = current["apiVersion"];
           patched["kind"] = current["kind"];
+          KILN_RETURN_IF_ERROR(
+              checkUnknownFields(std::string(req.target()), patched, strictDecodingError));
           if (!statusOnly) {
             registry::applyDefaults(gs.info(), patched);
             if (auto errs = registry::validateObject(gs.info(), patched, &current); !errs.empty()) {
@@ -1410,6 +1469,14 @@ class ApiServer final : public common::IoComponent {
     http::response<http::string_body> res{static_cast<http::status>(r.code), version};
     res.set(http::field::content_type, r.contentType);
     res.set(http::field::cache_control, "no-cache, private");
+    for (const auto& w : r.warnings) {
+      std::string quoted;
+      for (char c : w) {
+        if (c == '"' || c == '\\') quoted += '\\';
+        quoted += c;
+      }
+      res.insert(http::field::warning, "299 - \"" + quoted + "\"");
+    }
     res.keep_alive(keepAlive);
     res.body() = std::move(r.body);
     res.prepare_payload();

@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "api/k8s_protobuf.h"
 #include "api/resources.h"
 
 namespace kiln::apiserver {
@@ -31,9 +32,11 @@ json buildDocument(std::string_view gvPath) {
     std::string base = "/" + pathFor(r) + (r.namespaced ? "/namespaces/{namespace}/" : "/") +
                        r.resource + "/{name}";
     json gvk = {{"group", r.group}, {"version", r.version}, {"kind", r.kind}};
+    // Upstream's definition names use the group's first label: io.k8s.api.networking.v1.Ingress.
     std::string schemaName =
-        (r.group.empty() ? "io.k8s.api.core." : "io.k8s.api." + r.group + ".") + r.version + "." +
-        r.kind;
+        (r.group.empty() ? "io.k8s.api.core."
+                         : "io.k8s.api." + r.group.substr(0, r.group.find('.')) + ".") +
+        r.version + "." + r.kind;
     json params = json::array(
         {queryParam("dryRun",
                     "When present, indicates that modifications should not be persisted."),
@@ -60,6 +63,11 @@ json buildDocument(std::string_view gvPath) {
                            {"type", "object"},
                            {"x-kubernetes-group-version-kind", json::array({gvk})}};
   }
+  // Full schemas (types and structure) for every kind the protobuf schema knows; kinds without
+  // one keep the bare object above.
+  std::string apiVersion(gvPath.substr(gvPath.find('/') + 1));
+  json full = api::k8sOpenApiSchemas(apiVersion);
+  for (auto& [name, schema] : full.items()) schemas[name] = std::move(schema);  // over placeholders
   return {{"openapi", "3.0.0"},
           {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}},
           {"paths", paths},
@@ -77,23 +85,40 @@ std::string hashOf(const std::string& s) {
   return buf;
 }
 
-}  // namespace
+// The documents never change while the server runs: built once, on first use.
+struct Documents {
+  std::map<std::string, std::string, std::less<>> byPath;  // "api/v1" -> document
+  std::string index;
+};
 
-std::string openApiV3Index() {
-  std::map<std::string, std::string> gvs;
-  for (const auto& r : api::allResources()) gvs[pathFor(r)];
-  json paths = json::object();
-  for (auto& [gv, _] : gvs) {
-    paths[gv] = {
-        {"serverRelativeURL", "/openapi/v3/" + gv + "?hash=" + hashOf(buildDocument(gv).dump())}};
-  }
-  return json{{"paths", paths}}.dump();
+const Documents& documents() {
+  static const Documents* docs = [] {
+    auto* d = new Documents();
+    std::map<std::string, std::string> gvs;
+    for (const auto& r : api::allResources()) gvs[pathFor(r)];
+    json paths = json::object();
+    for (auto& [gv, _] : gvs) {
+      json doc = buildDocument(gv);
+      if (doc["paths"].empty()) continue;
+      std::string body = doc.dump();
+      paths[gv] = {{"serverRelativeURL", "/openapi/v3/" + gv + "?hash=" + hashOf(body)}};
+      d->byPath.emplace(gv, std::move(body));
+    }
+    d->index = json{{"paths", paths}}.dump();
+    return d;
+  }();
+  return *docs;
 }
 
+}  // namespace
+
+std::string openApiV3Index() { return documents().index; }
+
 std::optional<std::string> openApiV3Document(std::string_view groupVersionPath) {
-  json doc = buildDocument(groupVersionPath);
-  if (doc["paths"].empty()) return std::nullopt;
-  return doc.dump();
+  const auto& docs = documents().byPath;
+  auto it = docs.find(groupVersionPath);
+  if (it == docs.end()) return std::nullopt;
+  return it->second;
 }
 
 }  // namespace kiln::apiserver

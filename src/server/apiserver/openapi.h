@@ -3,7 +3,8 @@
 // x-kubernetes-group-version-kind and the `fieldValidation` query parameter, which is what
 // kubectl checks to hand field validation to the server instead of validating client-side.
 // Generated from the resource table (our own document, no upstream spec embedded). Full
-// schemas for `kubectl explain` extend the same documents later. Pure; thread-safe.
+// schemas (from the protobuf schema table, api/k8s_protobuf.h) make `kubectl explain` work.
+// Built once, on first use; thread-safe.
 #pragma once
 
 #include <optional>

@@ -6,8 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -439,6 +441,88 @@ TEST(K8sProtobuf, EncoderRejectsWhatTheSchemaLacks) {
       "gracePeriodSeconds":0}})"));
   ASSERT_TRUE(ev.ok()) << ev.status().toString();
   EXPECT_EQ(decodeOk(*ev)["deleteOptions"], json::parse(R"({"gracePeriodSeconds":0})"));
+}
+
+TEST(K8sProtobuf, UnknownFieldsAreNamedAndPrunedAsUpstream) {
+  json pod = json::parse(R"({
+    "apiVersion": "v1", "kind": "Pod",
+    "metadata": {"name": "p", "labelz": {"a": "b"}, "labels": {"any": "key"}},
+    "spec": {
+      "containers": [{"name": "c", "image": "i"}, {"name": "d", "image": "i", "imagePullPolicyy": "x",
+                      "resources": {"limits": {"cpu": "1"}}, "ports": [{"containerPort": 80, "hostPortt": 1}]}],
+      "nodeSelector": {"disk": "ssd"},
+      "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+                   {"nodeSelectorTerms": [{"matchExpressions": [{"key": "k", "operator": "In", "bogus": 1}]}]}}}
+    },
+    "status": {"phase": "Running", "nope": true},
+    "top": 1
+  })");
+  std::vector<std::string> want = {
+      "metadata.labelz",
+      "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution."
+      "nodeSelectorTerms[0].matchExpressions[0].bogus",
+      "spec.containers[1].imagePullPolicyy",
+      "spec.containers[1].ports[0].hostPortt",
+      "status.nope",
+      "top"};
+  auto got = unknownK8sFields(pod);
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, want);
+  json pruned = pod;
+  auto again = pruneUnknownK8sFields(pruned);
+  EXPECT_EQ(again.size(), want.size());
+  EXPECT_FALSE(pruned.contains("top"));
+  EXPECT_FALSE(pruned["metadata"].contains("labelz"));
+  EXPECT_EQ(pruned["metadata"]["labels"]["any"], "key");  // map keys are data, not fields
+  EXPECT_FALSE(pruned["spec"]["containers"][1].contains("imagePullPolicyy"));
+  EXPECT_EQ(pruned["spec"]["containers"][1]["resources"]["limits"]["cpu"], "1");
+  EXPECT_TRUE(unknownK8sFields(pruned).empty());
+  // Inlined structs (IngressRule embeds IngressRuleValue) declare their fields in the parent.
+  json ing =
+      json::parse(R"({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {},
+    "spec": {"rules": [{"host": "h", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+      "backend": {"service": {"name": "s", "port": {"number": 80}}}}]}}]}})");
+  EXPECT_TRUE(unknownK8sFields(ing).empty());
+  // Kinds without a schema are not checked.
+  EXPECT_TRUE(unknownK8sFields(json{{"apiVersion", "x/v1"}, {"kind", "Widget"}, {"a", 1}}).empty());
+}
+
+TEST(K8sProtobuf, OpenApiSchemasForAGroupVersion) {
+  json apps = k8sOpenApiSchemas("apps/v1");
+  ASSERT_TRUE(apps.contains("io.k8s.api.apps.v1.Deployment"));
+  const json& d = apps["io.k8s.api.apps.v1.Deployment"];
+  EXPECT_EQ(d["x-kubernetes-group-version-kind"],
+            json::parse(R"([{"group":"apps","kind":"Deployment","version":"v1"}])"));
+  EXPECT_EQ(d["properties"]["spec"]["allOf"][0]["$ref"],
+            "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec");
+  EXPECT_EQ(d["properties"]["kind"]["type"], "string");
+  // Everything referenced is there: the pod template from core, ObjectMeta, scalar types.
+  EXPECT_TRUE(apps.contains("io.k8s.api.core.v1.Container"));
+  EXPECT_TRUE(apps.contains("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"));
+  EXPECT_EQ(apps["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]["x-kubernetes-int-or-string"],
+            true);
+  const json& c = apps["io.k8s.api.core.v1.Container"]["properties"];
+  EXPECT_EQ(c["args"], json::parse(R"({"type":"array","items":{"type":"string"}})"));
+  EXPECT_EQ(c["resources"]["allOf"][0]["$ref"],
+            "#/components/schemas/io.k8s.api.core.v1.ResourceRequirements");
+  EXPECT_EQ(apps["io.k8s.api.core.v1.ResourceRequirements"]["properties"]["limits"]
+                ["additionalProperties"]["allOf"][0]["$ref"],
+            "#/components/schemas/io.k8s.apimachinery.pkg.api.resource.Quantity");
+  // Core kinds carry no GVK in another group's document; every $ref resolves.
+  EXPECT_FALSE(apps["io.k8s.api.core.v1.Container"].contains("x-kubernetes-group-version-kind"));
+  std::function<void(const json&)> refs = [&](const json& j) {
+    if (j.is_object()) {
+      if (j.contains("$ref")) {
+        std::string r = j["$ref"];
+        EXPECT_TRUE(apps.contains(r.substr(r.rfind('/') + 1))) << r;
+      }
+      for (const auto& [k, v] : j.items()) refs(v);
+    } else if (j.is_array()) {
+      for (const auto& v : j) refs(v);
+    }
+  };
+  refs(apps);
+  EXPECT_TRUE(k8sOpenApiSchemas("nosuch/v1").empty());
 }
 
 TEST(K8sProtobuf, SchemaLookup) {

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# e2e: kubectl workflows beyond get/create: `explain` (OpenAPI v3 schemas), field validation
+# (Strict by default in kubectl: unknown fields refused with upstream's message; Warn drops them
+# with warnings; Ignore drops them silently), `apply -k` (kustomize), `apply -f DIR` and stdin,
+# `edit` through KUBE_EDITOR, `wait --for` (jsonpath, delete) and `describe`.
+source "$(dirname "$0")/lib/harness.sh"
+kh_init
+kh_netns_create kflow
+kh_server_start || kh_abort "server did not start"
+W=$KH_WORK
+k() { kh_kubectl "$@"; }
+
+# --- explain ------------------------------------------------------------------------------------
+out=$(k explain pod.spec.containers 2>&1)
+kh_assert_contains "$out" "FIELD: containers <[]Container>" "explain pod.spec.containers names the field's type"
+kh_check "and lists the container's fields with their types" bash -c \
+  'grep -qP "^  image\t<string>" <<<"$0" && grep -qP "^  env\t<\[\]EnvVar>" <<<"$0" && grep -qP "^  resources\t<ResourceRequirements>" <<<"$0"' "$out"
+out=$(k explain deployments 2>&1)
+kh_check "explain deployments: group, kind, version and top-level fields" bash -c \
+  'grep -qx "GROUP:      apps" <<<"$0" && grep -qx "KIND:       Deployment" <<<"$0" && grep -qP "^  spec\t<DeploymentSpec>" <<<"$0"' "$out"
+kh_assert_contains "$(k explain ingress.spec.rules.http.paths.backend.service.port 2>&1)" "number	<integer>" \
+  "explain follows inlined structs and arrays (Ingress rules)"
+kh_assert_contains "$(k explain cronjob.spec.jobTemplate.spec.template.spec.containers.resources.limits 2>&1)" \
+  "FIELD: limits <map[string]Quantity>" "explain names maps of Quantities"
+kh_assert_contains "$(k explain pod.spec.nosuch 2>&1)" 'error: field "nosuch" does not exist' \
+  "explain of an unknown field is kubectl's error"
+lines=$(k explain pod --recursive 2>&1 | wc -l)
+kh_check "explain --recursive prints the whole tree ($lines lines)" test "$lines" -gt 300
+
+# --- field validation ---------------------------------------------------------------------------
+cat >"$W/typo.yaml" <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: typo
+  labelz: {a: b}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: typo}}
+  template:
+    metadata: {labels: {app: typo}}
+    spec:
+      containers:
+      - name: c
+        image: nginx
+        imagePullPolicyy: Always
+EOF
+kh_assert_eq "Error from server (BadRequest): error when creating \"$W/typo.yaml\": Deployment in version \"v1\" cannot be handled as a Deployment: strict decoding error: unknown field \"metadata.labelz\", unknown field \"spec.template.spec.containers[0].imagePullPolicyy\"" \
+  "$(k apply -f "$W/typo.yaml" 2>&1)" "apply (Strict) refuses unknown fields with upstream's message"
+kh_assert_eq 'Error from server (NotFound): deployments.apps "typo" not found' "$(k get deploy typo 2>&1)" \
+  "and stores nothing"
+kh_assert_contains "$(k apply --server-side -f "$W/typo.yaml" 2>&1)" \
+  "failed to create typed patch object (apps/v1, Kind=Deployment): .metadata.labelz: field not declared in schema" \
+  "server-side apply refuses them as upstream's typed patch does"
+out=$(k apply --validate=warn -f "$W/typo.yaml" 2>&1)
+kh_assert_contains "$out" 'Warning: unknown field "spec.template.spec.containers[0].imagePullPolicyy"' \
+  "--validate=warn: a warning per unknown field"
+kh_assert_contains "$out" "deployment.apps/typo created" "and the object is created"
+kh_assert_eq "" "$(k get deploy typo -o jsonpath='{.spec.template.spec.containers[0].imagePullPolicyy}{.metadata.labelz}' 2>&1)" \
+  "without the unknown fields (dropped, as upstream's decoding drops them)"
+kh_assert_eq "deployment.apps/typo patched" "$(k patch deploy typo -p '{"spec":{"paused":true}}' 2>&1)" \
+  "a valid patch passes Strict validation"
+kh_assert_contains "$(k patch deploy typo -p '{"spec":{"bogus":1}}' 2>&1)" 'Warning: unknown field "spec.bogus"' \
+  "a patch with an unknown field warns (kubectl patch uses Warn)"
+out=$(kh_curl '/api/v1/namespaces/default/configmaps?fieldValidation=Strict' -X POST -H 'Content-Type: application/json' \
+  -d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"s"},"data":{"a":"b"},"extra":1}')
+kh_assert_eq '400 BadRequest' "$(jq -r '"\(.code) \(.reason)"' <<<"$out")" "Strict over the API is 400 BadRequest"
+out=$(kh_curl '/api/v1/namespaces/default/configmaps?fieldValidation=Bogus' -X POST -H 'Content-Type: application/json' \
+  -d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"s"}}')
+kh_assert_contains "$out" 'fieldValidation: Unsupported value: \"Bogus\"' "an unknown fieldValidation value is refused"
+
+# --- apply -k, apply -f DIR, stdin ----------------------------------------------------------------
+mkdir -p "$W/kust" "$W/dir"
+cat >"$W/kust/kustomization.yaml" <<'EOF'
+namePrefix: dev-
+commonLabels:
+  env: dev
+configMapGenerator:
+- name: settings
+  literals: [mode=fast]
+resources: [svc.yaml]
+EOF
+cat >"$W/kust/svc.yaml" <<'EOF'
+apiVersion: v1
+kind: Service
+metadata: {name: api}
+spec:
+  selector: {app: api}
+  ports: [{port: 80, targetPort: 8080}]
+EOF
+out=$(k apply -k "$W/kust" 2>&1)
+kh_check "apply -k creates the generated ConfigMap and the prefixed Service" bash -c \
+  'grep -qE "^configmap/dev-settings-[a-z0-9]+ created$" <<<"$0" && grep -qx "service/dev-api created" <<<"$0"' "$out"
+kh_assert_eq "dev dev" "$(k get svc dev-api -o jsonpath='{.metadata.labels.env} {.spec.selector.env}' 2>&1)" \
+  "commonLabels reached labels and selector"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\ndata: {k: "1"}\n' >"$W/dir/one.yaml"
+printf '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"two"},"data":{"k":"2"}}\n' >"$W/dir/two.json"
+kh_assert_eq "$(printf 'configmap/one created\nconfigmap/two created')" "$(k apply -f "$W/dir" 2>&1)" \
+  "apply -f DIR applies every YAML and JSON file"
+kh_assert_eq "configmap/three created" \
+  "$(printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: three}\n' | ip netns exec "$KH_SERVER_NS" kubectl --kubeconfig "$KH_KUBECONFIG" create -f - 2>&1)" \
+  "create -f - reads stdin"
+
+# --- edit ----------------------------------------------------------------------------------------
+cat >"$W/editor.sh" <<'EOF'
+#!/bin/sh
+sed -i 's/^  k: "1"$/  k: edited/' "$1"
+EOF
+chmod +x "$W/editor.sh"
+kh_assert_eq "configmap/one edited" \
+  "$(KUBE_EDITOR="$W/editor.sh" ip netns exec "$KH_SERVER_NS" env KUBE_EDITOR="$W/editor.sh" kubectl --kubeconfig "$KH_KUBECONFIG" edit cm one 2>&1)" \
+  "edit through KUBE_EDITOR"
+kh_assert_eq "edited" "$(k get cm one -o jsonpath='{.data.k}')" "the edit is stored"
+
+# --- wait ----------------------------------------------------------------------------------------
+kh_bg bash -c "sleep 1; ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG patch cm two -p '{\"data\":{\"k\":\"ready\"}}'"
+kh_assert_eq "configmap/two condition met" "$(k wait --for=jsonpath='{.data.k}'=ready cm/two --timeout=20s 2>&1)" \
+  "wait --for=jsonpath sees a change made meanwhile"
+kh_bg bash -c "sleep 1; ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG delete cm three"
+kh_assert_eq "configmap/three condition met" "$(k wait --for=delete cm/three --timeout=20s 2>&1)" "wait --for=delete"
+
+# --- describe ------------------------------------------------------------------------------------
+out=$(k describe cm one 2>&1)
+kh_check "describe configmap shows name, namespace and data" bash -c \
+  'grep -qE "^Name: +one$" <<<"$0" && grep -qE "^Namespace: +default$" <<<"$0" && grep -qx "edited" <<<"$0"' "$out"
+out=$(k describe svc dev-api 2>&1)
+kh_check "describe service shows its type, IP and port" bash -c \
+  'grep -qE "^Type: +ClusterIP$" <<<"$0" && grep -qE "^IP: +10\.43\." <<<"$0" && grep -qE "^Port: +<unset> +80/TCP$" <<<"$0"' "$out"
+
+kh_finish
