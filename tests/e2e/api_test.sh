@@ -180,6 +180,9 @@ kh_check "an eviction the disruption budget forbids is 429" bash -c 'jq -e ".cod
 k delete pdb guard >/dev/null 2>&1
 out=$(api /api/v1/namespaces/default/pods/evictme/eviction '{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"evictme"}}')
 kh_check "without the budget the eviction deletes the pod" bash -c 'jq -e ".code == 201" <<<"$0" >/dev/null' "$out"
+kh_assert_eq "30" "$(k get pod evictme -o jsonpath='{.metadata.deletionGracePeriodSeconds}' 2>&1)" \
+  "  ... gracefully: the pod on its node is Terminating with its grace period, as upstream"
+kh_check "  ... and force deletion removes it" k delete pod evictme --grace-period=0 --force
 kh_check_fails "  ... it is gone" k get pod evictme
 
 # --- defaults and validation ----------------------------------------------------------------------

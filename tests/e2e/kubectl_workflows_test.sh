@@ -2,7 +2,8 @@
 # e2e: kubectl workflows beyond get/create: `explain` (OpenAPI v3 schemas), field validation
 # (Strict by default in kubectl: unknown fields refused with upstream's message; Warn drops them
 # with warnings; Ignore drops them silently), `apply -k` (kustomize), `apply -f DIR` and stdin,
-# `edit` through KUBE_EDITOR, `wait --for` (jsonpath, delete) and `describe`.
+# `edit` through KUBE_EDITOR, `wait --for` (jsonpath, delete), `describe`, immutable fields,
+# graceful pod deletion and `delete --all`.
 source "$(dirname "$0")/lib/harness.sh"
 kh_init
 kh_netns_create kflow
@@ -126,5 +127,41 @@ kh_check "describe configmap shows name, namespace and data" bash -c \
 out=$(k describe svc dev-api 2>&1)
 kh_check "describe service shows its type, IP and port" bash -c \
   'grep -qE "^Type: +ClusterIP$" <<<"$0" && grep -qE "^IP: +10\.43\." <<<"$0" && grep -qE "^Port: +<unset> +80/TCP$" <<<"$0"' "$out"
+
+# --- immutable fields, graceful pod deletion, delete --all, quota columns -----------------------
+k run imm --image=busybox -- sleep 1 >/dev/null 2>&1
+out=$(k patch pod imm -p '{"spec":{"containers":[{"name":"imm","image":"busybox","env":[{"name":"A","value":"1"}]}]}}' 2>&1)
+kh_assert_contains "$out" 'The Pod "imm" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`' \
+  "a pod's spec is immutable except images and the like (upstream's message)"
+kh_assert_eq "pod/imm patched" "$(k patch pod imm -p '{"spec":{"containers":[{"name":"imm","image":"busybox:1.37"}]}}' 2>&1)" \
+  "its image may change"
+k create cm frozen --from-literal=a=b >/dev/null 2>&1
+k patch cm frozen -p '{"immutable":true}' >/dev/null 2>&1
+kh_assert_eq 'The ConfigMap "frozen" is invalid: data: Forbidden: field is immutable when `immutable` is set' \
+  "$(k patch cm frozen -p '{"data":{"a":"c"}}' 2>&1)" "an immutable ConfigMap's data cannot change"
+cat >"$W/bound.yaml" <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: bound}
+spec:
+  nodeName: node-a
+  containers: [{name: c, image: busybox}]
+EOF
+k apply -f "$W/bound.yaml" >/dev/null 2>&1
+kh_assert_eq 'pod "bound" deleted' "$(k delete pod bound --grace-period=30 --wait=false 2>&1)" \
+  "delete --grace-period of a pod on a node"
+kh_check "the pod stays Terminating with its grace period until the node confirms" bash -c \
+  '[ -n "$(cut -d" " -f1 <<<"$0")" ] && [ "$(cut -d" " -f2 <<<"$0")" = 30 ]' \
+  "$(k get pod bound -o jsonpath='{.metadata.deletionTimestamp} {.metadata.deletionGracePeriodSeconds}' 2>&1)"
+kh_assert_contains "$(k delete pod bound --grace-period=0 --force 2>&1)" 'pod "bound" force deleted' \
+  "delete --grace-period=0 --force removes it at once"
+kh_check_fails "the pod is gone" k get pod bound
+k create quota q1 --hard=pods=3 >/dev/null 2>&1
+kh_check "get quota shows upstream's columns" bash -c 'head -1 <<<"$0" | grep -qE "^NAME +AGE +REQUEST +LIMIT$"' \
+  "$(k get quota q1 2>&1)"
+out=$(k delete cm --all 2>&1)
+kh_check "delete --all removes every ConfigMap of the namespace" bash -c \
+  'grep -qx "configmap \"frozen\" deleted" <<<"$0" && grep -qx "configmap \"one\" deleted" <<<"$0"' "$out"
+kh_assert_eq "No resources found in default namespace." "$(k get cm 2>&1)" "none are left"
 
 kh_finish

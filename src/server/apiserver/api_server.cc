@@ -367,6 +367,9 @@ class Handlers {
       registry::GenericStore::DeleteOptions opts;
       opts.dryRun = dryRun;
       opts.propagationPolicy = queryParam(target, "propagationPolicy");
+      if (auto g = queryParam(target, "gracePeriodSeconds"); !g.empty()) {
+        opts.gracePeriodSeconds = std::atoll(g.c_str());
+      }
       if (!req.body().empty()) {
         auto decoded = decodeBody(req);
         if (!decoded.ok()) return bodyError(decoded.status(), details);
@@ -386,6 +389,9 @@ class Handlers {
         }
         if (body.contains("dryRun") && body["dryRun"].is_array() && !body["dryRun"].empty()) {
           opts.dryRun = true;
+        }
+        if (body.contains("gracePeriodSeconds") && body["gracePeriodSeconds"].is_number_integer()) {
+          opts.gracePeriodSeconds = body["gracePeriodSeconds"].get<int64_t>();
         }
       }
       const std::string& pp = opts.propagationPolicy;

@@ -51,6 +51,7 @@ int64_t num(const json& obj, std::initializer_list<const char*> path) {
 }
 
 std::string orNone(const std::string& s) { return s.empty() ? "<none>" : s; }
+std::string orUnset(const std::string& s) { return s.empty() ? "<unset>" : s; }
 
 std::string join(const std::vector<std::string>& v, const char* sep = ",") {
   std::string out;
@@ -266,6 +267,47 @@ std::string serviceExternalIp(const json& svc) {
   }
   if (type == "ExternalName") return str(svc, {"spec", "externalName"});
   return orNone(join(ips));
+}
+
+// "a,b,c + 2 more..." as upstream's printers shorten long lists.
+std::string truncatedList(const std::vector<std::string>& v, size_t max) {
+  if (v.size() <= max) return join(v);
+  std::vector<std::string> head(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(max));
+  return join(head) + " + " + std::to_string(v.size() - max) + " more...";
+}
+
+// RWO, ROX, RWX, RWOP as kubectl abbreviates access modes.
+std::string accessModes(const json& m) {
+  std::vector<std::string> modes;
+  if (m.is_array()) {
+    for (const auto& x : m) {
+      if (!x.is_string()) continue;
+      std::string s = x.get<std::string>();
+      modes.push_back(s == "ReadWriteOnce"      ? "RWO"
+                      : s == "ReadOnlyMany"     ? "ROX"
+                      : s == "ReadWriteMany"    ? "RWX"
+                      : s == "ReadWriteOncePod" ? "RWOP"
+                                                : s);
+    }
+  }
+  return join(modes);
+}
+
+// "cpu: 0/2, pods: 1/10" for ResourceQuota's status, split as upstream into requests and
+// limits (resources whose name starts with "limits").
+std::string quotaUsage(const json& rq, bool limits) {
+  std::vector<std::string> out;
+  const json& hard = at(rq, {"status", "hard"});
+  if (!hard.is_object()) return "";
+  for (const auto& [res, q] : hard.items()) {  // json objects iterate in sorted key order
+    if ((res.rfind("limits", 0) == 0) != limits) continue;
+    const json& used = at(rq, {"status", "used"});
+    std::string u = used.is_object() && used.contains(res) && used[res].is_string()
+                        ? used[res].get<std::string>()
+                        : "0";
+    out.push_back(res + ": " + u + "/" + (q.is_string() ? q.get<std::string>() : q.dump()));
+  }
+  return join(out, ", ");
 }
 
 std::vector<Column> columnsFor(const std::string& kind) {
@@ -588,19 +630,7 @@ std::vector<Column> columnsFor(const std::string& kind) {
       return json(str(r.obj, {"status", "capacity", "storage"}));
     }));
     c.push_back(col("Access Modes", 0, [](const Row& r) {
-      std::vector<std::string> modes;
-      const json& m = at(r.obj, {"status", "accessModes"});
-      if (m.is_array()) {
-        for (const auto& x : m) {
-          std::string s = x.get<std::string>();
-          modes.push_back(s == "ReadWriteOnce"      ? "RWO"
-                          : s == "ReadOnlyMany"     ? "ROX"
-                          : s == "ReadWriteMany"    ? "RWX"
-                          : s == "ReadWriteOncePod" ? "RWOP"
-                                                    : s);
-        }
-      }
-      return json(join(modes));
+      return json(accessModes(at(r.obj, {"status", "accessModes"})));
     }));
     c.push_back(col("StorageClass", 0, [](const Row& r) {
       return json(orNone(str(r.obj, {"spec", "storageClassName"})));
@@ -677,6 +707,101 @@ std::vector<Column> columnsFor(const std::string& kind) {
     c.push_back(col("Pod-Selector", 0, [](const Row& r) {
       std::string s = selectorString(at(r.obj, {"spec", "podSelector"}));
       return json(s.empty() ? "<none>" : s);
+    }));
+    c.push_back(ageColumn());
+  } else if (kind == "ResourceQuota") {
+    c.push_back(ageColumn());
+    c.push_back(col("Request", 0, [](const Row& r) { return json(quotaUsage(r.obj, false)); }));
+    c.push_back(col("Limit", 0, [](const Row& r) { return json(quotaUsage(r.obj, true)); }));
+  } else if (kind == "LimitRange") {
+    c.push_back(col(
+        "Created At", 0,
+        [](const Row& r) {
+          return json(str(r.obj, {"metadata", "creationTimestamp"}));
+        },
+        "date"));
+  } else if (kind == "PersistentVolume") {
+    c.push_back(col("Capacity", 0, [](const Row& r) {
+      return json(str(r.obj, {"spec", "capacity", "storage"}));
+    }));
+    c.push_back(col("Access Modes", 0, [](const Row& r) {
+      return json(accessModes(at(r.obj, {"spec", "accessModes"})));
+    }));
+    c.push_back(col("Reclaim Policy", 0, [](const Row& r) {
+      return json(str(r.obj, {"spec", "persistentVolumeReclaimPolicy"}));
+    }));
+    c.push_back(col("Status", 0, [](const Row& r) {
+      return json(str(r.obj, {"status", "phase"}));
+    }));
+    c.push_back(col("Claim", 0, [](const Row& r) {
+      const json& ref = at(r.obj, {"spec", "claimRef"});
+      if (!ref.is_object()) return json("");
+      return json(ref.value("namespace", "") + "/" + ref.value("name", ""));
+    }));
+    c.push_back(col("StorageClass", 0, [](const Row& r) {
+      return json(str(r.obj, {"spec", "storageClassName"}));
+    }));
+    c.push_back(col("VolumeAttributesClass", 0, [](const Row& r) {
+      return json(orUnset(str(r.obj, {"spec", "volumeAttributesClassName"})));
+    }));
+    c.push_back(col("Reason", 0, [](const Row& r) {
+      return json(str(r.obj, {"status", "reason"}));
+    }));
+    c.push_back(ageColumn());
+    c.push_back(col("VolumeMode", 1, [](const Row& r) {
+      return json(str(r.obj, {"spec", "volumeMode"}).empty() ? "Filesystem"
+                                                             : str(r.obj, {"spec", "volumeMode"}));
+    }));
+  } else if (kind == "PodTemplate") {
+    auto containers = [](const Row& r, const char* what) {
+      std::vector<std::string> out;
+      const json& cs = at(r.obj, {"template", "spec", "containers"});
+      if (cs.is_array()) {
+        for (const auto& ct : cs) out.push_back(ct.value(what, ""));
+      }
+      return json(join(out));
+    };
+    c.push_back(col("Containers", 0, [=](const Row& r) { return containers(r, "name"); }));
+    c.push_back(col("Images", 0, [=](const Row& r) { return containers(r, "image"); }));
+    c.push_back(col("Pod Labels", 0, [](const Row& r) {
+      std::vector<std::string> out;
+      const json& l = at(r.obj, {"template", "metadata", "labels"});
+      if (l.is_object()) {
+        for (const auto& [k, v] : l.items()) {
+          out.push_back(k + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
+        }
+      }
+      return json(join(out));
+    }));
+  } else if (kind == "EndpointSlice") {
+    c.push_back(
+        col("AddressType", 0, [](const Row& r) { return json(str(r.obj, {"addressType"})); }));
+    c.push_back(col("Ports", 0, [](const Row& r) {
+      std::vector<std::string> out;
+      const json& ps = at(r.obj, {"ports"});
+      if (ps.is_array()) {
+        for (const auto& p : ps) {
+          if (p.contains("port") && p["port"].is_number_integer()) {
+            out.push_back(std::to_string(p["port"].get<int64_t>()));
+          }
+        }
+      }
+      if (out.empty()) return json("<unset>");
+      return json(truncatedList(out, 3));
+    }));
+    c.push_back(col("Endpoints", 0, [](const Row& r) {
+      std::vector<std::string> out;
+      const json& es = at(r.obj, {"endpoints"});
+      if (es.is_array()) {
+        for (const auto& e : es) {
+          const json& addrs = e.value("addresses", json::array());
+          for (const auto& a : addrs) {
+            if (a.is_string()) out.push_back(a.get<std::string>());
+          }
+        }
+      }
+      if (out.empty()) return json("<unset>");
+      return json(truncatedList(out, 3));
     }));
     c.push_back(ageColumn());
   } else if (kind == "ControllerRevision") {

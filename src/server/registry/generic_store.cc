@@ -3,6 +3,7 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <map>
@@ -277,7 +278,10 @@ class Translating final : public ApiWatch {
 }  // namespace
 
 Clocks realClocks() {
-  return {common::newUuid, [] { return common::rfc3339(std::chrono::system_clock::now()); }};
+  return {common::newUuid, [] { return common::rfc3339(std::chrono::system_clock::now()); },
+          [](int64_t s) {
+            return common::rfc3339(std::chrono::system_clock::now() + std::chrono::seconds(s));
+          }};
 }
 
 std::string encodeContinue(int64_t rv, const std::string& startKey) {
@@ -602,7 +606,12 @@ StatusOr<Json> GenericStore::update(const std::string& ns, const std::string& na
     json newSpec = obj.contains("spec") ? obj["spec"] : json();
     meta["generation"] = oldSpec == newSpec ? gen : gen + 1;
   }
-  if (terminating && noFinalizers) {
+  // Upstream's shouldDeleteDuringUpdate: no finalizers left and no graceful termination
+  // pending (a pod on a node keeps deletionGracePeriodSeconds > 0 until its node deletes it).
+  const bool gracePending = oldMeta.contains("deletionGracePeriodSeconds") &&
+                            oldMeta["deletionGracePeriodSeconds"].is_number_integer() &&
+                            oldMeta["deletionGracePeriodSeconds"].get<int64_t>() > 0;
+  if (terminating && noFinalizers && !gracePending) {
     // The last finalizer is gone: the deletion completes now.
     if (dryRun) return obj;
     auto d = store_->remove(key(ns, name), cur.kv->modRevision);
@@ -701,7 +710,28 @@ StatusOr<GenericStore::DeleteResult> GenericStore::remove(const std::string& ns,
       addFinalizer("orphan");
       dropFinalizer("foregroundDeletion");
     }
-    const bool pending = !meta["finalizers"].empty();
+    // Pods on a node terminate gracefully (upstream's pod strategy): the node's agent stops
+    // them and then deletes them with grace 0. Unscheduled or finished pods go at once.
+    int64_t grace = 0;
+    if (info_.kind == "Pod") {
+      const json& spec = old.value("spec", json::object());
+      const std::string phase = old.value("status", json::object()).value("phase", "");
+      grace = o.gracePeriodSeconds.value_or(
+          spec.contains("terminationGracePeriodSeconds") &&
+                  spec["terminationGracePeriodSeconds"].is_number_integer()
+              ? spec["terminationGracePeriodSeconds"].get<int64_t>()
+              : 30);
+      if (spec.value("nodeName", "").empty() || phase == "Succeeded" || phase == "Failed") {
+        grace = 0;
+      }
+      if (grace < 0) grace = 1;  // upstream: negative grace means 1 s
+      // A pending graceful deletion is only ever shortened.
+      if (meta.contains("deletionGracePeriodSeconds") &&
+          meta["deletionGracePeriodSeconds"].is_number_integer()) {
+        grace = std::min(grace, meta["deletionGracePeriodSeconds"].get<int64_t>());
+      }
+    }
+    const bool pending = !meta["finalizers"].empty() || grace > 0;
     if (meta["finalizers"].empty()) meta.erase("finalizers");
     if (!pending) {
       if (o.dryRun) return DeleteResult{old, true};
@@ -712,7 +742,12 @@ StatusOr<GenericStore::DeleteResult> GenericStore::remove(const std::string& ns,
       return d.status();
     }
     // Mark for deletion; finalizers run, and the last one's removal deletes the object.
-    if (!meta.contains("deletionTimestamp")) {
+    if (grace > 0 && (!meta.contains("deletionGracePeriodSeconds") ||
+                      meta["deletionGracePeriodSeconds"] != json(grace))) {
+      meta["deletionTimestamp"] =
+          clocks_.inRfc3339 ? clocks_.inRfc3339(grace) : realClocks().inRfc3339(grace);
+      meta["deletionGracePeriodSeconds"] = grace;
+    } else if (!meta.contains("deletionTimestamp")) {
       meta["deletionTimestamp"] = clocks_.nowRfc3339();
       meta["deletionGracePeriodSeconds"] = 0;
     }

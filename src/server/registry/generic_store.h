@@ -66,6 +66,8 @@ class ApiWatch {
 struct Clocks {
   std::function<std::string()> newUid;      // RFC 4122 v4
   std::function<std::string()> nowRfc3339;  // "2026-11-24T04:10:53Z"
+  // Now plus N seconds, same format (unset: the system clock).
+  std::function<std::string(int64_t)> inRfc3339;
 };
 Clocks realClocks();
 
@@ -116,6 +118,9 @@ class GenericStore {
     std::optional<std::string> rvPrecondition;
     std::string propagationPolicy;  // "", Background, Foreground, Orphan
     bool dryRun = false;
+    // Pods: seconds the node gets to stop the pod (unset: the pod's
+    // terminationGracePeriodSeconds, 30 by default); 0 deletes at once.
+    std::optional<int64_t> gracePeriodSeconds;
   };
   struct DeleteResult {
     Json object;

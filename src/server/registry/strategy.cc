@@ -475,6 +475,103 @@ void applyDefaults(const api::ResourceInfo& info, json& obj) {
   }
 }
 
+namespace {
+
+// What upstream's ValidateXUpdate functions refuse to change, with their messages.
+void validateImmutable(Errors& e, const std::string& k, const json& obj, const json& old) {
+  const json& spec = field(obj, "spec");
+  const json& oldSpec = field(old, "spec");
+  auto immutable = [&](const std::string& path, const json& now, const json& before) {
+    if (now != before) e.invalid(path, now, "field is immutable");
+  };
+  if (k == "Pod") {
+    // Only images, activeDeadlineSeconds, tolerations (additions), terminationGracePeriodSeconds
+    // and removing scheduling gates may change.
+    json a = spec, b = oldSpec;
+    if (a.is_object() && b.is_object()) {
+      for (const char* list : {"containers", "initContainers"}) {
+        if (!a.contains(list) || !b.contains(list) || !a[list].is_array() || !b[list].is_array())
+          continue;
+        for (size_t i = 0; i < a[list].size() && i < b[list].size(); ++i) {
+          if (a[list][i].is_object() && b[list][i].is_object()) {
+            a[list][i]["image"] = b[list][i].value("image", json());
+          }
+        }
+      }
+      for (const char* f : {"activeDeadlineSeconds", "terminationGracePeriodSeconds", "tolerations",
+                            "schedulingGates"}) {
+        a.erase(f);
+        b.erase(f);
+      }
+    }
+    if (a != b) {
+      e.forbidden("spec",
+                  "pod updates may not change fields other than `spec.containers[*].image`,"
+                  "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+                  "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
+                  "(allow it to be set to 1 if it was previously negative)");
+    }
+  } else if (k == "ConfigMap" || k == "Secret") {
+    if (field(old, "immutable") == json(true)) {
+      if (field(obj, "immutable") != json(true)) {
+        e.forbidden("immutable", "field is immutable when `immutable` is set");
+      }
+      if (field(obj, "data") != field(old, "data")) {
+        e.forbidden("data", "field is immutable when `immutable` is set");
+      }
+      if (k == "ConfigMap" && field(obj, "binaryData") != field(old, "binaryData")) {
+        e.forbidden("binaryData", "field is immutable when `immutable` is set");
+      }
+    }
+    if (k == "Secret") immutable("type", field(obj, "type"), field(old, "type"));
+  } else if (k == "Job") {
+    immutable("spec.selector", field(spec, "selector"), field(oldSpec, "selector"));
+    immutable("spec.completions", field(spec, "completions"), field(oldSpec, "completions"));
+    immutable("spec.completionMode", field(spec, "completionMode"),
+              field(oldSpec, "completionMode"));
+    // The template may change only while the job is suspended (upstream: scheduling directives).
+    if (field(spec, "template") != field(oldSpec, "template") &&
+        field(oldSpec, "suspend") != json(true)) {
+      e.invalid("spec.template", field(spec, "template"), "field is immutable");
+    }
+  } else if (k == "StatefulSet") {
+    json a = spec, b = oldSpec;
+    if (a.is_object() && b.is_object()) {
+      for (const char* f : {"replicas", "ordinals", "template", "updateStrategy",
+                            "persistentVolumeClaimRetentionPolicy", "minReadySeconds"}) {
+        a.erase(f);
+        b.erase(f);
+      }
+    }
+    if (a != b) {
+      e.forbidden("spec",
+                  "updates to statefulset spec for fields other than 'replicas', 'ordinals', "
+                  "'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and "
+                  "'minReadySeconds' are forbidden");
+    }
+  } else if (k == "PersistentVolumeClaim") {
+    json a = spec, b = oldSpec;
+    if (a.is_object() && b.is_object()) {
+      for (const char* f : {"resources", "volumeAttributesClassName"}) {
+        a.erase(f);
+        b.erase(f);
+      }
+      // volumeName may be set once (binding).
+      if (str(field(b, "volumeName")).empty()) {
+        a.erase("volumeName");
+        b.erase("volumeName");
+      }
+    }
+    if (a != b) {
+      e.forbidden("spec",
+                  "spec is immutable after creation except resources.requests and "
+                  "volumeAttributesClassName for bound claims");
+    }
+  }
+}
+
+}  // namespace
+
 FieldErrors validateObject(const api::ResourceInfo& info, const json& obj, const json* old) {
   Errors e;
   const std::string& k = info.kind;
@@ -485,16 +582,6 @@ FieldErrors validateObject(const api::ResourceInfo& info, const json& obj, const
   static const std::vector<std::string> kAllRestart = {"Always", "OnFailure", "Never"};
   if (k == "Pod") {
     validatePodSpec(e, "spec", spec, kAllRestart);
-    if (old) {
-      const json& oldSpec = field(*old, "spec");
-      // Upstream: pod updates may only change images, activeDeadlineSeconds, tolerations
-      // (additions) and terminationGracePeriodSeconds; most visibly, containers can't be
-      // added or removed.
-      if (field(spec, "containers").is_array() && field(oldSpec, "containers").is_array() &&
-          field(spec, "containers").size() != field(oldSpec, "containers").size()) {
-        e.forbidden("spec", "pod updates may not add or remove containers");
-      }
-    }
   } else if (k == "Deployment" || k == "ReplicaSet" || k == "StatefulSet" || k == "DaemonSet") {
     std::string lower = k;
     std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
@@ -582,6 +669,7 @@ FieldErrors validateObject(const api::ResourceInfo& info, const json& obj, const
       }
     }
   }
+  if (old) validateImmutable(e, k, obj, *old);
   return e.list;
 }
 

@@ -458,6 +458,50 @@ TEST_F(GenericStoreTest, WorkloadsTrackGeneration) {
   EXPECT_FALSE((*cms_->create("default", cm("nogen"), false))["metadata"].contains("generation"));
 }
 
+TEST_F(GenericStoreTest, PodsOnANodeTerminateGracefully) {
+  Clocks c = clocks_;
+  c.inRfc3339 = [](int64_t s) { return "2026-11-24T04:00:" + std::to_string(s) + "Z"; };
+  GenericStore pods(store_, *api::findResource("", "v1", "pods"), c);
+  auto pod = [](const std::string& name, const std::string& node) {
+    json p = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", name}}},
+              {"spec", {{"containers", {{{"name", "c"}, {"image", "i"}}}}}}};
+    if (!node.empty()) p["spec"]["nodeName"] = node;
+    return p;
+  };
+  ASSERT_TRUE(pods.create("default", pod("unscheduled", ""), false).ok());
+  auto r = pods.remove("default", "unscheduled", {});
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->deleted) << "a pod on no node goes at once";
+
+  ASSERT_TRUE(pods.create("default", pod("bound", "n1"), false).ok());
+  GenericStore::DeleteOptions o;
+  o.gracePeriodSeconds = 30;
+  r = pods.remove("default", "bound", o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->deleted);
+  EXPECT_EQ(r->object["metadata"]["deletionGracePeriodSeconds"], 30);
+  EXPECT_EQ(r->object["metadata"]["deletionTimestamp"], "2026-11-24T04:00:30Z");
+  // A status update (the node reporting) does not complete the deletion.
+  json running = r->object;
+  running["status"] = {{"phase", "Running"}};
+  ASSERT_TRUE(pods.update("default", "bound", running, false).ok());
+  EXPECT_TRUE(pods.get("default", "bound").ok());
+  // A longer grace period does not extend it; a shorter one shortens it; 0 deletes.
+  o.gracePeriodSeconds = 60;
+  EXPECT_EQ(pods.remove("default", "bound", o)->object["metadata"]["deletionGracePeriodSeconds"],
+            30);
+  o.gracePeriodSeconds = 5;
+  EXPECT_EQ(pods.remove("default", "bound", o)->object["metadata"]["deletionGracePeriodSeconds"],
+            5);
+  o.gracePeriodSeconds = 0;
+  r = pods.remove("default", "bound", o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->deleted);
+  EXPECT_EQ(pods.get("default", "bound").status().code(), Code::kNotFound);
+}
+
 TEST(Encoding, Base64AndUuid) {
   for (std::string s : {"", "f", "fo", "foo", "foob", "fooba", "foobar"}) {
     EXPECT_EQ(*common::base64Decode(common::base64Encode(s)), s);

@@ -114,6 +114,65 @@ TEST(Strategy, WorkloadSelectorMustMatchTemplate) {
   EXPECT_NE(e[0].find("field is immutable"), std::string::npos);
 }
 
+TEST(Strategy, ImmutableFieldsOnUpdate) {
+  json pod = json::parse(R"({"metadata": {"name": "p"}, "spec": {"containers": [
+      {"name": "a", "image": "busybox:1.36"}], "tolerations": []}})");
+  applyDefaults(res("", "pods"), pod);
+  json image = pod;
+  image["spec"]["containers"][0]["image"] = "busybox:1.37";
+  image["spec"]["activeDeadlineSeconds"] = 30;
+  image["spec"]["tolerations"] = json::parse(R"([{"key": "k", "operator": "Exists"}])");
+  EXPECT_TRUE(errs("", "pods", image, &pod).empty()) << "image, deadline, tolerations may change";
+  json env = pod;
+  env["spec"]["containers"][0]["env"] = json::parse(R"([{"name": "A", "value": "1"}])");
+  auto e = errs("", "pods", env, &pod);
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].rfind("spec: Forbidden: pod updates may not change fields other than "
+                       "`spec.containers[*].image`",
+                       0),
+            0u);
+
+  json cm = json::parse(R"({"metadata": {"name": "c"}, "data": {"a": "1"}, "immutable": true})");
+  json cm2 = cm;
+  cm2["data"]["a"] = "2";
+  EXPECT_EQ(
+      errs("", "configmaps", cm2, &cm),
+      std::vector<std::string>{"data: Forbidden: field is immutable when `immutable` is set"});
+  json unset = cm;
+  unset.erase("immutable");
+  EXPECT_EQ(errs("", "configmaps", unset, &cm)[0],
+            "immutable: Forbidden: field is immutable when `immutable` is set");
+  EXPECT_TRUE(errs("", "configmaps", cm, &cm).empty());
+
+  json secret = json::parse(R"({"metadata": {"name": "s"}, "type": "Opaque"})");
+  json retyped = secret;
+  retyped["type"] = "kubernetes.io/tls";
+  EXPECT_EQ(errs("", "secrets", retyped, &secret)[0],
+            "type: Invalid value: \"kubernetes.io/tls\": field is immutable");
+
+  json job = json::parse(R"({"metadata": {"name": "j"}, "spec": {"template": {"spec": {
+      "restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}}}})");
+  applyDefaults(*api::findResource("batch", "v1", "jobs"), job);
+  json job2 = job;
+  job2["spec"]["template"]["spec"]["containers"][0]["image"] = "y";
+  e = errs("batch", "jobs", job2, &job);
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("spec.template: Invalid value:"), std::string::npos);
+  EXPECT_NE(e[0].find("field is immutable"), std::string::npos);
+
+  json pvc = json::parse(R"({"metadata": {"name": "d"}, "spec": {"accessModes": ["ReadWriteOnce"],
+      "resources": {"requests": {"storage": "1Gi"}}}})");
+  applyDefaults(res("", "persistentvolumeclaims"), pvc);
+  json grown = pvc;
+  grown["spec"]["resources"]["requests"]["storage"] = "2Gi";
+  EXPECT_TRUE(errs("", "persistentvolumeclaims", grown, &pvc).empty());
+  json modes = pvc;
+  modes["spec"]["accessModes"] = {"ReadWriteMany"};
+  EXPECT_EQ(errs("", "persistentvolumeclaims", modes, &pvc)[0].rfind(
+                "spec: Forbidden: spec is immutable after creation", 0),
+            0u);
+}
+
 TEST(Strategy, ServiceConfigMapNamespaceAndMessage) {
   auto e = errs("", "services", json::parse(R"({"metadata": {"name": "1svc"}, "spec": {
       "ports": [{"port": 80}, {"port": 0, "name": "b"}]}})"));

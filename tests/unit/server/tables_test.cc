@@ -139,11 +139,48 @@ TEST(Tables, DefaultColumnsAndPartialObjectMetadata) {
   json lease = {{"metadata", {{"name", "n1"}, {"namespace", "kube-node-lease"}}}};
   const api::ResourceInfo* info = api::findResource("", "v1", "limitranges");
   json t = toTable(*info, json::array({lease}), "", std::chrono::system_clock::now());
-  EXPECT_EQ(headers(t, 1), (std::vector<std::string>{"Name", "Age"}));
+  EXPECT_EQ(headers(t, 1), (std::vector<std::string>{"Name", "Created At"}));  // upstream's
   EXPECT_EQ(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
   EXPECT_EQ(t["rows"][0]["object"]["metadata"]["namespace"], "kube-node-lease");
   EXPECT_EQ(t["kind"], "Table");
   EXPECT_EQ(t["apiVersion"], "meta.k8s.io/v1");
+}
+
+TEST(Tables, QuotaPersistentVolumeAndEndpointSliceColumns) {
+  auto now = std::chrono::system_clock::now();
+  json rq = json::parse(R"({"metadata":{"name":"q"},"status":{
+    "hard":{"pods":"10","requests.cpu":"2","limits.memory":"1Gi"},
+    "used":{"pods":"3","limits.memory":"512Mi"}}})");
+  json t = toTable(*api::findResource("", "v1", "resourcequotas"), json::array({rq}), "", now);
+  EXPECT_EQ(headers(t, 1), (std::vector<std::string>{"Name", "Age", "Request", "Limit"}));
+  EXPECT_EQ(t["rows"][0]["cells"][2], "pods: 3/10, requests.cpu: 0/2");
+  EXPECT_EQ(t["rows"][0]["cells"][3], "limits.memory: 512Mi/1Gi");
+
+  json pv = json::parse(R"({"metadata":{"name":"pv1"},"spec":{"capacity":{"storage":"5Gi"},
+    "accessModes":["ReadWriteOnce","ReadOnlyMany"],"persistentVolumeReclaimPolicy":"Retain",
+    "claimRef":{"namespace":"ns","name":"data"},"storageClassName":"local-path"},
+    "status":{"phase":"Bound"}})");
+  t = toTable(*api::findResource("", "v1", "persistentvolumes"), json::array({pv}), "", now);
+  EXPECT_EQ(headers(t, 1),
+            (std::vector<std::string>{"Name", "Capacity", "Access Modes", "Reclaim Policy",
+                                      "Status", "Claim", "StorageClass", "VolumeAttributesClass",
+                                      "Reason", "Age", "VolumeMode"}));
+  const json& c = t["rows"][0]["cells"];
+  EXPECT_EQ(c[1], "5Gi");
+  EXPECT_EQ(c[2], "RWO,ROX");
+  EXPECT_EQ(c[5], "ns/data");
+  EXPECT_EQ(c[7], "<unset>");
+
+  json es = json::parse(R"({"metadata":{"name":"web-abc"},"addressType":"IPv4",
+    "ports":[{"port":80},{"port":443}],
+    "endpoints":[{"addresses":["10.42.0.1"]},{"addresses":["10.42.0.2"]},{"addresses":["10.42.0.3"]},
+                 {"addresses":["10.42.0.4"]},{"addresses":["10.42.0.5"]}]})");
+  t = toTable(*api::findResource("discovery.k8s.io", "v1", "endpointslices"), json::array({es}), "",
+              now);
+  EXPECT_EQ(headers(t, 1),
+            (std::vector<std::string>{"Name", "AddressType", "Ports", "Endpoints", "Age"}));
+  EXPECT_EQ(t["rows"][0]["cells"][2], "80,443");
+  EXPECT_EQ(t["rows"][0]["cells"][3], "10.42.0.1,10.42.0.2,10.42.0.3 + 2 more...");
 }
 
 }  // namespace
