@@ -281,6 +281,15 @@ sed 's/name: demo/name: dry/' "$W/cm.yaml" >"$W/dry.yaml"
 kh_assert_eq "configmap/dry created (server dry run)" "$(k create -f "$W/dry.yaml" --dry-run=server 2>&1)" "--dry-run=server"
 kh_check_fails "a server dry run stores nothing" k get cm dry
 
+# --- resourceVersion=0 lists (the list cache) follow writes --------------------------------------
+kh_curl '/api/v1/namespaces/default/configmaps?resourceVersion=0' >/dev/null  # builds the cache
+k create cm cached-after --from-literal=a=1 >/dev/null 2>&1
+kh_assert_contains "$(kh_curl '/api/v1/namespaces/default/configmaps?resourceVersion=0' | jq -r '[.items[].metadata.name] | join(",")')" \
+  "cached-after" "a resourceVersion=0 list includes an object created after the cache was built"
+k delete cm cached-after >/dev/null 2>&1
+kh_assert_eq "" "$(kh_curl '/api/v1/namespaces/default/configmaps?resourceVersion=0' | jq -r '.items[].metadata.name' | grep -x cached-after)" \
+  "and drops it once deleted"
+
 # --- watch bookmarks and watch-list ---------------------------------------------------------------
 rv=$(kh_curl /api/v1/namespaces/default/configmaps | jq -r .metadata.resourceVersion)
 out=$(kh_curl "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=$rv&allowWatchBookmarks=true&timeoutSeconds=2")

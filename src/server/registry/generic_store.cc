@@ -198,6 +198,65 @@ class EventCache {
   std::deque<Id> order_;
 };
 
+// Upstream's watch cache for lists: the current objects of one kind (all namespaces) in
+// memory, kept by a store watch that is drained on each use (the store bounds a watch's
+// backlog; a watch that fell behind is rebuilt). Serves lists with resourceVersion="0" —
+// "any recent state", what informers ask for first — without reading the database.
+class ListCache {
+ public:
+  ListCache(std::shared_ptr<store::Store> store, std::string prefix)
+      : store_(std::move(store)), prefix_(std::move(prefix)) {}
+
+  // Everything under `prefix` (a sub-prefix of this cache's) at the cache's revision.
+  StatusOr<store::ListResult> list(const std::string& prefix) {
+    std::lock_guard lock(mu_);
+    KILN_RETURN_IF_ERROR(refresh());
+    store::ListResult r;
+    r.revision = rev_;
+    for (auto it = items_.lower_bound(prefix);
+         it != items_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+      r.items.push_back(it->second);
+    }
+    return r;
+  }
+
+ private:
+  Status refresh() {
+    if (watch_) {
+      auto events = watch_->next(std::chrono::milliseconds(0));
+      while (events.ok() && !events->empty()) {
+        for (const auto& e : *events) {
+          if (e.type == store::EventType::kDelete) {
+            items_.erase(e.kv.key);
+          } else {
+            items_[e.kv.key] = e.kv;
+          }
+          rev_ = std::max(rev_, e.kv.modRevision);
+        }
+        events = watch_->next(std::chrono::milliseconds(0));
+      }
+      if (events.ok()) return Status::Ok();
+      watch_.reset();  // fell behind or broke: load again
+    }
+    KILN_ASSIGN_OR_RETURN(auto all, store_->list(prefix_, {}));
+    items_.clear();
+    for (auto& kv : all.items) {
+      std::string k = kv.key;
+      items_.emplace(std::move(k), std::move(kv));
+    }
+    rev_ = all.revision;
+    KILN_ASSIGN_OR_RETURN(watch_, store_->watch(prefix_, all.revision + 1));
+    return Status::Ok();
+  }
+
+  std::shared_ptr<store::Store> store_;
+  const std::string prefix_;
+  std::mutex mu_;
+  std::unique_ptr<store::Watch> watch_;
+  std::map<std::string, store::KeyValue> items_;
+  int64_t rev_ = 0;
+};
+
 namespace {
 
 class Translating final : public ApiWatch {
@@ -392,6 +451,14 @@ StatusOr<Json> GenericStore::get(const std::string& ns, const std::string& name)
   return decode(*r.kv);
 }
 
+ListCache& GenericStore::listCache() {
+  std::lock_guard lock(listCacheMu_);
+  if (!listCache_) listCache_ = std::make_unique<ListCache>(store_, prefix(""));
+  return *listCache_;
+}
+
+GenericStore::~GenericStore() = default;
+
 StatusOr<GenericStore::ScanResult> GenericStore::scan(
     const std::string& ns, const ListParams& params, const ScanVisitor& visit,
     const std::function<void(const std::vector<store::KeyValue>&)>& onPage) {
@@ -418,7 +485,11 @@ StatusOr<GenericStore::ScanResult> GenericStore::scan(
                              params.resourceVersionMatch + "\"");
     }
   }
-  const int64_t limit = params.limit > 0 ? params.limit : 0;
+  // resourceVersion="0" (any recent state) is served from the list cache, whole: upstream's
+  // watch cache ignores limit for it too.
+  const bool fromCache = params.resourceVersion == "0" && params.continueToken.empty() &&
+                         params.resourceVersionMatch != "Exact";
+  const int64_t limit = params.limit > 0 && !fromCache ? params.limit : 0;
   int64_t emitted = 0;
   ScanResult out;
   std::string lastKey;
@@ -427,7 +498,7 @@ StatusOr<GenericStore::ScanResult> GenericStore::scan(
     store::ListOptions page = opt;
     page.limit = limit > 0 ? std::max<int64_t>(limit - emitted, 1) : 0;
     if (params.filter && limit > 0) page.limit = std::max<int64_t>(page.limit, 100);
-    auto r = store_->list(p, page);
+    auto r = fromCache ? listCache().list(p) : store_->list(p, page);
     if (!r.ok()) {
       if (r.status().code() == Code::kGone && !params.continueToken.empty()) {
         return Status(Code::kGone,
@@ -771,9 +842,11 @@ StatusOr<std::unique_ptr<ApiWatch>> GenericStore::watch(const std::string& ns,
   std::vector<WatchEvent> initial;
   int64_t start = 0;
   if (params.resourceVersion.empty() || params.resourceVersion == "0") {
-    // Synthetic ADDED events for the current state, then changes after it.
+    // Synthetic ADDED events for the current state, then changes after it ("0": the list
+    // cache's state, as upstream's watch cache starts such watches).
     ListParams lp;
     lp.filter = params.filter;
+    lp.resourceVersion = params.resourceVersion;
     KILN_ASSIGN_OR_RETURN(Json list, this->list(ns, lp));
     for (auto& item : list["items"]) {
       initial.push_back({"ADDED", std::make_shared<const Json>(std::move(item))});

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 // The full JSON header: results carry objects by value. Only JSON-handling code includes this.
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -49,6 +50,7 @@ struct WatchEvent {
 };
 
 class EventCache;
+class ListCache;
 
 class ApiWatch {
  public:
@@ -75,6 +77,7 @@ class GenericStore {
  public:
   GenericStore(std::shared_ptr<store::Store> store, const api::ResourceInfo& info,
                Clocks clocks = realClocks());
+  ~GenericStore();
 
   const api::ResourceInfo& info() const { return info_; }
   // Seconds after its last write a stored object expires (0: never). Events (core/v1 and
@@ -153,6 +156,9 @@ class GenericStore {
   Clocks clocks_;
   int64_t ttlSeconds_ = 0;
   std::shared_ptr<EventCache> events_;  // decoded watch events, shared by this kind's watches
+  ListCache& listCache();               // created on the first resourceVersion="0" list
+  std::mutex listCacheMu_;
+  std::unique_ptr<ListCache> listCache_;
 };
 
 // Encodes/decodes upstream's continue token: base64 of {"v":"meta.k8s.io/v1","rv":N,"start":K}.
