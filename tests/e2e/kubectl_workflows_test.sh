@@ -28,6 +28,13 @@ kh_assert_contains "$(k explain pod.spec.nosuch 2>&1)" 'error: field "nosuch" do
 lines=$(k explain pod --recursive 2>&1 | wc -l)
 kh_check "explain --recursive prints the whole tree ($lines lines)" test "$lines" -gt 300
 
+out=$(k get --raw /openapi/v2 2>&1)
+kh_assert_eq '2.0 #/definitions/io.k8s.api.core.v1.PodSpec apps' \
+  "$(jq -r '"\(.swagger) \(.definitions["io.k8s.api.core.v1.Pod"].properties.spec["$ref"]) \(.definitions["io.k8s.api.apps.v1.Deployment"]["x-kubernetes-group-version-kind"][0].group)"' <<<"$out")" \
+  "/openapi/v2 serves every definition as Swagger 2.0 JSON"
+kh_assert_eq "406" "$(kh_curl /openapi/v2 -o /dev/null -w '%{http_code}' -H 'Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf')" \
+  "its protobuf encoding is refused with 406"
+
 # --- field validation ---------------------------------------------------------------------------
 cat >"$W/typo.yaml" <<'EOF'
 apiVersion: apps/v1

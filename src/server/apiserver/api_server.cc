@@ -518,6 +518,16 @@ class Handlers {
     if (path.rfind("/openapi/v3/", 0) == 0) {
       if (auto doc = openApiV3Document(path.substr(12))) return {200, "application/json", *doc};
     }
+    if (path == "/openapi/v2" || path == "/openapi/v2/") {
+      // JSON only; the gnostic protobuf encoding is not served (kubectl asks for it only when
+      // /openapi/v3 is missing).
+      if (accept.empty() || accept.find("json") != std::string::npos ||
+          accept.find("*/*") != std::string::npos) {
+        return {200, "application/json", openApiV2Json()};
+      }
+      return fromStatus(customStatus(
+          406, "NotAcceptable", "only the following media types are accepted: application/json"));
+    }
     return notFoundResponse();
   }
 

@@ -110,7 +110,62 @@ const Documents& documents() {
   return *docs;
 }
 
+// A v3 schema rewritten for Swagger 2.0: refs into #/definitions, `allOf: [$ref]` as a plain
+// $ref, oneOf (Quantity) as a string.
+json toV2(const json& j) {
+  if (j.is_array()) {
+    json out = json::array();
+    for (const auto& v : j) out.push_back(toV2(v));
+    return out;
+  }
+  if (!j.is_object()) return j;
+  if (j.contains("allOf") && j["allOf"].is_array() && j["allOf"].size() == 1 &&
+      j["allOf"][0].contains("$ref")) {
+    return toV2(j["allOf"][0]);
+  }
+  if (j.contains("oneOf")) return {{"type", "string"}};
+  json out = json::object();
+  for (const auto& [k, v] : j.items()) {
+    if (k == "$ref" && v.is_string()) {
+      std::string r = v.get<std::string>();
+      out[k] = "#/definitions/" + r.substr(r.rfind('/') + 1);
+    } else {
+      out[k] = toV2(v);
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string openApiV2Json() {
+  static const std::string* doc = [] {
+    json defs = json::object();
+    std::map<std::string, int> gvs;
+    for (const auto& r : api::allResources()) gvs[r.groupVersion()];
+    for (const auto& [gv, _] : gvs) {
+      json schemas = api::k8sOpenApiSchemas(gv);
+      for (auto& [name, schema] : schemas.items()) {
+        json v2 = toV2(schema);
+        // A definition shared by several group versions keeps every GVK it is served as.
+        if (defs.contains(name) && defs[name].contains("x-kubernetes-group-version-kind") &&
+            v2.contains("x-kubernetes-group-version-kind")) {
+          for (const auto& g : v2["x-kubernetes-group-version-kind"]) {
+            defs[name]["x-kubernetes-group-version-kind"].push_back(g);
+          }
+          continue;
+        }
+        if (!defs.contains(name)) defs[name] = std::move(v2);
+      }
+    }
+    json d = {{"swagger", "2.0"},
+              {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}},
+              {"paths", json::object()},
+              {"definitions", defs}};
+    return new std::string(d.dump());
+  }();
+  return *doc;
+}
 
 std::string openApiV3Index() { return documents().index; }
 

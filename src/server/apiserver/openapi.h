@@ -13,6 +13,8 @@
 
 namespace kiln::apiserver {
 
+// GET /openapi/v2 as JSON (Swagger 2.0): every kind's definition, from the same schemas.
+std::string openApiV2Json();
 // GET /openapi/v3: {"paths":{"api/v1":{"serverRelativeURL":"/openapi/v3/api/v1?hash=..."}}}
 std::string openApiV3Index();
 // GET /openapi/v3/<api/v1 | apis/<group>/<version>>, or nullopt when unknown.
