@@ -16,6 +16,7 @@
 #include "embedded/store/sqlite/sqlite_store.h"
 #include "embedded/store/store_component.h"
 #include "server/apiserver/api_server.h"
+#include "server/controllers/manager.h"
 #include "server/pki/pki.h"
 
 namespace kiln::cli {
@@ -300,7 +301,10 @@ int runServer(const Args& args) {
   api.clientCaFile = tls->clientCaFile;
   api.tokens = {tls->token, tls->token.substr(tls->token.find("::") + 2)};
   api.nodePortRange = cfg.str("service-node-port-range");
+  api.local = std::make_shared<apiserver::LocalApiSlot>();
+  auto localApi = api.local;
   supervisor.add(apiserver::makeApiServer(std::move(api)));
+  supervisor.add(controllers::makeControllerManager(localApi));
 
   Status result = supervisor.run();
   if (result.code() == Code::kDeadlineExceeded) {

@@ -241,7 +241,13 @@ class Handlers {
     if (info->kind == "Pod" && !ri.subresource.empty() && ri.subresource != "status") {
       return podSubresource(req, ri, *info, details);
     }
-    if (!ri.subresource.empty() && ri.subresource != "status") {
+    const bool finalize = info->kind == "Namespace" && ri.subresource == "finalize";
+    if (finalize && ri.verb != "update") {
+      return fromStatus(
+          customStatus(405, "MethodNotAllowed",
+                       "the server does not allow this method on the requested resource", details));
+    }
+    if (!ri.subresource.empty() && ri.subresource != "status" && !finalize) {
       return fromStatus(
           customStatus(405, "MethodNotAllowed",
                        "the server does not allow this method on the requested resource (" +
@@ -311,8 +317,11 @@ class Handlers {
       auto body = parseBody(req, *info);
       if (!body.ok()) return bodyError(body.status(), details);
       if (info->namespaced) {
-        auto exists = namespaceExists(ns);
-        if (!exists.ok()) return fromStatus(toApiStatus(exists, {ns, "", "namespaces", {}}));
+        auto exists = namespaceExists(ns, info, (*body)["metadata"].value("name", ""));
+        if (exists.code() == Code::kNotFound) {
+          return fromStatus(toApiStatus(exists, {ns, "", "namespaces", {}}));
+        }
+        if (!exists.ok()) return fromStatus(toApiStatus(exists, details));
       }
       Json obj = std::move(body).value();
       if (info->kind == "Namespace") obj = namespaceDefaults(std::move(obj));
@@ -561,9 +570,19 @@ class Handlers {
     return obj;
   }
 
-  Status namespaceExists(const std::string& ns) {
+  // The namespace exists and is not being deleted (upstream's NamespaceLifecycle admission:
+  // 403 Forbidden for new content in a terminating namespace).
+  Status namespaceExists(const std::string& ns, const api::ResourceInfo* info = nullptr,
+                         const std::string& name = "") {
     auto r = storeFor(*api::findResource("", "v1", "namespaces")).get("", ns);
-    return r.status();
+    if (!r.ok()) return r.status();
+    if (info && (*r)["metadata"].contains("deletionTimestamp")) {
+      return Status(Code::kPermissionDenied,
+                    info->resource + " \"" + name +
+                        "\" is forbidden: unable to create new content in namespace " + ns +
+                        " because it is being terminated");
+    }
+    return Status::Ok();
   }
 
   // Decodes a JSON body and checks apiVersion/kind against the endpoint.
@@ -598,6 +617,13 @@ class Handlers {
     const auto& info = gs.info();
     KILN_ASSIGN_OR_RETURN(Json current, gs.get(ns, ri.name));
     if (ri.subresource.empty()) api::recordUpdate(&current, obj, info.kind, who);
+    if (ri.subresource == "finalize") {  // namespaces: only spec.finalizers change
+      Json next = current;
+      json fin = obj.value("spec", json::object()).value("finalizers", json::array());
+      next["spec"]["finalizers"] = fin.is_array() ? fin : json::array();
+      next["metadata"]["resourceVersion"] = obj["metadata"].value("resourceVersion", "");
+      return gs.update(ns, ri.name, std::move(next), dryRun);
+    }
     if (!info.subresource("status")) return gs.update(ns, ri.name, std::move(obj), dryRun);
     if (ri.subresource == "status") {
       Json next = current;
@@ -952,8 +978,10 @@ class Handlers {
       if (!current.ok()) {
         // Create from the configuration.
         if (info.namespaced) {
-          if (auto exists = namespaceExists(ns); !exists.ok()) {
-            return fromStatus(toApiStatus(exists, {ns, "", "namespaces", {}}));
+          if (auto exists = namespaceExists(ns, &info, ri.name); !exists.ok()) {
+            return fromStatus(toApiStatus(exists, exists.code() == Code::kNotFound
+                                                      ? StatusDetails{ns, "", "namespaces", {}}
+                                                      : details));
           }
         }
         Json obj;
@@ -1150,6 +1178,40 @@ class Handlers {
   std::map<const api::ResourceInfo*, std::unique_ptr<registry::GenericStore>> stores_;
 };
 
+// LocalApi over the handlers: a beast request built in memory, handled on the caller's thread.
+class LocalApiImpl final : public LocalApi {
+ public:
+  explicit LocalApiImpl(Handlers* h) : h_(h) {}
+
+  LocalApi::Response call(std::string_view method, std::string_view target, std::string body,
+                          std::string_view contentType, std::string_view userAgent) override {
+    Request req{http::string_to_verb(method), target, 11};
+    req.set(http::field::user_agent, userAgent);
+    req.set(http::field::accept, "application/json");
+    if (!body.empty()) req.set(http::field::content_type, contentType);
+    req.body() = std::move(body);
+    req.prepare_payload();
+    auto ri = parseRequestInfo(std::string(method), std::string(target));
+    if (!ri.ok()) {
+      ApiStatus st = toApiStatus(ri.status());
+      return {st.httpCode, st.body};
+    }
+    apiserver::Response r = h_->handle(req, *ri);
+    return {r.code, std::move(r.body)};
+  }
+
+  StatusOr<std::unique_ptr<registry::ApiWatch>> watch(std::string_view target) override {
+    Request req{http::verb::get, target, 11};
+    req.set(http::field::accept, "application/json");
+    KILN_ASSIGN_OR_RETURN(auto ri, parseRequestInfo("GET", std::string(target)));
+    const api::ResourceInfo* info = nullptr;
+    return h_->openWatch(req, ri, info);
+  }
+
+ private:
+  Handlers* h_;
+};
+
 class ApiServer final : public common::IoComponent {
  public:
   explicit ApiServer(ApiServerOptions o) : options_(std::move(o)) {}
@@ -1198,6 +1260,7 @@ class ApiServer final : public common::IoComponent {
                  {{"address", options_.bindAddress}, {"port", options_.port}});
     }
     asio::co_spawn(io(), acceptLoop(), asio::detached);
+    if (options_.local) options_.local->set(std::make_shared<LocalApiImpl>(handlers_.get()));
     return Status::Ok();
   }
 
@@ -1227,6 +1290,7 @@ class ApiServer final : public common::IoComponent {
 
   void shutdown() override {
     stopping_ = true;
+    if (options_.local) options_.local->set(nullptr);
     if (acceptor_) {
       boost::system::error_code ec;
       acceptor_->close(ec);

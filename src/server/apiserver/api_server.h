@@ -9,13 +9,55 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/supervisor.h"
 #include "embedded/store/store.h"
 
+namespace kiln::registry {
+class ApiWatch;
+}
+
 namespace kiln::apiserver {
+
+// The in-process client's door into the API server's handler chain (DESIGN §2): the same
+// routing, defaults, validation, field management and storage as a request over HTTPS,
+// without sockets or TLS, as a trusted system identity. Requests run on the caller's thread.
+class LocalApi {
+ public:
+  struct Response {
+    int code = 0;
+    std::string body;  // the object, list or Status JSON
+  };
+  virtual ~LocalApi() = default;
+  // `target` is a request path with its query ("/api/v1/namespaces/default/pods?limit=5");
+  // `userAgent` names the field manager ("kiln-controller-manager").
+  virtual Response call(std::string_view method, std::string_view target, std::string body = {},
+                        std::string_view contentType = "application/json",
+                        std::string_view userAgent = "kiln") = 0;
+  virtual StatusOr<std::unique_ptr<registry::ApiWatch>> watch(std::string_view target) = 0;
+};
+
+// Where the apiserver component publishes its LocalApi while it runs (empty before start and
+// after stop). Components that depend on "apiserver" read it once they start.
+class LocalApiSlot {
+ public:
+  std::shared_ptr<LocalApi> get() const {
+    std::lock_guard lock(mu_);
+    return api_;
+  }
+  void set(std::shared_ptr<LocalApi> api) {
+    std::lock_guard lock(mu_);
+    api_ = std::move(api);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<LocalApi> api_;
+};
 
 struct ApiServerOptions {
   std::string bindAddress = "0.0.0.0";
@@ -37,6 +79,8 @@ struct ApiServerOptions {
   std::vector<std::string> tokens;
   // How often a watch with allowWatchBookmarks=true gets a BOOKMARK (upstream: about a minute).
   std::chrono::seconds bookmarkInterval{60};
+  // Filled with the in-process API while the server runs.
+  std::shared_ptr<LocalApiSlot> local;
 };
 
 // A Component named "apiserver".

@@ -654,8 +654,14 @@ StatusOr<Json> GenericStore::update(const std::string& ns, const std::string& na
       meta.erase(f);
   }
   const bool terminating = oldMeta.contains("deletionTimestamp");
-  const bool noFinalizers =
-      !meta.contains("finalizers") || !meta["finalizers"].is_array() || meta["finalizers"].empty();
+  // A namespace also waits for its spec.finalizers (the namespace controller's "kubernetes").
+  const json& specFinalizers =
+      info_.kind == "Namespace" && obj.contains("spec") && obj["spec"].is_object()
+          ? obj["spec"].value("finalizers", json::array())
+          : json::array();
+  const bool noFinalizers = (!meta.contains("finalizers") || !meta["finalizers"].is_array() ||
+                             meta["finalizers"].empty()) &&
+                            (!specFinalizers.is_array() || specFinalizers.empty());
   if (terminating && meta.contains("finalizers") && meta["finalizers"].is_array()) {
     for (const auto& f : meta["finalizers"]) {
       bool had = false;
@@ -802,7 +808,13 @@ StatusOr<GenericStore::DeleteResult> GenericStore::remove(const std::string& ns,
         grace = std::min(grace, meta["deletionGracePeriodSeconds"].get<int64_t>());
       }
     }
-    const bool pending = !meta["finalizers"].empty() || grace > 0;
+    bool specFinalizers = false;
+    if (info_.kind == "Namespace") {
+      const json& sf = next.value("spec", json::object()).value("finalizers", json::array());
+      specFinalizers = sf.is_array() && !sf.empty();
+      if (specFinalizers) next["status"]["phase"] = "Terminating";
+    }
+    const bool pending = !meta["finalizers"].empty() || grace > 0 || specFinalizers;
     if (meta["finalizers"].empty()) meta.erase("finalizers");
     if (!pending) {
       if (o.dryRun) return DeleteResult{old, true};

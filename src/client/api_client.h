@@ -1,0 +1,64 @@
+// The API client controllers use: typed by resource (api::ResourceInfo), JSON objects in and
+// out, API errors as Status codes (NotFound, AlreadyExists, Conflict, InvalidArgument, Gone,
+// ...). In the server it goes through the apiserver's LocalApi (the same handler chain as
+// kubectl's requests); unit tests use a fake. Also a ListWatch for informers.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+
+#include "api/resources.h"
+#include "client/informer.h"
+#include "common/status.h"
+
+namespace kiln::apiserver {
+class LocalApi;
+}
+
+namespace kiln::client {
+
+class ApiClient {
+ public:
+  virtual ~ApiClient() = default;
+  virtual StatusOr<nlohmann::json> get(const api::ResourceInfo& r, const std::string& ns,
+                                       const std::string& name) = 0;
+  // `query` without "?": "labelSelector=app%3Dweb&limit=500".
+  virtual StatusOr<nlohmann::json> list(const api::ResourceInfo& r, const std::string& ns,
+                                        const std::string& query = "") = 0;
+  virtual StatusOr<nlohmann::json> create(const api::ResourceInfo& r, const std::string& ns,
+                                          const nlohmann::json& obj) = 0;
+  // PUT of the whole object (its metadata.resourceVersion guards it), or of a subresource
+  // ("status", "finalize").
+  virtual StatusOr<nlohmann::json> update(const api::ResourceInfo& r, const std::string& ns,
+                                          const nlohmann::json& obj,
+                                          const std::string& subresource = "") = 0;
+  // `subresource`: "" or e.g. "finalize"; `type`: merge, strategic or json patch.
+  virtual StatusOr<nlohmann::json> patch(const api::ResourceInfo& r, const std::string& ns,
+                                         const std::string& name, const nlohmann::json& patch,
+                                         const std::string& type = "application/merge-patch+json",
+                                         const std::string& subresource = "") = 0;
+  // `options`: a DeleteOptions object, or null.
+  virtual Status remove(const api::ResourceInfo& r, const std::string& ns, const std::string& name,
+                        const nlohmann::json& options) = 0;
+  virtual StatusOr<std::unique_ptr<registry::ApiWatch>> watch(const api::ResourceInfo& r,
+                                                              const std::string& ns,
+                                                              const std::string& rv) = 0;
+};
+
+// The in-process client; `userAgent` becomes the field manager of its writes.
+std::unique_ptr<ApiClient> makeLocalClient(std::shared_ptr<apiserver::LocalApi> api,
+                                           std::string userAgent);
+
+// Lists and watches `r` (in `ns`, or every namespace) through `client`.
+std::shared_ptr<ListWatch> makeListWatch(ApiClient& client, const api::ResourceInfo& r,
+                                         std::string ns = "");
+
+// The path of a collection or an object: /api/v1/namespaces/NS/pods[/NAME].
+std::string resourcePath(const api::ResourceInfo& r, const std::string& ns,
+                         const std::string& name = "");
+
+// An API error body (a Status object) as a Status with the matching code.
+Status statusFromApi(int httpCode, const std::string& body);
+
+}  // namespace kiln::client
