@@ -304,7 +304,7 @@ int runServer(const Args& args) {
   api.local = std::make_shared<apiserver::LocalApiSlot>();
   auto localApi = api.local;
   supervisor.add(apiserver::makeApiServer(std::move(api)));
-  supervisor.add(controllers::makeControllerManager(localApi));
+  supervisor.add(controllers::makeControllerManager({localApi, tls->serverCaCertPem}));
 
   Status result = supervisor.run();
   if (result.code() == Code::kDeadlineExceeded) {

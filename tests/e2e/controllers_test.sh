@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # e2e: the controller manager against the real server and kubectl. The service account
-# controller gives every namespace a `default` ServiceAccount (and recreates it); the namespace
+# controller gives every namespace a `default` ServiceAccount (and recreates it); the root CA
+# publisher keeps `kube-root-ca.crt` with the server CA in every namespace; the namespace
 # controller empties a deleted namespace and then finalizes it, so `kubectl delete ns` returns
 # once everything in it is gone; while content with finalizers remains the namespace is
 # Terminating and refuses new content with upstream's Forbidden message.
@@ -20,6 +21,19 @@ kh_check "a new namespace gets its default ServiceAccount" \
 k delete sa default -n team >/dev/null 2>&1
 kh_check "a deleted default ServiceAccount comes back" \
   kh_wait_for "team/default again" 10 ip netns exec "$KH_SERVER_NS" kubectl --kubeconfig "$KH_KUBECONFIG" get sa default -n team
+
+# --- root CA publisher ----------------------------------------------------------------------------
+TLS=$W/server/data/server/tls
+kh_check "every namespace gets kube-root-ca.crt" \
+  kh_wait_for "team/kube-root-ca.crt" 10 ip netns exec "$KH_SERVER_NS" kubectl --kubeconfig "$KH_KUBECONFIG" get cm kube-root-ca.crt -n team
+kh_assert_eq "$(cat "$TLS/server-ca.crt")" "$(k get cm kube-root-ca.crt -n team -o jsonpath='{.data.ca\.crt}')" \
+  "holding the server CA"
+k patch cm kube-root-ca.crt -n team --type=merge -p '{"data":{"ca.crt":"tampered"}}' >/dev/null 2>&1
+kh_check "a changed kube-root-ca.crt is restored" kh_wait_for "restored" 10 bash -c \
+  "ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG get cm kube-root-ca.crt -n team -o jsonpath='{.data.ca\\.crt}' | grep -q 'BEGIN CERTIFICATE'"
+k delete cm kube-root-ca.crt -n team >/dev/null 2>&1
+kh_check "a deleted one comes back" \
+  kh_wait_for "recreated" 10 ip netns exec "$KH_SERVER_NS" kubectl --kubeconfig "$KH_KUBECONFIG" get cm kube-root-ca.crt -n team
 
 # --- namespace deletion ----------------------------------------------------------------------------
 k create cm c1 -n team >/dev/null 2>&1

@@ -7,6 +7,7 @@
 #include "client/api_client.h"
 #include "client/informer.h"
 #include "server/controllers/namespace/namespace_controller.h"
+#include "server/controllers/rootca/rootca_controller.h"
 #include "server/controllers/serviceaccount/serviceaccount_controller.h"
 
 namespace kiln::controllers {
@@ -14,8 +15,8 @@ namespace {
 
 class ControllerManager final : public common::Component {
  public:
-  explicit ControllerManager(std::shared_ptr<apiserver::LocalApiSlot> slot)
-      : slot_(std::move(slot)) {}
+  explicit ControllerManager(ControllerManagerOptions o)
+      : slot_(std::move(o.api)), rootCaPem_(std::move(o.rootCaPem)) {}
   std::string name() const override { return "controller-manager"; }
   std::vector<std::string> dependencies() const override { return {"apiserver"}; }
 
@@ -28,18 +29,23 @@ class ControllerManager final : public common::Component {
     };
     client::Informer namespaces(client::makeListWatch(*api, *res("", "namespaces")));
     client::Informer serviceAccounts(client::makeListWatch(*api, *res("", "serviceaccounts")));
+    client::Informer configMaps(client::makeListWatch(*api, *res("", "configmaps")));
     NamespaceController nsController(*api, namespaces);
     ServiceAccountController saController(*api, namespaces, serviceAccounts);
+    RootCaController caController(*api, namespaces, configMaps, rootCaPem_);
     namespaces.start();
     serviceAccounts.start();
-    for (auto* inf : {&namespaces, &serviceAccounts}) {
+    configMaps.start();
+    for (auto* inf : {&namespaces, &serviceAccounts, &configMaps}) {
       while (!inf->waitForSync(std::chrono::milliseconds(100))) {
         if (stopRequested()) return Status::Ok();
       }
     }
     nsController.start(2);
     saController.start(1);
-    ctx.logger().info("controllers running", {{"controllers", "namespace,serviceaccount"}});
+    caController.start(1);
+    ctx.logger().info("controllers running",
+                      {{"controllers", "namespace,serviceaccount,root-ca-publisher"}});
     ctx.ready();
     {
       std::unique_lock lock(mu_);
@@ -47,8 +53,10 @@ class ControllerManager final : public common::Component {
     }
     nsController.stop();
     saController.stop();
+    caController.stop();
     namespaces.stop();
     serviceAccounts.stop();
+    configMaps.stop();
     return Status::Ok();
   }
 
@@ -65,6 +73,7 @@ class ControllerManager final : public common::Component {
   }
 
   std::shared_ptr<apiserver::LocalApiSlot> slot_;
+  const std::string rootCaPem_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
@@ -72,9 +81,8 @@ class ControllerManager final : public common::Component {
 
 }  // namespace
 
-std::unique_ptr<common::Component> makeControllerManager(
-    std::shared_ptr<apiserver::LocalApiSlot> api) {
-  return std::make_unique<ControllerManager>(std::move(api));
+std::unique_ptr<common::Component> makeControllerManager(ControllerManagerOptions options) {
+  return std::make_unique<ControllerManager>(std::move(options));
 }
 
 }  // namespace kiln::controllers

@@ -4,13 +4,18 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "common/supervisor.h"
 #include "server/apiserver/api_server.h"
 
 namespace kiln::controllers {
 
-std::unique_ptr<common::Component> makeControllerManager(
-    std::shared_ptr<apiserver::LocalApiSlot> api);
+struct ControllerManagerOptions {
+  std::shared_ptr<apiserver::LocalApiSlot> api;
+  std::string rootCaPem;  // published as kube-root-ca.crt in every namespace
+};
+
+std::unique_ptr<common::Component> makeControllerManager(ControllerManagerOptions options);
 
 }  // namespace kiln::controllers

@@ -9,6 +9,7 @@
 #include "client/api_client.h"
 #include "client/informer.h"
 #include "server/controllers/namespace/namespace_controller.h"
+#include "server/controllers/rootca/rootca_controller.h"
 #include "server/controllers/serviceaccount/serviceaccount_controller.h"
 #include "server/registry/generic_store.h"
 
@@ -220,6 +221,23 @@ TEST(ServiceAccountController, EveryLiveNamespaceHasADefaultServiceAccount) {
   EXPECT_EQ(api.takeWrites(), std::vector<std::string>{"create serviceaccounts a/default"});
   // Already created by someone else meanwhile: AlreadyExists is success.
   EXPECT_TRUE(c.sync("a").ok());
+}
+
+TEST(RootCaController, PublishesAndRestoresTheCaBundle) {
+  FakeApi api;
+  api.put(res("", "namespaces"), "", ns("a"));
+  api.put(res("", "namespaces"), "", ns("b"));
+  api.put(res("", "namespaces"), "", ns("dying", true));
+  api.put(res("", "configmaps"), "b",
+          {{"metadata", {{"name", "kube-root-ca.crt"}}}, {"data", {{"ca.crt", "stale"}}}});
+  auto namespaces = synced(api, res("", "namespaces"));
+  auto cms = synced(api, res("", "configmaps"));
+  RootCaController c(api, *namespaces, *cms, "PEM");
+  for (const char* n : {"a", "b", "dying"}) EXPECT_TRUE(c.sync(n).ok()) << n;
+  EXPECT_EQ(api.takeWrites(), (std::vector<std::string>{"create configmaps a/kube-root-ca.crt",
+                                                        "update configmaps kube-root-ca.crt"}));
+  EXPECT_EQ((*api.get(res("", "configmaps"), "a", "kube-root-ca.crt"))["data"]["ca.crt"], "PEM");
+  EXPECT_EQ((*api.get(res("", "configmaps"), "b", "kube-root-ca.crt"))["data"]["ca.crt"], "PEM");
 }
 
 }  // namespace
