@@ -268,9 +268,10 @@ kh_assert_eq 'configmap "guarded" deleted' "$(k delete cm guarded --wait=false 2
 kh_check "the object stays, marked with a deletionTimestamp" bash -c "[ -n \"\$(ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG get cm guarded -o jsonpath='{.metadata.deletionTimestamp}')\" ]"
 kh_check "removing the last finalizer (merge patch) completes the deletion" k patch cm guarded --type=merge -p '{"metadata":{"finalizers":null}}'
 kh_check_fails "the object is gone" k get cm guarded
-kh_check "delete --cascade=foreground" k delete deploy web --cascade=foreground --wait=false
-kh_assert_eq "foregroundDeletion" "$(k get deploy web -o jsonpath='{.metadata.finalizers[0]}')" "foreground deletion adds the foregroundDeletion finalizer for the garbage collector"
 kh_assert_eq "1" "$(k get deploy web -o jsonpath='{.metadata.generation}')" "deployments carry metadata.generation"
+kh_assert_eq 'deployment.apps "web" deleted' "$(k delete deploy web --cascade=foreground 2>&1)" \
+  "delete --cascade=foreground: the foregroundDeletion finalizer, removed by the garbage collector once no dependent is left"
+kh_check_fails "  ... the deployment is gone" k get deploy web
 
 # --- namespaces and dry run -------------------------------------------------------------------
 out=$(k create -f "$W/cm.yaml" -n nowhere 2>&1)

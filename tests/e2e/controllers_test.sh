@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # e2e: the controller manager against the real server and kubectl. The service account
 # controller gives every namespace a `default` ServiceAccount (and recreates it); the root CA
-# publisher keeps `kube-root-ca.crt` with the server CA in every namespace; the namespace
+# publisher keeps `kube-root-ca.crt` with the server CA in every namespace; the garbage
+# collector follows ownerReferences (background, foreground, orphan); the namespace
 # controller empties a deleted namespace and then finalizes it, so `kubectl delete ns` returns
 # once everything in it is gone; while content with finalizers remains the namespace is
 # Terminating and refuses new content with upstream's Forbidden message.
@@ -34,6 +35,35 @@ kh_check "a changed kube-root-ca.crt is restored" kh_wait_for "restored" 10 bash
 k delete cm kube-root-ca.crt -n team >/dev/null 2>&1
 kh_check "a deleted one comes back" \
   kh_wait_for "recreated" 10 ip netns exec "$KH_SERVER_NS" kubectl --kubeconfig "$KH_KUBECONFIG" get cm kube-root-ca.crt -n team
+
+# --- garbage collector -------------------------------------------------------------------------------
+owner() {  # owner NAME: creates ConfigMap NAME, prints its uid
+  k create cm "$1" >/dev/null 2>&1
+  k get cm "$1" -o jsonpath='{.metadata.uid}'
+}
+dependent() {  # dependent NAME OWNER UID: a ConfigMap owned by OWNER
+  printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  ownerReferences:\n  - {apiVersion: v1, kind: ConfigMap, name: %s, uid: "%s", blockOwnerDeletion: true}\n' \
+    "$1" "$2" "$3" | ip netns exec "$KH_SERVER_NS" kubectl --kubeconfig "$KH_KUBECONFIG" apply -f - >/dev/null 2>&1
+}
+cm_gone() { ! ip netns exec "$KH_SERVER_NS" kubectl --kubeconfig "$KH_KUBECONFIG" get cm "$1" >/dev/null 2>&1; }
+uid=$(owner bg-owner); dependent bg-dep bg-owner "$uid"
+kh_assert_eq "bg-owner" "$(k get cm bg-dep -o jsonpath='{.metadata.ownerReferences[0].name}')" "a dependent with an ownerReference"
+k delete cm bg-owner >/dev/null 2>&1
+kh_check "background: when its owner is deleted, the dependent is collected" kh_wait_for "bg-dep gone" 10 cm_gone bg-dep
+uid=$(owner fg-owner); dependent fg-dep fg-owner "$uid"
+kh_assert_eq 'configmap "fg-owner" deleted' "$(timeout 30 ip netns exec "$KH_SERVER_NS" kubectl --kubeconfig "$KH_KUBECONFIG" delete cm fg-owner --cascade=foreground 2>&1)" \
+  "delete --cascade=foreground returns once the owner is gone"
+kh_check "  ... and its dependent went first" cm_gone fg-dep
+uid=$(owner or-owner); dependent or-dep or-owner "$uid"
+kh_assert_eq 'configmap "or-owner" deleted' "$(timeout 30 ip netns exec "$KH_SERVER_NS" kubectl --kubeconfig "$KH_KUBECONFIG" delete cm or-owner --cascade=orphan 2>&1)" \
+  "delete --cascade=orphan"
+kh_check "  ... the owner is gone" cm_gone or-owner
+kh_assert_eq "" "$(k get cm or-dep -o jsonpath='{.metadata.ownerReferences}' 2>&1)" \
+  "  ... and the dependent stays, without its ownerReference"
+uid=$(owner live-owner); dependent live-dep live-owner "$uid"
+dependent ghost-dep ghost 00000000-0000-4000-8000-000000000000
+kh_check "a dependent of an owner that never existed is collected" kh_wait_for "ghost-dep gone" 10 cm_gone ghost-dep
+kh_check "a dependent of a live owner stays" ip netns exec "$KH_SERVER_NS" kubectl --kubeconfig "$KH_KUBECONFIG" get cm live-dep
 
 # --- namespace deletion ----------------------------------------------------------------------------
 k create cm c1 -n team >/dev/null 2>&1

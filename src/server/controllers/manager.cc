@@ -2,10 +2,12 @@
 #include "server/controllers/manager.h"
 
 #include <condition_variable>
+#include <map>
 #include <mutex>
 
 #include "client/api_client.h"
 #include "client/informer.h"
+#include "server/controllers/garbagecollector/garbage_collector.h"
 #include "server/controllers/namespace/namespace_controller.h"
 #include "server/controllers/rootca/rootca_controller.h"
 #include "server/controllers/serviceaccount/serviceaccount_controller.h"
@@ -24,39 +26,53 @@ class ControllerManager final : public common::Component {
     auto local = slot_ ? slot_->get() : nullptr;
     if (!local) return failedPrecondition("the API server published no in-process API");
     auto api = client::makeLocalClient(local, "kiln-controller-manager");
-    auto res = [](const char* group, const char* resource) {
-      return api::findResource(group, "v1", resource);
-    };
-    client::Informer namespaces(client::makeListWatch(*api, *res("", "namespaces")));
-    client::Informer serviceAccounts(client::makeListWatch(*api, *res("", "serviceaccounts")));
-    client::Informer configMaps(client::makeListWatch(*api, *res("", "configmaps")));
+    // One shared informer per kind that can be listed, watched and deleted (Events excluded:
+    // they are neither owners nor dependents and churn the most).
+    std::vector<std::unique_ptr<client::Informer>> informers;
+    std::vector<GarbageCollector::Watched> watched;
+    std::map<std::string, client::Informer*> byResource;  // "group/resource"
+    for (const auto& r : api::allResources()) {
+      if (!r.hasVerb("list") || !r.hasVerb("watch") || !r.hasVerb("delete")) continue;
+      if (r.resource == "events") continue;
+      informers.push_back(std::make_unique<client::Informer>(client::makeListWatch(*api, r)));
+      watched.push_back({&r, informers.back().get()});
+      byResource[r.group + "/" + r.resource] = informers.back().get();
+    }
+    client::Informer& namespaces = *byResource.at("/namespaces");
     NamespaceController nsController(*api, namespaces);
-    ServiceAccountController saController(*api, namespaces, serviceAccounts);
-    RootCaController caController(*api, namespaces, configMaps, rootCaPem_);
-    namespaces.start();
-    serviceAccounts.start();
-    configMaps.start();
-    for (auto* inf : {&namespaces, &serviceAccounts, &configMaps}) {
+    ServiceAccountController saController(*api, namespaces, *byResource.at("/serviceaccounts"));
+    RootCaController caController(*api, namespaces, *byResource.at("/configmaps"), rootCaPem_);
+    GarbageCollector gc(*api, watched);
+    auto stopAll = [&] {
+      nsController.stop();
+      saController.stop();
+      caController.stop();
+      gc.stop();
+      for (auto& inf : informers) inf->stop();
+    };
+    for (auto& inf : informers) inf->start();
+    for (auto& inf : informers) {
       while (!inf->waitForSync(std::chrono::milliseconds(100))) {
-        if (stopRequested()) return Status::Ok();
+        if (stopRequested()) {
+          stopAll();
+          return Status::Ok();
+        }
       }
     }
     nsController.start(2);
     saController.start(1);
     caController.start(1);
-    ctx.logger().info("controllers running",
-                      {{"controllers", "namespace,serviceaccount,root-ca-publisher"}});
+    gc.start(2);
+    ctx.logger().info(
+        "controllers running",
+        {{"controllers", "namespace,serviceaccount,root-ca-publisher,garbage-collector"},
+         {"informers", informers.size()}});
     ctx.ready();
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [this] { return stop_; });
     }
-    nsController.stop();
-    saController.stop();
-    caController.stop();
-    namespaces.stop();
-    serviceAccounts.stop();
-    configMaps.stop();
+    stopAll();
     return Status::Ok();
   }
 

@@ -8,6 +8,7 @@
 
 #include "client/api_client.h"
 #include "client/informer.h"
+#include "server/controllers/garbagecollector/garbage_collector.h"
 #include "server/controllers/namespace/namespace_controller.h"
 #include "server/controllers/rootca/rootca_controller.h"
 #include "server/controllers/serviceaccount/serviceaccount_controller.h"
@@ -238,6 +239,70 @@ TEST(RootCaController, PublishesAndRestoresTheCaBundle) {
                                                         "update configmaps kube-root-ca.crt"}));
   EXPECT_EQ((*api.get(res("", "configmaps"), "a", "kube-root-ca.crt"))["data"]["ca.crt"], "PEM");
   EXPECT_EQ((*api.get(res("", "configmaps"), "b", "kube-root-ca.crt"))["data"]["ca.crt"], "PEM");
+}
+
+json owned(const std::string& name, const std::string& uid, json owners = json::array(),
+           json finalizers = nullptr) {
+  json o = {{"metadata", {{"name", name}, {"uid", uid}}}};
+  if (!owners.empty()) o["metadata"]["ownerReferences"] = owners;
+  if (!finalizers.is_null()) {
+    o["metadata"]["finalizers"] = finalizers;
+    o["metadata"]["deletionTimestamp"] = "2026-12-01T00:00:00Z";
+  }
+  return o;
+}
+json ref(const std::string& name, const std::string& uid) {
+  return {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"name", name}, {"uid", uid}};
+}
+
+TEST(GarbageCollector, CollectsDependentsWhoseOwnersAreGone) {
+  FakeApi api;
+  const auto& cms = res("", "configmaps");
+  api.put(cms, "default", owned("owner", "u-owner"));
+  api.put(cms, "default", owned("kept", "u-kept", json::array({ref("owner", "u-owner")})));
+  api.put(cms, "default", owned("orphaned", "u-orph", json::array({ref("ghost", "u-ghost")})));
+  api.put(
+      cms, "default",
+      owned("shared", "u-shared", json::array({ref("owner", "u-owner"), ref("ghost", "u-ghost")})));
+  // Handlers first, then the informer starts (as the controller manager does).
+  client::Informer inf(client::makeListWatch(api, cms));
+  GarbageCollector gc(api, {{&cms, &inf}});
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(5s));
+  EXPECT_TRUE(gc.sync("o|0|default/kept").ok());
+  EXPECT_TRUE(api.takeWrites().empty()) << "its owner is alive";
+  EXPECT_TRUE(gc.sync("o|0|default/orphaned").ok());
+  EXPECT_EQ(api.takeWrites(), std::vector<std::string>{"delete configmaps default/orphaned"});
+  EXPECT_TRUE(gc.sync("o|0|default/shared").ok());
+  EXPECT_EQ(api.takeWrites(), std::vector<std::string>{"update configmaps shared"});
+  auto shared = api.get(cms, "default", "shared");
+  ASSERT_EQ((*shared)["metadata"]["ownerReferences"].size(), 1u);
+  EXPECT_EQ((*shared)["metadata"]["ownerReferences"][0]["uid"], "u-owner")
+      << "the live owner stays";
+}
+
+TEST(GarbageCollector, ForegroundDeletesDependentsFirstAndOrphanReleasesThem) {
+  FakeApi api;
+  const auto& cms = res("", "configmaps");
+  api.put(cms, "default", owned("fg", "u-fg", json::array(), json::array({"foregroundDeletion"})));
+  api.put(cms, "default", owned("fg-dep", "u-fgd", json::array({ref("fg", "u-fg")})));
+  api.put(cms, "default", owned("or", "u-or", json::array(), json::array({"orphan"})));
+  api.put(cms, "default", owned("or-dep", "u-ord", json::array({ref("or", "u-or")})));
+  // Handlers first, then the informer starts (as the controller manager does).
+  client::Informer inf(client::makeListWatch(api, cms));
+  GarbageCollector gc(api, {{&cms, &inf}});
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(5s));
+  Status s = gc.sync("f|0|default/fg");
+  EXPECT_EQ(s.code(), Code::kUnavailable) << "waits for its dependent";
+  EXPECT_EQ(api.takeWrites(), std::vector<std::string>{"delete configmaps default/fg-dep"});
+  EXPECT_TRUE(gc.sync("f|0|default/or").ok());
+  EXPECT_EQ(api.takeWrites(),
+            (std::vector<std::string>{"update configmaps or-dep", "update configmaps or"}));
+  EXPECT_FALSE((*api.get(cms, "default", "or-dep"))["metadata"].contains("ownerReferences"));
+  EXPECT_TRUE((*api.get(cms, "default", "or"))["metadata"]["finalizers"].empty());
+  EXPECT_TRUE(gc.sync("f|0|default/missing").ok());
+  EXPECT_TRUE(gc.sync("bogus").ok());
 }
 
 }  // namespace
