@@ -122,6 +122,10 @@ CommandSpec serverSpec() {
        .type = FlagType::kBool,
        .defaultValue = "false",
        .help = "do not run the node agent"},
+      {.name = "disable-controller-manager",
+       .type = FlagType::kBool,
+       .defaultValue = "false",
+       .help = "do not run the controller manager (as k3s's flag)"},
       {.name = "container-runtime-endpoint",
        .help = "use this CRI socket (e.g. containerd) instead of the embedded runtime",
        .valueName = "PATH"},
@@ -304,7 +308,9 @@ int runServer(const Args& args) {
   api.local = std::make_shared<apiserver::LocalApiSlot>();
   auto localApi = api.local;
   supervisor.add(apiserver::makeApiServer(std::move(api)));
-  supervisor.add(controllers::makeControllerManager({localApi, tls->serverCaCertPem}));
+  if (!cfg.boolean("disable-controller-manager")) {
+    supervisor.add(controllers::makeControllerManager({localApi, tls->serverCaCertPem}));
+  }
 
   Status result = supervisor.run();
   if (result.code() == Code::kDeadlineExceeded) {

@@ -107,7 +107,9 @@ class ClientListWatch final : public ListWatch {
  public:
   ClientListWatch(ApiClient& c, const api::ResourceInfo& r, std::string ns)
       : c_(c), r_(r), ns_(std::move(ns)) {}
-  StatusOr<json> list() override { return c_.list(r_, ns_, "resourceVersion=0"); }
+  // A consistent list (not resourceVersion=0: that would keep a list cache, and its store
+  // watch, alive for every kind an informer follows).
+  StatusOr<json> list() override { return c_.list(r_, ns_, ""); }
   StatusOr<std::unique_ptr<registry::ApiWatch>> watch(const std::string& rv) override {
     return c_.watch(r_, ns_, rv);
   }

@@ -50,7 +50,7 @@ class ApiClient {
 std::unique_ptr<ApiClient> makeLocalClient(std::shared_ptr<apiserver::LocalApi> api,
                                            std::string userAgent);
 
-// Lists and watches `r` (in `ns`, or every namespace) through `client`.
+// Lists (consistently) and watches `r` (in `ns`, or every namespace) through `client`.
 std::shared_ptr<ListWatch> makeListWatch(ApiClient& client, const api::ResourceInfo& r,
                                          std::string ns = "");
 

@@ -17,6 +17,22 @@ std::string objectKey(const json& obj) {
   return ns.empty() ? name : ns + "/" + name;
 }
 
+Object metadataOnly(const Object& obj) {
+  json out = json::object();
+  if (obj->contains("apiVersion")) out["apiVersion"] = (*obj)["apiVersion"];
+  if (obj->contains("kind")) out["kind"] = (*obj)["kind"];
+  json meta = json::object();
+  if (obj->contains("metadata") && (*obj)["metadata"].is_object()) {
+    for (const char* k :
+         {"name", "namespace", "uid", "resourceVersion", "labels", "ownerReferences", "finalizers",
+          "deletionTimestamp", "deletionGracePeriodSeconds", "generation"}) {
+      if ((*obj)["metadata"].contains(k)) meta[k] = (*obj)["metadata"][k];
+    }
+  }
+  out["metadata"] = std::move(meta);
+  return std::make_shared<const json>(std::move(out));
+}
+
 namespace {
 
 std::string rvOf(const json& obj) {
@@ -90,7 +106,8 @@ Status Informer::listAndReplace() {
   if (l.contains("items") && l["items"].is_array()) {
     for (auto& item : l["items"]) {
       std::string key = objectKey(item);
-      next.emplace(std::move(key), std::make_shared<const json>(std::move(item)));
+      Object o = std::make_shared<const json>(std::move(item));
+      next.emplace(std::move(key), transform_ ? transform_(o) : o);
     }
   }
   std::map<std::string, Object> prev;
@@ -126,7 +143,8 @@ Status Informer::listAndReplace() {
   return Status::Ok();
 }
 
-void Informer::apply(const std::string& type, const Object& obj) {
+void Informer::apply(const std::string& type, const Object& original) {
+  const Object obj = transform_ ? transform_(original) : original;
   std::string key = objectKey(*obj);
   Object old;
   {

@@ -49,6 +49,11 @@ struct EventHandlers {
 // "namespace/name", or "name" for cluster-scoped objects (client-go's MetaNamespaceKeyFunc).
 std::string objectKey(const nlohmann::json& obj);
 
+// apiVersion, kind and the metadata a controller keys on (name, namespace, uid,
+// resourceVersion, labels, ownerReferences, finalizers, deletion state): upstream's
+// PartialObjectMetadata, what the garbage collector's informers keep.
+Object metadataOnly(const Object& obj);
+
 class Informer {
  public:
   explicit Informer(std::shared_ptr<ListWatch> lw);
@@ -57,7 +62,10 @@ class Informer {
   Informer& operator=(const Informer&) = delete;
 
   void addHandlers(EventHandlers h);  // before start()
-  void start();                       // lists and watches on its own thread
+  // Applied to every object before it is cached and handed to handlers (before start()):
+  // e.g. metadataOnly, for informers that need no more (client-go's SetTransform).
+  void setTransform(std::function<Object(const Object&)> t) { transform_ = std::move(t); }
+  void start();  // lists and watches on its own thread
   void stop();
   bool hasSynced() const;  // the first list is in the cache
   bool waitForSync(std::chrono::milliseconds timeout) const;
@@ -73,6 +81,7 @@ class Informer {
   void apply(const std::string& type, const Object& obj);
 
   std::shared_ptr<ListWatch> lw_;
+  std::function<Object(const Object&)> transform_;
   std::vector<EventHandlers> handlers_;
   mutable std::mutex mu_;
   mutable std::condition_variable synced_;

@@ -164,9 +164,31 @@ Status GarbageCollector::syncDependent(size_t kind, const std::string& key) {
     if (!s.ok() && s.code() != Code::kNotFound && s.code() != Code::kConflict) return s;
     return Status::Ok();
   }
-  json next = *obj;  // drop the dangling references, keep the live owners
-  next["metadata"]["ownerReferences"] = solid;
-  auto u = api_.update(*w.resource, ns, next);
+  // Drop the dangling references, keep the live owners.
+  return updateMetadata(*w.resource, ns, name, [&](json& meta) {
+    json kept = json::array();
+    for (const auto& ref : meta.value("ownerReferences", json::array())) {
+      for (const auto& s : solid) {
+        if (ref.value("uid", "") == s.value("uid", "")) kept.push_back(ref);
+      }
+    }
+    meta["ownerReferences"] = kept;
+  });
+}
+
+// The caches hold metadata only: read the whole object, change its metadata, write it back
+// (the read's resourceVersion guards the write; a conflict is retried by the queue).
+Status GarbageCollector::updateMetadata(const api::ResourceInfo& r, const std::string& ns,
+                                        const std::string& name,
+                                        const std::function<void(json&)>& change) {
+  auto live = api_.get(r, ns, name);
+  if (!live.ok()) return live.status().code() == Code::kNotFound ? Status::Ok() : live.status();
+  json next = std::move(live).value();
+  change(next["metadata"]);
+  if (next["metadata"].contains("ownerReferences") && next["metadata"]["ownerReferences"].empty()) {
+    next["metadata"].erase("ownerReferences");
+  }
+  auto u = api_.update(r, ns, next);
   if (!u.ok() && u.status().code() != Code::kNotFound) return u.status();
   return Status::Ok();
 }
@@ -187,14 +209,13 @@ Status GarbageCollector::syncOwner(size_t kind, const std::string& key) {
     const json& dmeta = metaOf(*d);
     const std::string dns = dmeta.value("namespace", ""), dname = dmeta.value("name", "");
     if (orphan) {  // remove us from its owners
-      json next = *d, kept = json::array();
-      for (const auto& ref : dmeta.value("ownerReferences", json::array())) {
-        if (ref.value("uid", "") != uid) kept.push_back(ref);
-      }
-      next["metadata"]["ownerReferences"] = kept;
-      if (kept.empty()) next["metadata"].erase("ownerReferences");
-      auto u = api_.update(*dw.resource, dns, next);
-      if (!u.ok() && u.status().code() != Code::kNotFound) return u.status();
+      KILN_RETURN_IF_ERROR(updateMetadata(*dw.resource, dns, dname, [&](json& meta) {
+        json kept = json::array();
+        for (const auto& ref : meta.value("ownerReferences", json::array())) {
+          if (ref.value("uid", "") != uid) kept.push_back(ref);
+        }
+        meta["ownerReferences"] = kept;
+      }));
       continue;
     }
     ++remaining;
@@ -208,14 +229,14 @@ Status GarbageCollector::syncOwner(size_t kind, const std::string& key) {
     return Status(Code::kUnavailable, std::to_string(remaining) + " dependents remain");
   }
   // Done: drop our finalizer (the last one's removal completes the owner's deletion).
-  json next = *obj, kept = json::array();
-  for (const auto& f : metaOf(*obj).value("finalizers", json::array())) {
-    if (f != (orphan ? "orphan" : "foregroundDeletion")) kept.push_back(f);
-  }
-  next["metadata"]["finalizers"] = kept;
-  auto u = api_.update(*w.resource, metaOf(*obj).value("namespace", ""), next);
-  if (!u.ok() && u.status().code() != Code::kNotFound) return u.status();
-  return Status::Ok();
+  return updateMetadata(*w.resource, metaOf(*obj).value("namespace", ""),
+                        metaOf(*obj).value("name", ""), [&](json& meta) {
+                          json kept = json::array();
+                          for (const auto& f : meta.value("finalizers", json::array())) {
+                            if (f != (orphan ? "orphan" : "foregroundDeletion")) kept.push_back(f);
+                          }
+                          meta["finalizers"] = kept;
+                        });
 }
 
 }  // namespace kiln::controllers

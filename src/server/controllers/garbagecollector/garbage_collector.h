@@ -6,10 +6,13 @@
 //    dependents deleted, and loses the finalizer (completing its deletion) once none is left;
 //  - orphan: an owner being deleted with the `orphan` finalizer has itself removed from its
 //    dependents' ownerReferences, then loses the finalizer.
+// Its informers may keep metadata only (client::metadataOnly): writes read the whole object
+// first.
 // Keys: "o|<resource index>|<ns/name>" (an object to check as a dependent) and
 // "f|<resource index>|<ns/name>" (an owner with a finalizer to process).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -47,6 +50,8 @@ class GarbageCollector {
   // Whether the owner `ref` (an ownerReference) exists with its uid: caches, then a live GET.
   StatusOr<bool> ownerExists(const nlohmann::json& ref, const std::string& ns);
   std::set<Ref> dependentsOf(const std::string& uid);
+  Status updateMetadata(const api::ResourceInfo& r, const std::string& ns, const std::string& name,
+                        const std::function<void(nlohmann::json&)>& change);
 
   client::ApiClient& api_;
   std::vector<Watched> kinds_;
