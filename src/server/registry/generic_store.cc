@@ -220,22 +220,34 @@ class ListCache {
     return r;
   }
 
+  // Applies what the store has delivered since, unless someone else is at it. Writers of the
+  // kind call this, so the store never buffers much for the cache between lists.
+  void catchUp() {
+    std::unique_lock lock(mu_, std::try_to_lock);
+    if (lock.owns_lock() && watch_ && !drainLocked()) watch_.reset();
+  }
+
  private:
+  // False if the watch broke (fell behind): the cache must be loaded again.
+  bool drainLocked() {
+    auto events = watch_->next(std::chrono::milliseconds(0));
+    while (events.ok() && !events->empty()) {
+      for (const auto& e : *events) {
+        if (e.type == store::EventType::kDelete) {
+          items_.erase(e.kv.key);
+        } else {
+          items_[e.kv.key] = e.kv;
+        }
+        rev_ = std::max(rev_, e.kv.modRevision);
+      }
+      events = watch_->next(std::chrono::milliseconds(0));
+    }
+    return events.ok();
+  }
+
   Status refresh() {
     if (watch_) {
-      auto events = watch_->next(std::chrono::milliseconds(0));
-      while (events.ok() && !events->empty()) {
-        for (const auto& e : *events) {
-          if (e.type == store::EventType::kDelete) {
-            items_.erase(e.kv.key);
-          } else {
-            items_[e.kv.key] = e.kv;
-          }
-          rev_ = std::max(rev_, e.kv.modRevision);
-        }
-        events = watch_->next(std::chrono::milliseconds(0));
-      }
-      if (events.ok()) return Status::Ok();
+      if (drainLocked()) return Status::Ok();
       watch_.reset();  // fell behind or broke: load again
     }
     KILN_ASSIGN_OR_RETURN(auto all, store_->list(prefix_, {}));
@@ -397,6 +409,7 @@ Status GenericStore::conflict(const std::string& name, const std::string& why) c
 }
 
 StatusOr<Json> GenericStore::create(const std::string& ns, Json obj, bool dryRun) {
+  catchUpListCache();
   if (!obj.is_object()) return invalidArgument("the body of the request was not an object");
   json& meta = obj["metadata"];
   if (!meta.is_object()) meta = json::object();
@@ -449,6 +462,15 @@ StatusOr<Json> GenericStore::get(const std::string& ns, const std::string& name)
   KILN_ASSIGN_OR_RETURN(auto r, store_->get(key(ns, name)));
   if (!r.kv) return notFound(name);
   return decode(*r.kv);
+}
+
+void GenericStore::catchUpListCache() {
+  ListCache* c;
+  {
+    std::lock_guard lock(listCacheMu_);
+    c = listCache_.get();
+  }
+  if (c) c->catchUp();
 }
 
 ListCache& GenericStore::listCache() {
@@ -614,6 +636,7 @@ StatusOr<std::string> GenericStore::listJson(const std::string& ns, const ListPa
 
 StatusOr<Json> GenericStore::update(const std::string& ns, const std::string& name, Json obj,
                                     bool dryRun) {
+  catchUpListCache();
   if (!obj.is_object()) return invalidArgument("the body of the request was not an object");
   std::string bodyName = metaString(obj, "name");
   if (bodyName != name) {
@@ -748,6 +771,7 @@ bool GenericStore::tracksGeneration() const {
 StatusOr<GenericStore::DeleteResult> GenericStore::remove(const std::string& ns,
                                                           const std::string& name,
                                                           const DeleteOptions& o) {
+  catchUpListCache();
   for (int attempt = 0; attempt < 16; ++attempt) {
     KILN_ASSIGN_OR_RETURN(auto cur, store_->get(key(ns, name)));
     if (!cur.kv) return notFound(name);

@@ -157,6 +157,7 @@ class GenericStore {
   int64_t ttlSeconds_ = 0;
   std::shared_ptr<EventCache> events_;  // decoded watch events, shared by this kind's watches
   ListCache& listCache();               // created on the first resourceVersion="0" list
+  void catchUpListCache();              // after each write: keeps the cache's backlog small
   std::mutex listCacheMu_;
   std::unique_ptr<ListCache> listCache_;
 };
