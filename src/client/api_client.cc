@@ -84,9 +84,9 @@ class LocalClient final : public ApiClient {
     return res.status();
   }
   StatusOr<std::unique_ptr<registry::ApiWatch>> watch(const api::ResourceInfo& r,
-                                                      const std::string& ns,
-                                                      const std::string& rv) override {
-    return api_->watch(resourcePath(r, ns) + "?watch=1&resourceVersion=" + rv);
+                                                      const std::string& ns, const std::string& rv,
+                                                      bool metadataOnly) override {
+    return api_->watch(resourcePath(r, ns) + "?watch=1&resourceVersion=" + rv, metadataOnly);
   }
 
  private:
@@ -105,19 +105,20 @@ class LocalClient final : public ApiClient {
 
 class ClientListWatch final : public ListWatch {
  public:
-  ClientListWatch(ApiClient& c, const api::ResourceInfo& r, std::string ns)
-      : c_(c), r_(r), ns_(std::move(ns)) {}
+  ClientListWatch(ApiClient& c, const api::ResourceInfo& r, std::string ns, bool metadataOnly)
+      : c_(c), r_(r), ns_(std::move(ns)), metadataOnly_(metadataOnly) {}
   // A consistent list (not resourceVersion=0: that would keep a list cache, and its store
   // watch, alive for every kind an informer follows).
   StatusOr<json> list() override { return c_.list(r_, ns_, ""); }
   StatusOr<std::unique_ptr<registry::ApiWatch>> watch(const std::string& rv) override {
-    return c_.watch(r_, ns_, rv);
+    return c_.watch(r_, ns_, rv, metadataOnly_);
   }
 
  private:
   ApiClient& c_;
   const api::ResourceInfo& r_;
   std::string ns_;
+  bool metadataOnly_;
 };
 
 }  // namespace
@@ -128,8 +129,8 @@ std::unique_ptr<ApiClient> makeLocalClient(std::shared_ptr<apiserver::LocalApi> 
 }
 
 std::shared_ptr<ListWatch> makeListWatch(ApiClient& client, const api::ResourceInfo& r,
-                                         std::string ns) {
-  return std::make_shared<ClientListWatch>(client, r, std::move(ns));
+                                         std::string ns, bool metadataOnly) {
+  return std::make_shared<ClientListWatch>(client, r, std::move(ns), metadataOnly);
 }
 
 }  // namespace kiln::client

@@ -43,7 +43,8 @@ class ApiClient {
                         const nlohmann::json& options) = 0;
   virtual StatusOr<std::unique_ptr<registry::ApiWatch>> watch(const api::ResourceInfo& r,
                                                               const std::string& ns,
-                                                              const std::string& rv) = 0;
+                                                              const std::string& rv,
+                                                              bool metadataOnly = false) = 0;
 };
 
 // The in-process client; `userAgent` becomes the field manager of its writes.
@@ -52,7 +53,7 @@ std::unique_ptr<ApiClient> makeLocalClient(std::shared_ptr<apiserver::LocalApi> 
 
 // Lists (consistently) and watches `r` (in `ns`, or every namespace) through `client`.
 std::shared_ptr<ListWatch> makeListWatch(ApiClient& client, const api::ResourceInfo& r,
-                                         std::string ns = "");
+                                         std::string ns = "", bool metadataOnly = false);
 
 // The path of a collection or an object: /api/v1/namespaces/NS/pods[/NAME].
 std::string resourcePath(const api::ResourceInfo& r, const std::string& ns,

@@ -458,7 +458,8 @@ class Handlers {
   }
 
   StatusOr<std::unique_ptr<registry::ApiWatch>> openWatch(const Request& req, const RequestInfo& ri,
-                                                          const api::ResourceInfo*& infoOut) {
+                                                          const api::ResourceInfo*& infoOut,
+                                                          bool metadataOnly = false) {
     const std::string target(req.target());
     const api::ResourceInfo* info = api::findResource(ri.apiGroup, ri.apiVersion, ri.resource);
     if (!info || !ri.subresource.empty())
@@ -468,6 +469,7 @@ class Handlers {
     infoOut = info;
     registry::WatchParams p;
     p.resourceVersion = queryParam(target, "resourceVersion");
+    p.metadataOnly = metadataOnly;
     if (queryParam(target, "sendInitialEvents") == "true") {
       // Watch-list (upstream's WatchList): the current state as ADDED events, then a bookmark
       // marking their end. Upstream requires bookmarks and NotOlderThan with it.
@@ -1200,12 +1202,13 @@ class LocalApiImpl final : public LocalApi {
     return {r.code, std::move(r.body)};
   }
 
-  StatusOr<std::unique_ptr<registry::ApiWatch>> watch(std::string_view target) override {
+  StatusOr<std::unique_ptr<registry::ApiWatch>> watch(std::string_view target,
+                                                      bool metadataOnly) override {
     Request req{http::verb::get, target, 11};
     req.set(http::field::accept, "application/json");
     KILN_ASSIGN_OR_RETURN(auto ri, parseRequestInfo("GET", std::string(target)));
     const api::ResourceInfo* info = nullptr;
-    return h_->openWatch(req, ri, info);
+    return h_->openWatch(req, ri, info, metadataOnly);
   }
 
  private:

@@ -38,7 +38,10 @@ class LocalApi {
   virtual Response call(std::string_view method, std::string_view target, std::string body = {},
                         std::string_view contentType = "application/json",
                         std::string_view userAgent = "kiln") = 0;
-  virtual StatusOr<std::unique_ptr<registry::ApiWatch>> watch(std::string_view target) = 0;
+  // `metadataOnly`: events carry apiVersion, kind and metadata only (for metadata informers;
+  // the rest of each object is never decoded).
+  virtual StatusOr<std::unique_ptr<registry::ApiWatch>> watch(std::string_view target,
+                                                              bool metadataOnly = false) = 0;
 };
 
 // Where the apiserver component publishes its LocalApi while it runs (empty before start and

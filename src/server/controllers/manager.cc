@@ -34,12 +34,13 @@ class ControllerManager final : public common::Component {
     for (const auto& r : api::allResources()) {
       if (!r.hasVerb("list") || !r.hasVerb("watch") || !r.hasVerb("delete")) continue;
       if (r.resource == "events") continue;
-      informers.push_back(std::make_unique<client::Informer>(client::makeListWatch(*api, r)));
       // Only the garbage collector watches most kinds: metadata is all it needs (as upstream's
-      // metadata informers), which keeps the cache small.
+      // metadata informers): events are decoded that far only, and the cache stays small.
       const bool full =
           r.group.empty() && (r.resource == "namespaces" || r.resource == "serviceaccounts" ||
                               r.resource == "configmaps");
+      informers.push_back(
+          std::make_unique<client::Informer>(client::makeListWatch(*api, r, "", !full)));
       if (!full) informers.back()->setTransform(client::metadataOnly);
       watched.push_back({&r, informers.back().get()});
       byResource[r.group + "/" + r.resource] = informers.back().get();

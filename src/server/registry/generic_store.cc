@@ -89,6 +89,44 @@ size_t skipValue(const std::string& s, size_t i) {
   return i;
 }
 
+// {apiVersion, kind, metadata} of a stored object, parsing only its metadata member (the
+// stored form is compact JSON); the whole object is decoded if that cannot be found.
+StatusOr<Json> decodeMetadata(const store::KeyValue& kv, const std::string& apiVersion,
+                              const std::string& kind) {
+  const std::string& s = kv.value;
+  auto ws = [&](size_t i) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r')) ++i;
+    return i;
+  };
+  Json meta;
+  size_t i = ws(0);
+  if (i < s.size() && s[i] == '{') {
+    i = ws(i + 1);
+    while (i < s.size() && s[i] == '"') {
+      size_t keyEnd = skipValue(s, i);
+      if (keyEnd == std::string::npos) break;
+      const bool isMeta = s.compare(i, keyEnd - i, "\"metadata\"") == 0;
+      i = ws(keyEnd);
+      if (i >= s.size() || s[i] != ':') break;
+      size_t valueStart = ws(i + 1), valueEnd = skipValue(s, valueStart);
+      if (valueEnd == std::string::npos) break;
+      if (isMeta) {
+        meta = json::parse(s.begin() + static_cast<std::ptrdiff_t>(valueStart),
+                           s.begin() + static_cast<std::ptrdiff_t>(valueEnd), nullptr, false);
+        break;
+      }
+      i = ws(valueEnd);
+      if (i < s.size() && s[i] == ',') i = ws(i + 1);
+    }
+  }
+  if (!meta.is_object()) {
+    KILN_ASSIGN_OR_RETURN(Json full, decode(kv));
+    meta = full["metadata"];
+  }
+  meta["resourceVersion"] = std::to_string(kv.modRevision);
+  return Json{{"apiVersion", apiVersion}, {"kind", kind}, {"metadata", std::move(meta)}};
+}
+
 // Appends the stored object `raw` (compact JSON, no resourceVersion) to `out` with
 // metadata.resourceVersion set, without parsing it into a tree. False (nothing appended) if
 // `raw` is not an object with a metadata object.
@@ -274,12 +312,13 @@ namespace {
 class Translating final : public ApiWatch {
  public:
   Translating(std::unique_ptr<store::Watch> w, ObjectFilter filter, std::vector<WatchEvent> initial,
-              int64_t start, std::shared_ptr<EventCache> cache)
+              int64_t start, std::shared_ptr<EventCache> cache, const api::ResourceInfo* metaOnly)
       : w_(std::move(w)),
         filter_(std::move(filter)),
         initial_(std::move(initial)),
         progress_(start),
-        cache_(std::move(cache)) {}
+        cache_(std::move(cache)),
+        metaOnly_(filter_ ? nullptr : metaOnly) {}
 
   StatusOr<std::vector<WatchEvent>> next(std::chrono::milliseconds timeout) override {
     std::vector<WatchEvent> out;
@@ -310,6 +349,16 @@ class Translating final : public ApiWatch {
 
  private:
   void translate(const store::Event& e, std::vector<WatchEvent>& out) {
+    if (metaOnly_) {  // no filter: membership never changes, only the event type matters
+      auto m = decodeMetadata(e.kv, metaOnly_->groupVersion(), metaOnly_->kind);
+      if (!m.ok()) return;
+      auto obj = std::make_shared<const Json>(std::move(m).value());
+      out.push_back({e.type == store::EventType::kDelete ? "DELETED"
+                     : e.isCreate()                      ? "ADDED"
+                                                         : "MODIFIED",
+                     std::move(obj), nullptr});
+      return;
+    }
     auto cur = cache_->get(e.kv);
     if (!cur) return;
     bool nowMatches = passes(filter_, cur->object);
@@ -344,6 +393,7 @@ class Translating final : public ApiWatch {
   std::vector<WatchEvent> initial_;
   std::atomic<int64_t> progress_;
   std::shared_ptr<EventCache> cache_;
+  const api::ResourceInfo* metaOnly_;  // set: metadata-only events of this resource
 };
 
 }  // namespace
@@ -899,8 +949,9 @@ StatusOr<std::unique_ptr<ApiWatch>> GenericStore::watch(const std::string& ns,
     }
     return w.status();
   }
-  return std::unique_ptr<ApiWatch>(
-      new Translating(std::move(w).value(), params.filter, std::move(initial), start, events_));
+  return std::unique_ptr<ApiWatch>(new Translating(std::move(w).value(), params.filter,
+                                                   std::move(initial), start, events_,
+                                                   params.metadataOnly ? &info_ : nullptr));
 }
 
 }  // namespace kiln::registry

@@ -38,6 +38,9 @@ struct ListParams {
 struct WatchParams {
   std::string resourceVersion;  // "" or "0": start with ADDED for the current state
   ObjectFilter filter;
+  // Events carry only apiVersion, kind and metadata, read without decoding the rest of the
+  // object (what metadata informers need; ignored when a filter must see the whole object).
+  bool metadataOnly = false;
 };
 
 struct WatchEvent {

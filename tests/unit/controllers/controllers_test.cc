@@ -100,7 +100,7 @@ class FakeApi final : public client::ApiClient {
     return Status::Ok();
   }
   StatusOr<std::unique_ptr<registry::ApiWatch>> watch(const api::ResourceInfo&, const std::string&,
-                                                      const std::string&) override {
+                                                      const std::string&, bool) override {
     return std::unique_ptr<registry::ApiWatch>(new Idle());
   }
   std::vector<std::string> takeWrites() {

@@ -307,6 +307,30 @@ TEST_F(GenericStoreTest, WatchProgressRevisionCoversFilteredEvents) {
   EXPECT_EQ(std::to_string((*w)->progressRevision()), (*skipped)["metadata"]["resourceVersion"]);
 }
 
+TEST_F(GenericStoreTest, MetadataOnlyWatchesCarryJustTheMetadata) {
+  auto c = cms_->create("default", cm("a"), false);
+  ASSERT_TRUE(c.ok());
+  WatchParams p;
+  p.resourceVersion = (*c)["metadata"]["resourceVersion"];
+  p.metadataOnly = true;
+  auto w = cms_->watch("default", p);
+  ASSERT_TRUE(w.ok());
+  json owned = cm("b", "v", {{"app", "web"}});
+  owned["metadata"]["ownerReferences"] = {{{"uid", "u1"}, {"name", "o"}}};
+  auto b = cms_->create("default", owned, false);
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE(cms_->remove("default", "a", {}).ok());
+  auto ev = collect(**w, 2);
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].type, "ADDED");
+  EXPECT_EQ(*ev[0].object,
+            (json{{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", (*b)["metadata"]}}))
+      << "no data, the same metadata (resourceVersion included)";
+  EXPECT_EQ(ev[1].type, "DELETED");
+  EXPECT_EQ((*ev[1].object)["metadata"]["name"], "a");
+  EXPECT_FALSE(ev[1].object->contains("data"));
+}
+
 TEST_F(GenericStoreTest, WatchFromAResourceVersionAndSelectorTransitions) {
   auto c = cms_->create("default", cm("a", "v", {{"app", "web"}}), false);
   ASSERT_TRUE(c.ok());
