@@ -109,13 +109,19 @@ Response notFoundResponse() {
       customStatus(404, "NotFound", "the server could not find the requested resource"));
 }
 
-// A request body as JSON, by its Content-Type: JSON (the default), YAML, or Kubernetes'
-// protobuf (what kubectl's typed clients send). Anything else is kUnsupportedMediaType.
-StatusOr<json> decodeBody(const Request& req) {
+// The request's media type: its Content-Type without parameters, lower-cased.
+std::string contentType(const Request& req) {
   std::string ct = std::string(req[http::field::content_type]);
   std::string type = ct.substr(0, ct.find(';'));
   while (!type.empty() && type.back() == ' ') type.pop_back();
   for (char& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return type;
+}
+
+// A request body as JSON, by its Content-Type: JSON (the default), YAML, or Kubernetes'
+// protobuf (what kubectl's typed clients send). Anything else is kUnsupportedMediaType.
+StatusOr<json> decodeBody(const Request& req) {
+  const std::string type = contentType(req);
   if (type == api::kK8sProtobufMediaType) {
     auto obj = api::decodeK8sProtobuf(req.body());
     if (!obj.ok()) {
@@ -735,9 +741,7 @@ class Handlers {
   // Applies the request's patch body (by its Content-Type) to `current`.
   StatusOr<Json> applyPatchBody(const Request& req, const Json& current,
                                 const std::string& apiVersion, const std::string& kind) {
-    std::string ct = header(req, http::field::content_type);
-    std::string type = ct.substr(0, ct.find(';'));
-    while (!type.empty() && type.back() == ' ') type.pop_back();
+    const std::string type = contentType(req);
     if (type != "application/json-patch+json" && type != "application/merge-patch+json" &&
         type != "application/strategic-merge-patch+json") {
       return Status(Code::kUnimplemented, kUnsupportedPatchType);
@@ -905,13 +909,6 @@ class Handlers {
     json ok = json::parse(successStatusJson({}));
     ok["code"] = 201;
     return {201, "application/json", ok.dump()};
-  }
-
-  static std::string contentType(const Request& req) {
-    std::string ct = header(req, http::field::content_type);
-    std::string type = ct.substr(0, ct.find(';'));
-    while (!type.empty() && type.back() == ' ') type.pop_back();
-    return type;
   }
 
   // Server-side apply (PATCH with application/apply-patch+yaml): creates the object from the
