@@ -310,10 +310,15 @@ void mergeApplied(json& dst, const json& src, const TypeMeta* type, int depth) {
 struct Entry {
   json raw;  // the entry as stored (manager, operation, apiVersion, time, subresource)
   FieldSet fields;
-  std::string manager() const { return raw.value("manager", ""); }
-  std::string operation() const { return raw.value("operation", ""); }
-  std::string apiVersion() const { return raw.value("apiVersion", ""); }
-  std::string subresource() const { return raw.value("subresource", ""); }
+  // Entries come from clients: a member of the wrong type reads as absent rather than throwing.
+  std::string str(const char* key) const {
+    auto it = raw.find(key);
+    return it != raw.end() && it->is_string() ? it->get<std::string>() : std::string();
+  }
+  std::string manager() const { return str("manager"); }
+  std::string operation() const { return str("operation"); }
+  std::string apiVersion() const { return str("apiVersion"); }
+  std::string subresource() const { return str("subresource"); }
 };
 
 std::vector<Entry> readEntries(const json& obj) {
