@@ -46,6 +46,11 @@ Status statusFromApi(int httpCode, const std::string& body) {
   return Status(code, message);
 }
 
+StatusOr<json> ApiClient::createSubresource(const api::ResourceInfo&, const std::string&,
+                                            const std::string&, const std::string&, const json&) {
+  return Status(Code::kUnimplemented, "this client cannot create subresources");
+}
+
 namespace {
 
 class LocalClient final : public ApiClient {
@@ -64,6 +69,12 @@ class LocalClient final : public ApiClient {
   StatusOr<json> create(const api::ResourceInfo& r, const std::string& ns,
                         const json& obj) override {
     return call("POST", resourcePath(r, ns), obj.dump(), "application/json");
+  }
+  StatusOr<json> createSubresource(const api::ResourceInfo& r, const std::string& ns,
+                                   const std::string& name, const std::string& subresource,
+                                   const json& obj) override {
+    return call("POST", resourcePath(r, ns, name) + "/" + subresource, obj.dump(),
+                "application/json");
   }
   StatusOr<json> update(const api::ResourceInfo& r, const std::string& ns, const json& obj,
                         const std::string& subresource) override {

@@ -28,6 +28,11 @@ class ApiClient {
                                         const std::string& query = "") = 0;
   virtual StatusOr<nlohmann::json> create(const api::ResourceInfo& r, const std::string& ns,
                                           const nlohmann::json& obj) = 0;
+  // POST to a subresource of an object: pods/NAME/binding, pods/NAME/eviction.
+  virtual StatusOr<nlohmann::json> createSubresource(const api::ResourceInfo& r,
+                                                     const std::string& ns, const std::string& name,
+                                                     const std::string& subresource,
+                                                     const nlohmann::json& obj);
   // PUT of the whole object (its metadata.resourceVersion guards it), or of a subresource
   // ("status", "finalize").
   virtual StatusOr<nlohmann::json> update(const api::ResourceInfo& r, const std::string& ns,

@@ -15,6 +15,10 @@ class Clock {
   using TimePoint = std::chrono::steady_clock::time_point;
   virtual ~Clock() = default;
   virtual TimePoint now() const = 0;
+  // Wall-clock time, for timestamps written into objects (conditions, events) and compared
+  // with them (minReadySeconds, progress deadlines, schedules). A fake clock's wall time moves
+  // with its steady time.
+  virtual std::chrono::system_clock::time_point wallNow() const = 0;
   // Whether waiting in real time tracks this clock (false for a fake clock: waiters are woken
   // by onAdvance callbacks instead).
   virtual bool real() const = 0;
@@ -26,6 +30,9 @@ class Clock {
 class RealClock final : public Clock {
  public:
   TimePoint now() const override { return std::chrono::steady_clock::now(); }
+  std::chrono::system_clock::time_point wallNow() const override {
+    return std::chrono::system_clock::now();
+  }
   bool real() const override { return true; }
   int addListener(std::function<void()>) override { return 0; }
   void removeListener(int) override {}
@@ -41,6 +48,14 @@ class FakeClock final : public Clock {
     std::lock_guard lock(mu_);
     return now_;
   }
+  std::chrono::system_clock::time_point wallNow() const override {
+    std::lock_guard lock(mu_);
+    return kWallStart + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                            now_ - TimePoint(std::chrono::hours(1)));
+  }
+  // 2026-01-01T00:00:00Z: fake wall time starts here.
+  static constexpr std::chrono::system_clock::time_point kWallStart{
+      std::chrono::seconds(1767225600)};
   bool real() const override { return false; }
   int addListener(std::function<void()> f) override {
     std::lock_guard lock(mu_);

@@ -88,4 +88,59 @@ std::string rfc3339(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+StatusOr<std::chrono::system_clock::time_point> parseRfc3339(std::string_view s) {
+  // YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm)
+  auto digits = [&](size_t pos, size_t n, int& out) {
+    if (pos + n > s.size()) return false;
+    out = 0;
+    for (size_t i = pos; i < pos + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+      out = out * 10 + (s[i] - '0');
+    }
+    return true;
+  };
+  std::tm tm{};
+  int y, mo, d, h, mi, sec;
+  if (s.size() < 20 || !digits(0, 4, y) || s[4] != '-' || !digits(5, 2, mo) || s[7] != '-' ||
+      !digits(8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(11, 2, h) ||
+      s[13] != ':' || !digits(14, 2, mi) || s[16] != ':' || !digits(17, 2, sec) || mo < 1 ||
+      mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) {
+    return invalidArgument("not an RFC 3339 time: \"" + std::string(s.substr(0, 64)) + "\"");
+  }
+  size_t pos = 19;
+  long nanos = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    long scale = 100000000;
+    for (++pos; pos < s.size() && s[pos] >= '0' && s[pos] <= '9'; ++pos) {
+      nanos += (s[pos] - '0') * scale;
+      scale /= 10;
+    }
+  }
+  int offset = 0;
+  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
+    ++pos;
+  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+    int oh, om;
+    if (!digits(pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
+        !digits(pos + 4, 2, om)) {
+      return invalidArgument("not an RFC 3339 time: bad zone offset");
+    }
+    offset = (oh * 60 + om) * 60 * (s[pos] == '-' ? -1 : 1);
+    pos += 6;
+  } else {
+    return invalidArgument("not an RFC 3339 time: no zone");
+  }
+  if (pos != s.size()) return invalidArgument("not an RFC 3339 time: trailing characters");
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  std::time_t t = timegm(&tm) - offset;
+  return std::chrono::system_clock::from_time_t(t) +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(
+             std::chrono::nanoseconds(nanos));
+}
+
 }  // namespace kiln::common

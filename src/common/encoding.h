@@ -17,5 +17,7 @@ StatusOr<std::string> base64Decode(std::string_view text);
 std::string newUuid();
 // "2026-11-24T04:10:53Z" (seconds precision, as Kubernetes metav1.Time).
 std::string rfc3339(std::chrono::system_clock::time_point t);
+// Parses RFC 3339 ("2026-11-24T04:10:53Z", fractional seconds and zone offsets allowed).
+StatusOr<std::chrono::system_clock::time_point> parseRfc3339(std::string_view s);
 
 }  // namespace kiln::common

@@ -340,6 +340,7 @@ class Handlers {
       if (info->subresource("status") && obj.contains("status") && info->kind != "Namespace") {
         obj.erase("status");  // status is written through /status only
       }
+      initialStatus(*info, obj);
       details.name = obj["metadata"].value("name", "");
       if (info->kind == "Service" && services_) {
         result = services_->createService(
@@ -639,6 +640,7 @@ class Handlers {
         next["status"] = obj["status"];
       else
         next.erase("status");
+      statusMetadata(info, next, obj);
       next["metadata"]["resourceVersion"] = obj["metadata"].value("resourceVersion", "");
       next["metadata"]["name"] = obj["metadata"].value("name", "");
       return gs.update(ns, ri.name, std::move(next), dryRun);
@@ -648,6 +650,31 @@ class Handlers {
     else
       obj.erase("status");
     return gs.update(ns, ri.name, std::move(obj), dryRun);
+  }
+
+  // The status a new object starts with (upstream's PrepareForCreate): a pod is Pending, with
+  // its QoS class.
+  static void initialStatus(const api::ResourceInfo& info, Json& obj) {
+    if (info.kind != "Pod") return;
+    obj["status"] = {{"phase", "Pending"}, {"qosClass", registry::podQosClass(obj)}};
+  }
+
+  // What a status write may change besides status: annotations and labels, as upstream's status
+  // strategies (which reset spec but keep the client's metadata; Deployments keep their labels).
+  // The deployment controller records its revision annotation this way.
+  static void statusMetadata(const api::ResourceInfo& info, Json& next, const Json& client) {
+    auto m = client.find("metadata");
+    if (m == client.end() || !m->is_object()) return;
+    for (const char* field : {"annotations", "labels"}) {
+      if (info.kind == "Deployment" && std::string_view(field) == "labels") continue;
+      auto f = m->find(field);
+      if (f != m->end() && (f->is_object() || f->is_null())) {
+        if (f->is_null() || f->empty())
+          next["metadata"].erase(field);
+        else
+          next["metadata"][field] = *f;
+      }
+    }
   }
 
   // The label selector of a workload in its string form ("app=web,tier in (a,b)"), as the
@@ -995,6 +1022,7 @@ class Handlers {
           return invalidResponse(info, obj, std::move(errs), details);
         }
         if (info.subresource("status") && info.kind != "Namespace") obj.erase("status");
+        initialStatus(info, obj);
         StatusOr<Json> created = Status(Code::kInternal, "unhandled");
         if (info.kind == "Service" && services_) {
           created = services_->createService(
@@ -1122,6 +1150,7 @@ class Handlers {
             if (statusOnly) {
               Json next = current;
               if (patched.contains("status")) next["status"] = patched["status"];
+              statusMetadata(gs.info(), next, patched);
               return next;
             }
             if (current.contains("status"))

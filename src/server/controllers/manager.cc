@@ -4,11 +4,14 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "client/api_client.h"
 #include "client/informer.h"
+#include "server/controllers/deployment/deployment_controller.h"
 #include "server/controllers/garbagecollector/garbage_collector.h"
 #include "server/controllers/namespace/namespace_controller.h"
+#include "server/controllers/replicaset/replicaset_controller.h"
 #include "server/controllers/rootca/rootca_controller.h"
 #include "server/controllers/serviceaccount/serviceaccount_controller.h"
 
@@ -34,11 +37,13 @@ class ControllerManager final : public common::Component {
     for (const auto& r : api::allResources()) {
       if (!r.hasVerb("list") || !r.hasVerb("watch") || !r.hasVerb("delete")) continue;
       if (r.resource == "events") continue;
-      // Only the garbage collector watches most kinds: metadata is all it needs (as upstream's
+      // Workload controllers read whole pods and ReplicaSets; only the garbage collector watches
+      // the other kinds, and metadata is all it needs (as upstream's
       // metadata informers): events are decoded that far only, and the cache stays small.
-      const bool full =
-          r.group.empty() && (r.resource == "namespaces" || r.resource == "serviceaccounts" ||
-                              r.resource == "configmaps");
+      static const std::set<std::string> kFull = {"/namespaces",      "/serviceaccounts",
+                                                  "/configmaps",      "/pods",
+                                                  "apps/replicasets", "apps/deployments"};
+      const bool full = kFull.count(r.group + "/" + r.resource) > 0;
       informers.push_back(
           std::make_unique<client::Informer>(client::makeListWatch(*api, r, "", !full)));
       if (!full) informers.back()->setTransform(client::metadataOnly);
@@ -50,7 +55,14 @@ class ControllerManager final : public common::Component {
     ServiceAccountController saController(*api, namespaces, *byResource.at("/serviceaccounts"));
     RootCaController caController(*api, namespaces, *byResource.at("/configmaps"), rootCaPem_);
     GarbageCollector gc(*api, watched);
+    client::Informer& pods = *byResource.at("/pods");
+    ReplicaSetController rsController(*api, *api::findResource("apps", "v1", "replicasets"),
+                                      *byResource.at("apps/replicasets"), pods);
+    DeploymentController deployController(*api, *byResource.at("apps/deployments"),
+                                          *byResource.at("apps/replicasets"), pods);
     auto stopAll = [&] {
+      rsController.stop();
+      deployController.stop();
       nsController.stop();
       saController.stop();
       caController.stop();
@@ -70,10 +82,13 @@ class ControllerManager final : public common::Component {
     saController.start(1);
     caController.start(1);
     gc.start(2);
-    ctx.logger().info(
-        "controllers running",
-        {{"controllers", "namespace,serviceaccount,root-ca-publisher,garbage-collector"},
-         {"informers", informers.size()}});
+    rsController.start(2);
+    deployController.start(2);
+    ctx.logger().info("controllers running",
+                      {{"controllers",
+                        "namespace,serviceaccount,root-ca-publisher,garbage-collector,replicaset,"
+                        "deployment"},
+                       {"informers", informers.size()}});
     ctx.ready();
     {
       std::unique_lock lock(mu_);

@@ -682,4 +682,27 @@ std::string invalidMessage(const std::string& kind, const std::string& name,
   return head + "[" + s + "]";
 }
 
+std::string podQosClass(const json& pod) {
+  const json& spec = pod.value("spec", json::object());
+  bool any = false, guaranteed = true;
+  for (const char* list : {"initContainers", "containers"}) {
+    const json& cs = spec.value(list, json::array());
+    if (!cs.is_array()) continue;
+    for (const auto& c : cs) {
+      if (!c.is_object()) continue;
+      const json& res = c.value("resources", json::object());
+      const json& req = res.is_object() ? res.value("requests", json::object()) : json::object();
+      const json& lim = res.is_object() ? res.value("limits", json::object()) : json::object();
+      for (const char* r : {"cpu", "memory"}) {
+        const bool hasReq = req.is_object() && req.contains(r);
+        const bool hasLim = lim.is_object() && lim.contains(r);
+        if (hasReq || hasLim) any = true;
+        if (!hasLim || (hasReq && req[r] != lim[r])) guaranteed = false;
+      }
+    }
+  }
+  if (!any) return "BestEffort";
+  return guaranteed ? "Guaranteed" : "Burstable";
+}
+
 }  // namespace kiln::registry

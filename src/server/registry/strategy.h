@@ -38,6 +38,11 @@ void applyDefaults(const api::ResourceInfo& info, nlohmann::json& obj);
 FieldErrors validateObject(const api::ResourceInfo& info, const nlohmann::json& obj,
                            const nlohmann::json* old);
 
+// A pod's QoS class from its containers' requests and limits: "Guaranteed" (every container
+// limits cpu and memory, and requests equal limits), "BestEffort" (no requests or limits at
+// all), else "Burstable".
+std::string podQosClass(const nlohmann::json& pod);
+
 // Upstream's aggregate message: `Pod "x" is invalid: spec.a: Required value` for one error,
 // `Pod "x" is invalid: [spec.a: Required value, spec.b: ...]` for several.
 std::string invalidMessage(const std::string& kind, const std::string& name,
