@@ -13,6 +13,7 @@
 #include "server/controllers/namespace/namespace_controller.h"
 #include "server/controllers/replicaset/replicaset_controller.h"
 #include "server/controllers/rootca/rootca_controller.h"
+#include "server/controllers/statefulset/statefulset_controller.h"
 #include "server/controllers/serviceaccount/serviceaccount_controller.h"
 
 namespace kiln::controllers {
@@ -40,9 +41,9 @@ class ControllerManager final : public common::Component {
       // Workload controllers read whole pods and ReplicaSets; only the garbage collector watches
       // the other kinds, and metadata is all it needs (as upstream's
       // metadata informers): events are decoded that far only, and the cache stays small.
-      static const std::set<std::string> kFull = {"/namespaces",      "/serviceaccounts",
-                                                  "/configmaps",      "/pods",
-                                                  "apps/replicasets", "apps/deployments"};
+      static const std::set<std::string> kFull = {
+          "/namespaces",      "/serviceaccounts", "/configmaps",       "/pods",
+          "apps/replicasets", "apps/deployments", "apps/statefulsets", "apps/controllerrevisions"};
       const bool full = kFull.count(r.group + "/" + r.resource) > 0;
       informers.push_back(
           std::make_unique<client::Informer>(client::makeListWatch(*api, r, "", !full)));
@@ -60,7 +61,11 @@ class ControllerManager final : public common::Component {
                                       *byResource.at("apps/replicasets"), pods);
     DeploymentController deployController(*api, *byResource.at("apps/deployments"),
                                           *byResource.at("apps/replicasets"), pods);
+    StatefulSetController stsController(*api, *byResource.at("apps/statefulsets"), pods,
+                                        *byResource.at("apps/controllerrevisions"),
+                                        *byResource.at("/persistentvolumeclaims"));
     auto stopAll = [&] {
+      stsController.stop();
       rsController.stop();
       deployController.stop();
       nsController.stop();
@@ -84,10 +89,11 @@ class ControllerManager final : public common::Component {
     gc.start(2);
     rsController.start(2);
     deployController.start(2);
+    stsController.start(1);
     ctx.logger().info("controllers running",
                       {{"controllers",
                         "namespace,serviceaccount,root-ca-publisher,garbage-collector,replicaset,"
-                        "deployment"},
+                        "deployment,statefulset"},
                        {"informers", informers.size()}});
     ctx.ready();
     {

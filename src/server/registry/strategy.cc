@@ -289,13 +289,16 @@ void validateContainers(Errors& e, const std::string& f, const json& list, bool 
   }
 }
 
+// `extraVolumes`: volume names provided from outside the pod spec (a StatefulSet's
+// volumeClaimTemplates).
 void validatePodSpec(Errors& e, const std::string& f, const json& spec,
-                     const std::vector<std::string>& allowedRestart) {
+                     const std::vector<std::string>& allowedRestart,
+                     const std::set<std::string>& extraVolumes = {}) {
   if (!spec.is_object()) {
     e.required(f);
     return;
   }
-  std::set<std::string> volumes;
+  std::set<std::string> volumes = extraVolumes;
   const json& vols = field(spec, "volumes");
   if (vols.is_array()) {
     for (size_t i = 0; i < vols.size(); ++i) {
@@ -385,7 +388,14 @@ void validateSelectorAndTemplate(Errors& e, const json& spec, const std::string&
     return;
   }
   validateLabels(e, "spec.template.metadata.labels", field(field(tmpl, "metadata"), "labels"));
-  validatePodSpec(e, "spec.template.spec", field(tmpl, "spec"), restart);
+  std::set<std::string> claimVolumes;
+  if (const json& vcts = field(spec, "volumeClaimTemplates"); vcts.is_array()) {
+    for (const auto& v : vcts) {
+      std::string n = str(field(field(v, "metadata"), "name"));
+      if (!n.empty()) claimVolumes.insert(n);
+    }
+  }
+  validatePodSpec(e, "spec.template.spec", field(tmpl, "spec"), restart, claimVolumes);
 }
 
 }  // namespace
