@@ -654,9 +654,35 @@ class Handlers {
 
   // The status a new object starts with (upstream's PrepareForCreate): a pod is Pending, with
   // its QoS class.
+  // Pods also get upstream's DefaultTolerationSeconds admission: tolerate the not-ready and
+  // unreachable NoExecute taints for 300 s unless they already tolerate them.
   static void initialStatus(const api::ResourceInfo& info, Json& obj) {
     if (info.kind != "Pod") return;
     obj["status"] = {{"phase", "Pending"}, {"qosClass", registry::podQosClass(obj)}};
+    if (!obj["spec"].is_object()) return;
+    Json& tolerations = obj["spec"]["tolerations"];
+    if (!tolerations.is_array()) tolerations = Json::array();
+    for (const char* key : {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}) {
+      bool tolerated = false;
+      for (const auto& t : tolerations) {
+        if (!t.is_object()) continue;
+        auto str = [&](const char* f, const char* def) {
+          auto it = t.find(f);
+          return it != t.end() && it->is_string() ? it->get<std::string>() : std::string(def);
+        };
+        std::string k = str("key", ""), op = str("operator", "Equal"), effect = str("effect", "");
+        if ((k == key || (k.empty() && op == "Exists")) &&
+            (effect.empty() || effect == "NoExecute")) {
+          tolerated = true;
+        }
+      }
+      if (!tolerated) {
+        tolerations.push_back({{"key", key},
+                               {"operator", "Exists"},
+                               {"effect", "NoExecute"},
+                               {"tolerationSeconds", 300}});
+      }
+    }
   }
 
   // What a status write may change besides status: annotations and labels, as upstream's status

@@ -11,6 +11,7 @@
 #include "server/controllers/deployment/deployment_controller.h"
 #include "server/controllers/garbagecollector/garbage_collector.h"
 #include "server/controllers/namespace/namespace_controller.h"
+#include "server/controllers/nodelifecycle/node_lifecycle_controller.h"
 #include "server/controllers/replicaset/replicaset_controller.h"
 #include "server/controllers/rootca/rootca_controller.h"
 #include "server/controllers/statefulset/statefulset_controller.h"
@@ -43,7 +44,8 @@ class ControllerManager final : public common::Component {
       // metadata informers): events are decoded that far only, and the cache stays small.
       static const std::set<std::string> kFull = {
           "/namespaces",      "/serviceaccounts", "/configmaps",       "/pods",
-          "apps/replicasets", "apps/deployments", "apps/statefulsets", "apps/controllerrevisions"};
+          "apps/replicasets", "apps/deployments", "apps/statefulsets", "apps/controllerrevisions",
+          "/nodes",           "coordination.k8s.io/leases"};
       const bool full = kFull.count(r.group + "/" + r.resource) > 0;
       informers.push_back(
           std::make_unique<client::Informer>(client::makeListWatch(*api, r, "", !full)));
@@ -64,7 +66,10 @@ class ControllerManager final : public common::Component {
     StatefulSetController stsController(*api, *byResource.at("apps/statefulsets"), pods,
                                         *byResource.at("apps/controllerrevisions"),
                                         *byResource.at("/persistentvolumeclaims"));
+    NodeLifecycleController nodeController(*api, *byResource.at("/nodes"),
+                                           *byResource.at("coordination.k8s.io/leases"), pods);
     auto stopAll = [&] {
+      nodeController.stop();
       stsController.stop();
       rsController.stop();
       deployController.stop();
@@ -90,10 +95,11 @@ class ControllerManager final : public common::Component {
     rsController.start(2);
     deployController.start(2);
     stsController.start(1);
+    nodeController.start(1);
     ctx.logger().info("controllers running",
                       {{"controllers",
                         "namespace,serviceaccount,root-ca-publisher,garbage-collector,replicaset,"
-                        "deployment,statefulset"},
+                        "deployment,statefulset,node-lifecycle"},
                        {"informers", informers.size()}});
     ctx.ready();
     {
