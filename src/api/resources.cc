@@ -7,21 +7,33 @@
 namespace kiln::api {
 namespace {
 
-const std::vector<std::string> kAll = {"create", "delete", "deletecollection", "get",
-                                       "list",   "patch",  "update",           "watch"};
-const std::vector<std::string> kNoCollection = {"create", "delete", "get",  "list",
-                                                "patch",  "update", "watch"};
-const std::vector<std::string> kGetPatchUpdate = {"get", "patch", "update"};
+// Functions, not globals: other translation units may look resources up during their own
+// static initialisation, before globals of this one would be constructed.
+const std::vector<std::string>& kAll() {
+  static const std::vector<std::string> v = {"create", "delete", "deletecollection", "get",
+                                             "list",   "patch",  "update",           "watch"};
+  return v;
+}
+const std::vector<std::string>& kNoCollection() {
+  static const std::vector<std::string> v = {"create", "delete", "get",  "list",
+                                             "patch",  "update", "watch"};
+  return v;
+}
+const std::vector<std::string>& kGetPatchUpdate() {
+  static const std::vector<std::string> v = {"get", "patch", "update"};
+  return v;
+}
 
 SubresourceInfo status(const std::string& group, const std::string& version,
                        const std::string& kind) {
-  return {"status", {group, version, kind}, kGetPatchUpdate};
+  return {"status", {group, version, kind}, kGetPatchUpdate()};
 }
-SubresourceInfo scale() { return {"scale", {"autoscaling", "v1", "Scale"}, kGetPatchUpdate}; }
+SubresourceInfo scale() { return {"scale", {"autoscaling", "v1", "Scale"}, kGetPatchUpdate()}; }
 
 ResourceInfo res(std::string group, std::string version, std::string resource, std::string singular,
                  std::string kind, bool namespaced, std::vector<std::string> shortNames = {},
-                 std::vector<std::string> categories = {}, std::vector<std::string> verbs = kAll) {
+                 std::vector<std::string> categories = {},
+                 std::vector<std::string> verbs = kAll()) {
   ResourceInfo r;
   r.group = std::move(group);
   r.version = std::move(version);
@@ -47,7 +59,7 @@ std::vector<ResourceInfo> build() {
   add(res("", "v1", "endpoints", "endpoints", "Endpoints", true, {"ep"}));
   add(res("", "v1", "events", "event", "Event", true, {"ev"}));
   add(res("", "v1", "limitranges", "limitrange", "LimitRange", true, {"limits"}));
-  add(res("", "v1", "namespaces", "namespace", "Namespace", false, {"ns"}, {}, kNoCollection),
+  add(res("", "v1", "namespaces", "namespace", "Namespace", false, {"ns"}, {}, kNoCollection()),
       {{"finalize", {"", "v1", "Namespace"}, {"update"}}, status("", "v1", "Namespace")});
   add(res("", "v1", "nodes", "node", "Node", false, {"no"}),
       {{"proxy", {"", "v1", "NodeProxyOptions"}, {"create", "delete", "get", "patch", "update"}},
@@ -60,7 +72,7 @@ std::vector<ResourceInfo> build() {
   add(res("", "v1", "pods", "pod", "Pod", true, {"po"}, {"all"}),
       {{"attach", {"", "v1", "PodAttachOptions"}, {"create", "get"}},
        {"binding", {"", "v1", "Binding"}, {"create"}},
-       {"ephemeralcontainers", {"", "v1", "Pod"}, kGetPatchUpdate},
+       {"ephemeralcontainers", {"", "v1", "Pod"}, kGetPatchUpdate()},
        {"eviction", {"policy", "v1", "Eviction"}, {"create"}},
        {"exec", {"", "v1", "PodExecOptions"}, {"create", "get"}},
        {"log", {"", "v1", "Pod"}, {"get"}},

@@ -18,6 +18,7 @@
 #include "server/apiserver/api_server.h"
 #include "server/controllers/manager.h"
 #include "server/pki/pki.h"
+#include "server/scheduler/scheduler.h"
 
 namespace kiln::cli {
 namespace {
@@ -126,6 +127,10 @@ CommandSpec serverSpec() {
        .type = FlagType::kBool,
        .defaultValue = "false",
        .help = "do not run the controller manager (as k3s's flag)"},
+      {.name = "disable-scheduler",
+       .type = FlagType::kBool,
+       .defaultValue = "false",
+       .help = "do not run the scheduler (as k3s's flag)"},
       {.name = "container-runtime-endpoint",
        .help = "use this CRI socket (e.g. containerd) instead of the embedded runtime",
        .valueName = "PATH"},
@@ -309,7 +314,11 @@ int runServer(const Args& args) {
   auto localApi = api.local;
   supervisor.add(apiserver::makeApiServer(std::move(api)));
   if (!cfg.boolean("disable-controller-manager")) {
-    supervisor.add(controllers::makeControllerManager({localApi, tls->serverCaCertPem}));
+    supervisor.add(
+        controllers::makeControllerManager({localApi, tls->serverCaCertPem, dataDir + "/storage"}));
+  }
+  if (!cfg.boolean("disable-scheduler")) {
+    supervisor.add(scheduler::makeScheduler({localApi, {}}));
   }
 
   Status result = supervisor.run();

@@ -253,7 +253,7 @@ ip1=$(k get svc web -o jsonpath='{.spec.clusterIP}')
 kh_check "deleting a Service releases its node port" bash -c "ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG delete svc web && ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG create service nodeport again --tcp=80:80 --node-port=30080 --dry-run=client -o yaml | ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG create -f -"
 [ -n "$ip1" ] && kh_pass "the Service had a ClusterIP ($ip1)" || kh_fail "the Service had no ClusterIP"
 out=$(k get deploy -o wide 2>&1)
-kh_check "get deploy -o wide: READY UP-TO-DATE AVAILABLE ... CONTAINERS IMAGES SELECTOR" bash -c 'grep -qE "^NAME +READY +UP-TO-DATE +AVAILABLE +AGE +CONTAINERS +IMAGES +SELECTOR$" <<<"$0" && grep -qE "^web +0/2 +0 +0 +[0-9]+s +web +kiln.test/busybox:1 +app=web$" <<<"$0"' "$out"
+kh_check "get deploy -o wide: READY UP-TO-DATE AVAILABLE ... CONTAINERS IMAGES SELECTOR" bash -c 'grep -qE "^NAME +READY +UP-TO-DATE +AVAILABLE +AGE +CONTAINERS +IMAGES +SELECTOR$" <<<"$0" && grep -qE "^web +0/2 +[02] +0 +[0-9]+s +web +kiln.test/busybox:1 +app=web$" <<<"$0"' "$out"
 out=$(k get all 2>&1)
 kh_check "get all lists the pod, the services and the deployment" bash -c 'grep -q "^pod/web-0 " <<<"$0" && grep -q "^service/again " <<<"$0" && grep -q "^deployment.apps/web " <<<"$0"' "$out"
 

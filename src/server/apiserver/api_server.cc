@@ -341,6 +341,7 @@ class Handlers {
         obj.erase("status");  // status is written through /status only
       }
       initialStatus(*info, obj);
+      defaultStorageClass(*info, obj);
       details.name = obj["metadata"].value("name", "");
       if (info->kind == "Service" && services_) {
         result = services_->createService(
@@ -657,6 +658,10 @@ class Handlers {
   // Pods also get upstream's DefaultTolerationSeconds admission: tolerate the not-ready and
   // unreachable NoExecute taints for 300 s unless they already tolerate them.
   static void initialStatus(const api::ResourceInfo& info, Json& obj) {
+    if (info.kind == "PersistentVolumeClaim" || info.kind == "PersistentVolume") {
+      obj["status"] = {{"phase", "Pending"}};
+      return;
+    }
     if (info.kind != "Pod") return;
     obj["status"] = {{"phase", "Pending"}, {"qosClass", registry::podQosClass(obj)}};
     if (!obj["spec"].is_object()) return;
@@ -683,6 +688,35 @@ class Handlers {
                                {"tolerationSeconds", 300}});
       }
     }
+  }
+
+  // Upstream's DefaultStorageClass admission: a claim that names no class (the field absent,
+  // not "") gets the default StorageClass (annotation storageclass.kubernetes.io/
+  // is-default-class "true"; the newest if several), e.g. k3s's local-path.
+  void defaultStorageClass(const api::ResourceInfo& info, Json& obj) {
+    if (info.kind != "PersistentVolumeClaim" || !obj["spec"].is_object() ||
+        obj["spec"].contains("storageClassName")) {
+      return;
+    }
+    auto classes = storeFor(*api::findResource("storage.k8s.io", "v1", "storageclasses"))
+                       .list("", registry::ListParams{});
+    if (!classes.ok()) return;
+    std::string best, bestCreated;
+    for (const auto& sc : (*classes)["items"]) {
+      auto str = [](const Json& o, const char* k) {
+        auto it = o.is_object() ? o.find(k) : o.end();
+        return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+      };
+      const Json meta = sc.value("metadata", Json::object());
+      const Json ann = meta.value("annotations", Json::object());
+      if (str(ann, "storageclass.kubernetes.io/is-default-class") != "true") continue;
+      std::string created = str(meta, "creationTimestamp");
+      if (best.empty() || created >= bestCreated) {
+        best = str(meta, "name");
+        bestCreated = created;
+      }
+    }
+    if (!best.empty()) obj["spec"]["storageClassName"] = best;
   }
 
   // What a status write may change besides status: annotations and labels, as upstream's status
@@ -1049,6 +1083,7 @@ class Handlers {
         }
         if (info.subresource("status") && info.kind != "Namespace") obj.erase("status");
         initialStatus(info, obj);
+        defaultStorageClass(info, obj);
         StatusOr<Json> created = Status(Code::kInternal, "unhandled");
         if (info.kind == "Service" && services_) {
           created = services_->createService(

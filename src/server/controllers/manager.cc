@@ -8,14 +8,21 @@
 
 #include "client/api_client.h"
 #include "client/informer.h"
+#include "server/controllers/cronjob/cronjob_controller.h"
 #include "server/controllers/deployment/deployment_controller.h"
+#include "server/controllers/endpoint/endpoints_controller.h"
+#include "server/controllers/endpointslice/endpointslice_controller.h"
 #include "server/controllers/garbagecollector/garbage_collector.h"
+#include "server/controllers/job/job_controller.h"
+#include "server/controllers/job/ttl_after_finished_controller.h"
 #include "server/controllers/namespace/namespace_controller.h"
 #include "server/controllers/nodelifecycle/node_lifecycle_controller.h"
+#include "server/controllers/podgc/podgc_controller.h"
 #include "server/controllers/replicaset/replicaset_controller.h"
 #include "server/controllers/rootca/rootca_controller.h"
-#include "server/controllers/statefulset/statefulset_controller.h"
 #include "server/controllers/serviceaccount/serviceaccount_controller.h"
+#include "server/controllers/statefulset/statefulset_controller.h"
+#include "server/controllers/volume/pv_controller.h"
 
 namespace kiln::controllers {
 namespace {
@@ -23,7 +30,9 @@ namespace {
 class ControllerManager final : public common::Component {
  public:
   explicit ControllerManager(ControllerManagerOptions o)
-      : slot_(std::move(o.api)), rootCaPem_(std::move(o.rootCaPem)) {}
+      : slot_(std::move(o.api)),
+        rootCaPem_(std::move(o.rootCaPem)),
+        storageRoot_(std::move(o.storageRoot)) {}
   std::string name() const override { return "controller-manager"; }
   std::vector<std::string> dependencies() const override { return {"apiserver"}; }
 
@@ -42,10 +51,24 @@ class ControllerManager final : public common::Component {
       // Workload controllers read whole pods and ReplicaSets; only the garbage collector watches
       // the other kinds, and metadata is all it needs (as upstream's
       // metadata informers): events are decoded that far only, and the cache stays small.
-      static const std::set<std::string> kFull = {
-          "/namespaces",      "/serviceaccounts", "/configmaps",       "/pods",
-          "apps/replicasets", "apps/deployments", "apps/statefulsets", "apps/controllerrevisions",
-          "/nodes",           "coordination.k8s.io/leases"};
+      static const std::set<std::string> kFull = {"/namespaces",
+                                                  "/serviceaccounts",
+                                                  "/configmaps",
+                                                  "/pods",
+                                                  "apps/replicasets",
+                                                  "apps/deployments",
+                                                  "apps/statefulsets",
+                                                  "apps/controllerrevisions",
+                                                  "batch/jobs",
+                                                  "batch/cronjobs",
+                                                  "/nodes",
+                                                  "coordination.k8s.io/leases",
+                                                  "/services",
+                                                  "/endpoints",
+                                                  "discovery.k8s.io/endpointslices",
+                                                  "/persistentvolumeclaims",
+                                                  "/persistentvolumes",
+                                                  "storage.k8s.io/storageclasses"};
       const bool full = kFull.count(r.group + "/" + r.resource) > 0;
       informers.push_back(
           std::make_unique<client::Informer>(client::makeListWatch(*api, r, "", !full)));
@@ -63,16 +86,39 @@ class ControllerManager final : public common::Component {
                                       *byResource.at("apps/replicasets"), pods);
     DeploymentController deployController(*api, *byResource.at("apps/deployments"),
                                           *byResource.at("apps/replicasets"), pods);
+    JobController jobController(*api, *byResource.at("batch/jobs"), pods);
+    TtlAfterFinishedController ttlController(*api, *byResource.at("batch/jobs"));
+    CronJobController cronJobController(*api, *byResource.at("batch/cronjobs"),
+                                        *byResource.at("batch/jobs"));
     StatefulSetController stsController(*api, *byResource.at("apps/statefulsets"), pods,
                                         *byResource.at("apps/controllerrevisions"),
                                         *byResource.at("/persistentvolumeclaims"));
     NodeLifecycleController nodeController(*api, *byResource.at("/nodes"),
                                            *byResource.at("coordination.k8s.io/leases"), pods);
+    EndpointsController endpointsController(*api, *byResource.at("/services"), pods,
+                                            *byResource.at("/endpoints"));
+    EndpointSliceController sliceController(*api, *byResource.at("/services"), pods,
+                                            *byResource.at("discovery.k8s.io/endpointslices"),
+                                            *byResource.at("/nodes"));
+    PodGcController podGc(*api, pods, *byResource.at("/nodes"));
+    PersistentVolumeController pvController(
+        *api, *byResource.at("/persistentvolumeclaims"), *byResource.at("/persistentvolumes"),
+        *byResource.at("storage.k8s.io/storageclasses"), storageRoot_);
+    if (Status s = pvController.ensureDefaultClass(); !s.ok()) {
+      ctx.logger().warn("could not create the local-path StorageClass", {{"error", s.message()}});
+    }
     auto stopAll = [&] {
+      pvController.stop();
+      podGc.stop();
+      sliceController.stop();
+      endpointsController.stop();
       nodeController.stop();
       stsController.stop();
       rsController.stop();
       deployController.stop();
+      jobController.stop();
+      ttlController.stop();
+      cronJobController.stop();
       nsController.stop();
       saController.stop();
       caController.stop();
@@ -94,12 +140,20 @@ class ControllerManager final : public common::Component {
     gc.start(2);
     rsController.start(2);
     deployController.start(2);
+    jobController.start(2);
+    ttlController.start(1);
+    cronJobController.start(1);
     stsController.start(1);
     nodeController.start(1);
+    pvController.start(1);
+    endpointsController.start(2);
+    sliceController.start(2);
+    podGc.start();
     ctx.logger().info("controllers running",
                       {{"controllers",
                         "namespace,serviceaccount,root-ca-publisher,garbage-collector,replicaset,"
-                        "deployment,statefulset,node-lifecycle"},
+                        "deployment,statefulset,job,ttl-after-finished,cronjob,node-lifecycle,"
+                        "endpoint,endpointslice,pod-garbage-collector,persistentvolume"},
                        {"informers", informers.size()}});
     ctx.ready();
     {
@@ -124,6 +178,7 @@ class ControllerManager final : public common::Component {
 
   std::shared_ptr<apiserver::LocalApiSlot> slot_;
   const std::string rootCaPem_;
+  const std::string storageRoot_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

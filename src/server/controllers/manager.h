@@ -13,7 +13,8 @@ namespace kiln::controllers {
 
 struct ControllerManagerOptions {
   std::shared_ptr<apiserver::LocalApiSlot> api;
-  std::string rootCaPem;  // published as kube-root-ca.crt in every namespace
+  std::string rootCaPem;    // published as kube-root-ca.crt in every namespace
+  std::string storageRoot;  // local-path volumes: <data-dir>/storage
 };
 
 std::unique_ptr<common::Component> makeControllerManager(ControllerManagerOptions options);

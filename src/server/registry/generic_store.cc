@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
+#include "server/registry/strategy.h"
 
 namespace kiln::registry {
 namespace {
@@ -485,6 +486,7 @@ StatusOr<Json> GenericStore::create(const std::string& ns, Json obj, bool dryRun
     meta["name"] = name;
     meta["uid"] = clocks_.newUid();
     meta["creationTimestamp"] = clocks_.nowRfc3339();
+    prepareForCreate(info_, obj);  // what needs the uid (a Job's generated selector)
     if (tracksGeneration()) meta["generation"] = 1;
     meta.erase("resourceVersion");
     meta.erase("deletionTimestamp");

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "api/cron.h"
 #include "api/resources.h"
 #include "api/selector.h"
 
@@ -398,7 +399,95 @@ void validateSelectorAndTemplate(Errors& e, const json& spec, const std::string&
   validatePodSpec(e, "spec.template.spec", field(tmpl, "spec"), restart, claimVolumes);
 }
 
+// A CronJob's schedule, startingDeadlineSeconds and timeZone (upstream's validateCronJobSpec,
+// validateScheduleFormat, validateTimeZone). `oldSpec`: the spec being replaced, on update.
+void validateCronJobScheduling(Errors& e, const json& spec, const json* oldSpec) {
+  const std::string schedule = str(field(spec, "schedule"));
+  if (schedule.empty()) {
+    e.required("spec.schedule");
+  } else {
+    if (auto parsed = api::parseCronSchedule(schedule); !parsed.ok()) {
+      e.invalid("spec.schedule", schedule, parsed.status().message());
+    }
+    const bool tzBefore =
+        oldSpec && str(field(*oldSpec, "schedule")).find("TZ") != std::string::npos;
+    const bool tz = schedule.find("TZ") != std::string::npos;
+    if (tzBefore && tz && !field(spec, "timeZone").is_null()) {
+      e.invalid("spec.schedule", schedule,
+                "cannot use both timeZone field and TZ or CRON_TZ in schedule");
+    } else if (!tzBefore && tz) {
+      e.invalid("spec.schedule", schedule,
+                "cannot use TZ or CRON_TZ in schedule, use timeZone field instead");
+    }
+  }
+  const json& sds = field(spec, "startingDeadlineSeconds");
+  if (sds.is_number_integer() && sds.get<int64_t>() < 0) {
+    e.invalid("spec.startingDeadlineSeconds", sds, "must be greater than or equal to 0");
+  }
+  const json& tzv = field(spec, "timeZone");
+  if (!tzv.is_string() || (oldSpec && field(*oldSpec, "timeZone") == tzv)) return;
+  const std::string zone = tzv.get<std::string>();
+  if (zone.empty()) {
+    e.invalid("spec.timeZone", zone, "timeZone must be nil or non-empty string");
+    return;
+  }
+  size_t i = 0;
+  while (true) {
+    const size_t j = zone.find('/', i);
+    const std::string part = zone.substr(i, j == std::string::npos ? std::string::npos : j - i);
+    const bool ok = !part.empty() && part.size() <= 14 && part != "." && part != ".." &&
+                    part[0] != '-' && std::all_of(part.begin(), part.end(), [](char c) {
+                      return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
+                             c == '_' || c == '+';
+                    });
+    if (!ok) {
+      e.invalid("spec.timeZone", zone, "unknown time zone " + zone);
+      return;
+    }
+    if (j == std::string::npos) break;
+    i = j + 1;
+  }
+  std::string lower = zone;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  if (lower == "local") {
+    e.invalid("spec.timeZone", zone,
+              "timeZone must be an explicit time zone as defined in "
+              "https://www.iana.org/time-zones");
+  }
+  if (auto z = api::TimeZone::load(zone); !z.ok()) {
+    e.invalid("spec.timeZone", zone, z.status().message());
+  }
+}
+
 }  // namespace
+
+void prepareForCreate(const api::ResourceInfo& info, json& obj) {
+  if (info.kind != "Job" || !obj.is_object() || !obj["spec"].is_object()) return;
+  json& spec = obj["spec"];
+  if (field(spec, "manualSelector") == json(true)) return;
+  if (!spec["template"].is_object()) return;
+  const json& meta = field(obj, "metadata");
+  const std::string name = str(field(meta, "name"));
+  const std::string uid = str(field(meta, "uid"));
+  json& tmeta = spec["template"]["metadata"];
+  if (!tmeta.is_object()) tmeta = json::object();
+  json& labels = tmeta["labels"];
+  if (!labels.is_object()) labels = json::object();
+  // Labels the user set are kept (a conflict with the selector fails validation upstream).
+  for (const char* k : {"job-name", "batch.kubernetes.io/job-name"}) {
+    if (!labels.contains(k)) labels[k] = name;
+  }
+  for (const char* k : {"controller-uid", "batch.kubernetes.io/controller-uid"}) {
+    if (!labels.contains(k)) labels[k] = uid;
+  }
+  json& sel = spec["selector"];
+  if (!sel.is_object()) sel = json::object();
+  json& ml = sel["matchLabels"];
+  if (!ml.is_object()) ml = json::object();
+  if (!ml.contains("batch.kubernetes.io/controller-uid")) {
+    ml["batch.kubernetes.io/controller-uid"] = uid;
+  }
+}
 
 void applyDefaults(const api::ResourceInfo& info, json& obj) {
   if (!obj.is_object()) return;
@@ -615,8 +704,14 @@ FieldErrors validateObject(const api::ResourceInfo& info, const json& obj, const
         e.invalid(std::string("spec.") + n, v, "must be greater than or equal to 0");
       }
     }
+    const json& mode = field(spec, "completionMode");
+    if (mode.is_string() && mode != "NonIndexed" && mode != "Indexed") {
+      e.notSupported("spec.completionMode", mode, {"NonIndexed", "Indexed"});
+    } else if (mode == "Indexed" && field(spec, "completions").is_null()) {
+      e.required("spec.completions", "when completion mode is Indexed");
+    }
   } else if (k == "CronJob") {
-    if (str(field(spec, "schedule")).empty()) e.required("spec.schedule");
+    validateCronJobScheduling(e, spec, old ? &field(*old, "spec") : nullptr);
     const json& jt = field(field(spec, "jobTemplate"), "spec");
     const json& tmpl = field(jt, "template");
     if (!tmpl.is_object())
@@ -627,6 +722,20 @@ FieldErrors validateObject(const api::ResourceInfo& info, const json& obj, const
     const json& cp = field(spec, "concurrencyPolicy");
     if (cp.is_string() && cp != "Allow" && cp != "Forbid" && cp != "Replace") {
       e.notSupported("spec.concurrencyPolicy", cp, {"Allow", "Forbid", "Replace"});
+    }
+    if (!field(jt, "selector").is_null()) {
+      e.invalid("spec.jobTemplate.spec.selector", field(jt, "selector"),
+                "`selector` will be auto-generated");
+    }
+    for (const char* n : {"successfulJobsHistoryLimit", "failedJobsHistoryLimit"}) {
+      const json& v = field(spec, n);
+      if (v.is_number_integer() && v.get<int64_t>() < 0) {
+        e.invalid(std::string("spec.") + n, v, "must be greater than or equal to 0");
+      }
+    }
+    // The controller appends an 11-character suffix ("-<minutes>") to name its Jobs.
+    if (!old && str(field(meta, "name")).size() > 52) {
+      e.invalid("metadata.name", field(meta, "name"), "must be no more than 52 characters");
     }
   } else if (k == "Service") {
     std::string type = str(field(spec, "type"));

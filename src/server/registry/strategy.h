@@ -34,6 +34,12 @@ using FieldErrors = std::vector<FieldError>;
 // Fills upstream's defaults into a new or updated object of `info`'s kind.
 void applyDefaults(const api::ResourceInfo& info, nlohmann::json& obj);
 
+// What creation fills in once the store assigned name and uid (upstream computes it in the
+// Job strategy): a Job without spec.manualSelector gets the selector
+// batch.kubernetes.io/controller-uid=<uid> and its pod template the labels job-name,
+// controller-uid, batch.kubernetes.io/job-name and batch.kubernetes.io/controller-uid.
+void prepareForCreate(const api::ResourceInfo& info, nlohmann::json& obj);
+
 // Validates an object about to be created (old == nullptr) or to replace `old`.
 FieldErrors validateObject(const api::ResourceInfo& info, const nlohmann::json& obj,
                            const nlohmann::json* old);
