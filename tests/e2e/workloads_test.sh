@@ -145,6 +145,26 @@ k delete pvc data-web-1 >/dev/null 2>&1
 kh_check "deleting the claim deletes its volume (reclaim policy Delete)" kh_wait_for "pv gone" 20 bash -c \
   "! ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG get pv $pv1 >/dev/null 2>&1"
 
+# --- DaemonSet -------------------------------------------------------------------------------------
+printf 'apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent}\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec:\n      containers: [{name: c, image: busybox:1}]\n' >"$W/ds.yaml"
+k apply -f "$W/ds.yaml" >/dev/null 2>&1
+kh_assert_eq 'daemon set "agent" successfully rolled out' "$(rollout ds/agent)" "a DaemonSet rolls out"
+kh_assert_eq "node-a node-b" "$(k get pods -l app=agent -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' | sort | xargs)" \
+  "  ... one pod on each node"
+kh_assert_contains "$(k get pods -l app=agent -o jsonpath='{.items[0].spec.tolerations}')" '"key":"node.kubernetes.io/unschedulable"' \
+  "  ... tolerating the taints upstream's daemon pods tolerate"
+k set image ds/agent c=busybox:2 >/dev/null 2>&1
+kh_assert_eq 'daemon set "agent" successfully rolled out' "$(rollout ds/agent)" "  ... a rolling update"
+kh_check "  ... leaves every daemon on the new image" kh_wait_for "ds image" 30 bash -c \
+  "[ \"\$(ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG get pods -l app=agent -o jsonpath='{range .items[*]}{.spec.containers[0].image}{\"\\n\"}{end}' | xargs)\" = 'busybox:2 busybox:2' ]"
+k taint node node-b dedicated=x:NoExecute >/dev/null 2>&1
+kh_check "a NoExecute taint it does not tolerate removes the daemon from that node" kh_wait_for "one daemon" 30 bash -c \
+  "[ \"\$(ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG get pods -l app=agent -o jsonpath='{range .items[*]}{.spec.nodeName}{\"\\n\"}{end}' | xargs)\" = node-a ]"
+k taint node node-b dedicated- >/dev/null 2>&1
+kh_check "  ... and it comes back when the taint goes" kh_wait_for "two daemons" 30 bash -c \
+  "[ \"\$(ip netns exec $KH_SERVER_NS kubectl --kubeconfig $KH_KUBECONFIG get pods -l app=agent --no-headers 2>/dev/null | grep -c ' Running ')\" = 2 ]"
+k delete ds agent >/dev/null 2>&1
+
 # --- a node stops heartbeating ----------------------------------------------------------------------
 k delete sts web >/dev/null 2>&1
 cat >"$W/evict.yaml" <<'YAML'

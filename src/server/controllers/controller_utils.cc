@@ -305,4 +305,129 @@ ClaimResult claimObjects(client::ApiClient& api, const api::ResourceInfo& depend
   return out;
 }
 
+// --- Hashes and ControllerRevisions ---------------------------------------------------------
+
+std::string safeHash(std::string_view data, int64_t collisionCount) {
+  uint32_t h = 2166136261u;
+  auto add = [&](std::string_view b) {
+    for (unsigned char c : b) {
+      h ^= c;
+      h *= 16777619u;
+    }
+  };
+  add(data);
+  if (collisionCount > 0) {
+    uint32_t c = static_cast<uint32_t>(collisionCount);
+    add(std::string_view(reinterpret_cast<const char*>(&c), sizeof c));
+  }
+  static constexpr std::string_view kAlphabet = "bcdfghjklmnpqrstvwxz2456789";
+  std::string out;
+  for (char c : std::to_string(h)) out += kAlphabet[static_cast<unsigned char>(c) % 27];
+  return out;
+}
+
+json revisionData(const json& owner) {
+  json tmpl = owner.value("spec", json::object()).value("template", json::object());
+  if (!tmpl.is_object()) tmpl = json::object();
+  tmpl["$patch"] = "replace";
+  return {{"spec", {{"template", tmpl}}}};
+}
+
+json templateOfRevision(const json& rev) {
+  auto data = rev.find("data");
+  if (data == rev.end() || !data->is_object()) return json::object();
+  json t = data->value("spec", json::object()).value("template", json::object());
+  if (t.is_object()) t.erase("$patch");
+  return t;
+}
+
+StatusOr<RevisionSync> syncControllerRevisions(client::ApiClient& api, client::Informer& revisions,
+                                               client::Informer& pods, const json& owner,
+                                               const api::ResourceInfo& ownerResource,
+                                               const std::string& currentName) {
+  const api::ResourceInfo& revRes = *api::findResource("apps", "v1", "controllerrevisions");
+  const std::string ns = namespaceOf(owner);
+  std::vector<json> revs;
+  for (const auto& r : revisions.list(ns)) {
+    const json* ref = controllerRefOf(*r);
+    if (ref && strOf(*ref, "uid") == uidOf(owner)) revs.push_back(*r);
+  }
+  std::sort(revs.begin(), revs.end(), [](const json& a, const json& b) {
+    return intOr(a, "revision", 0) < intOr(b, "revision", 0);
+  });
+  const int64_t next = revs.empty() ? 1 : intOr(revs.back(), "revision", 0) + 1;
+  const json data = revisionData(owner);
+  json update, current;
+  for (auto& r : revs) {
+    if (r.value("data", json()) == data) update = r;
+  }
+  if (update.is_object()) {
+    if (intOr(update, "revision", 0) != next - 1) {  // a rollback: the newest again
+      update["revision"] = next;
+      auto u = api.update(revRes, ns, update);
+      if (!u.ok()) return u.status();
+      update = std::move(*u);
+    }
+  } else {
+    const json status = owner.value("status", json::object());
+    const int64_t collisions = intOr(status, "collisionCount", 0);
+    json labels = owner.value("spec", json::object())
+                      .value("template", json::object())
+                      .value("metadata", json::object())
+                      .value("labels", json::object());
+    json cr = {{"apiVersion", "apps/v1"},
+               {"kind", "ControllerRevision"},
+               {"metadata",
+                {{"name", nameOf(owner) + "-" + safeHash(data.dump(), collisions)},
+                 {"namespace", ns},
+                 {"labels", labels},
+                 {"ownerReferences", json::array({makeControllerRef(owner, ownerResource)})}}},
+               {"data", data},
+               {"revision", next}};
+    auto c = api.create(revRes, ns, cr);
+    if (!c.ok() && c.status().code() == Code::kAlreadyExists) {
+      auto live = api.get(revRes, ns, nameOf(cr));
+      if (live.ok() && live->value("data", json()) == data) {
+        c = std::move(live);
+      } else {
+        json o = owner;
+        o["status"]["collisionCount"] = collisions + 1;
+        (void)api.update(ownerResource, ns, o, "status");
+        return Status(Code::kConflict, "ControllerRevision name collision; retrying");
+      }
+    }
+    if (!c.ok()) return c.status();
+    update = std::move(*c);
+    revs.push_back(update);
+  }
+  current = update;
+  for (const auto& r : revs) {
+    if (!currentName.empty() && nameOf(r) == currentName) current = r;
+  }
+  const std::string updateName = nameOf(update);
+  RevisionSync out;
+  out.updateHash = updateName.size() > nameOf(owner).size() + 1
+                       ? updateName.substr(nameOf(owner).size() + 1)
+                       : updateName;
+  // History beyond the limit: revisions neither current, update nor used by a pod.
+  const int64_t limit = intOr(owner.value("spec", json::object()), "revisionHistoryLimit", 10);
+  std::set<std::string> live = {nameOf(current), updateName};
+  for (const auto& p : pods.list(ns)) {
+    std::string h = strOf(metaOf(*p).value("labels", json::object()), "controller-revision-hash");
+    if (h.empty()) continue;
+    live.insert(h);
+    live.insert(nameOf(owner) + "-" + h);
+  }
+  std::vector<const json*> dead;
+  for (const auto& r : revs) {
+    if (!live.count(nameOf(r))) dead.push_back(&r);
+  }
+  for (int64_t i = 0; i + limit < static_cast<int64_t>(dead.size()); ++i) {
+    (void)api.remove(revRes, ns, nameOf(*dead[i]), json());
+  }
+  out.current = std::make_shared<const json>(std::move(current));
+  out.update = std::make_shared<const json>(std::move(update));
+  return out;
+}
+
 }  // namespace kiln::controllers

@@ -107,4 +107,28 @@ ClaimResult claimObjects(client::ApiClient& api, const api::ResourceInfo& depend
                          const nlohmann::json& owner, const api::ResourceInfo& ownerResource,
                          const nlohmann::json& selector, const std::vector<client::Object>& objs);
 
+// Upstream's hashing for generated names (pod-template-hash, ControllerRevision names): FNV-1a
+// of `data` and the collision count, spelled with rand.SafeEncodeString's alphabet.
+std::string safeHash(std::string_view data, int64_t collisionCount);
+
+// The ControllerRevision data of a StatefulSet or DaemonSet: its pod template as a strategic
+// merge patch that replaces (what `kubectl rollout undo` applies), and the template back.
+nlohmann::json revisionData(const nlohmann::json& owner);
+nlohmann::json templateOfRevision(const nlohmann::json& revision);
+
+// The ControllerRevisions of `owner` (history for StatefulSets and DaemonSets, as upstream's
+// getStatefulSetRevisions / constructHistory): `update` matches the owner's template (created
+// as <owner>-<hash> with the next revision number, or renumbered as the newest when an older
+// template comes back); `current` is the one named `currentName` (else `update`). Revisions
+// neither current, update nor used by a pod (label controller-revision-hash, holding the
+// name or the hash) beyond spec.revisionHistoryLimit (10) are deleted, oldest first.
+struct RevisionSync {
+  client::Object current, update;
+  std::string updateHash;  // the <hash> of update's name
+};
+StatusOr<RevisionSync> syncControllerRevisions(client::ApiClient& api, client::Informer& revisions,
+                                               client::Informer& pods, const nlohmann::json& owner,
+                                               const api::ResourceInfo& ownerResource,
+                                               const std::string& currentName);
+
 }  // namespace kiln::controllers

@@ -9,6 +9,7 @@
 #include "client/api_client.h"
 #include "client/informer.h"
 #include "server/controllers/cronjob/cronjob_controller.h"
+#include "server/controllers/daemonset/daemonset_controller.h"
 #include "server/controllers/deployment/deployment_controller.h"
 #include "server/controllers/endpoint/endpoints_controller.h"
 #include "server/controllers/endpointslice/endpointslice_controller.h"
@@ -68,7 +69,8 @@ class ControllerManager final : public common::Component {
                                                   "discovery.k8s.io/endpointslices",
                                                   "/persistentvolumeclaims",
                                                   "/persistentvolumes",
-                                                  "storage.k8s.io/storageclasses"};
+                                                  "storage.k8s.io/storageclasses",
+                                                  "apps/daemonsets"};
       const bool full = kFull.count(r.group + "/" + r.resource) > 0;
       informers.push_back(
           std::make_unique<client::Informer>(client::makeListWatch(*api, r, "", !full)));
@@ -107,7 +109,11 @@ class ControllerManager final : public common::Component {
     if (Status s = pvController.ensureDefaultClass(); !s.ok()) {
       ctx.logger().warn("could not create the local-path StorageClass", {{"error", s.message()}});
     }
+    DaemonSetController dsController(*api, *byResource.at("apps/daemonsets"), pods,
+                                     *byResource.at("/nodes"),
+                                     *byResource.at("apps/controllerrevisions"));
     auto stopAll = [&] {
+      dsController.stop();
       pvController.stop();
       podGc.stop();
       sliceController.stop();
@@ -144,6 +150,7 @@ class ControllerManager final : public common::Component {
     ttlController.start(1);
     cronJobController.start(1);
     stsController.start(1);
+    dsController.start(1);
     nodeController.start(1);
     pvController.start(1);
     endpointsController.start(2);
@@ -152,7 +159,7 @@ class ControllerManager final : public common::Component {
     ctx.logger().info("controllers running",
                       {{"controllers",
                         "namespace,serviceaccount,root-ca-publisher,garbage-collector,replicaset,"
-                        "deployment,statefulset,job,ttl-after-finished,cronjob,node-lifecycle,"
+                        "deployment,statefulset,daemonset,job,ttl-after-finished,cronjob,node-lifecycle,"
                         "endpoint,endpointslice,pod-garbage-collector,persistentvolume"},
                        {"informers", informers.size()}});
     ctx.ready();

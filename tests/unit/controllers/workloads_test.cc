@@ -8,6 +8,7 @@
 #include "common/encoding.h"
 #include "live_fake_api.h"
 #include "server/controllers/controller_utils.h"
+#include "server/controllers/daemonset/daemonset_controller.h"
 #include "server/controllers/deployment/deployment_controller.h"
 #include "server/controllers/nodelifecycle/node_lifecycle_controller.h"
 #include "server/controllers/replicaset/replicaset_controller.h"
@@ -711,6 +712,34 @@ TEST(PersistentVolumeController, LocalPathWaitsForTheConsumerThenProvisionsAndRe
   auto gone = api.find(kPvs(), "", "pvc-u1");
   EXPECT_TRUE(!gone || gone->at("metadata").contains("deletionTimestamp"));
   EXPECT_EQ(api.find(kPvs(), "", "big")->at("status")["phase"], "Released");
+}
+
+TEST(DaemonSetController, PlacementFollowsSelectorsAffinityAndTaints) {
+  json tmpl = podTemplate("busybox:1");
+  auto node = [](json labels, json taints) {
+    return json{{"metadata", {{"name", "n"}, {"labels", labels}}}, {"spec", {{"taints", taints}}}};
+  };
+  auto fits = [&](const json& t, const json& n) {
+    DaemonPlacement p = daemonPodFitsNode(t, n);
+    return std::string(p.shouldRun ? "run" : "-") + (p.shouldContinueRunning ? "+stay" : "");
+  };
+  EXPECT_EQ(fits(tmpl, node(json::object(), json::array())), "run+stay");
+  // Upstream's daemon tolerations: not-ready, unreachable, pressure, unschedulable.
+  EXPECT_EQ(
+      fits(tmpl, node(json::object(), json::array({{{"key", "node.kubernetes.io/unschedulable"},
+                                                    {"effect", "NoSchedule"}}}))),
+      "run+stay");
+  // A foreign NoSchedule taint: no new daemon, a running one stays; NoExecute: it goes.
+  EXPECT_EQ(
+      fits(tmpl, node(json::object(), json::array({{{"key", "x"}, {"effect", "NoSchedule"}}}))),
+      "-+stay");
+  EXPECT_EQ(
+      fits(tmpl, node(json::object(), json::array({{{"key", "x"}, {"effect", "NoExecute"}}}))),
+      "-");
+  json selective = tmpl;
+  selective["spec"]["nodeSelector"] = {{"disk", "ssd"}};
+  EXPECT_EQ(fits(selective, node({{"disk", "hdd"}}, json::array())), "-");
+  EXPECT_EQ(fits(selective, node({{"disk", "ssd"}}, json::array())), "run+stay");
 }
 
 }  // namespace more

@@ -190,30 +190,10 @@ void setCondition(json& status, json cond) {
   status["conditions"].push_back(std::move(cond));
 }
 
-constexpr uint32_t kFnvOffset = 2166136261u, kFnvPrime = 16777619u;
-uint32_t fnv1a(uint32_t h, std::string_view s) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= kFnvPrime;
-  }
-  return h;
-}
-
 }  // namespace
 
 std::string podTemplateHash(const json& tmpl, int64_t collisionCount) {
-  uint32_t h = fnv1a(kFnvOffset, templateIgnoringHash(tmpl).dump());
-  if (collisionCount > 0) {
-    uint32_t c = static_cast<uint32_t>(collisionCount);
-    std::string bytes(reinterpret_cast<const char*>(&c), sizeof c);
-    h = fnv1a(h, bytes);
-  }
-  // rand.SafeEncodeString(fmt.Sprint(hash)): digits mapped onto consonants and digits that
-  // cannot spell words.
-  static constexpr std::string_view kAlphabet = "bcdfghjklmnpqrstvwxz2456789";
-  std::string digits = std::to_string(h), out;
-  for (char c : digits) out += kAlphabet[static_cast<unsigned char>(c) % kAlphabet.size()];
-  return out;
+  return safeHash(templateIgnoringHash(tmpl).dump(), collisionCount);
 }
 
 // One sync of one Deployment: the object (status updated as we go) and its ReplicaSets.

@@ -53,43 +53,6 @@ std::string revisionOfPod(const json& pod) {
   return str(member(member(pod, "metadata"), "labels"), kRevisionLabel);
 }
 
-// The ControllerRevision data of a set: its template as a strategic merge patch that replaces.
-json revisionData(const json& set) {
-  json tmpl = member(member(set, "spec"), "template");
-  if (!tmpl.is_object()) tmpl = json::object();
-  tmpl["$patch"] = "replace";
-  return {{"spec", {{"template", tmpl}}}};
-}
-
-json templateOfRevision(const json& rev) {
-  json t = member(member(member(rev, "data"), "spec"), "template");
-  if (t.is_object()) t.erase("$patch");
-  return t;
-}
-
-uint32_t fnv32a(std::string_view s, int64_t collisions) {
-  uint32_t h = 2166136261u;
-  auto add = [&](std::string_view b) {
-    for (unsigned char c : b) {
-      h ^= c;
-      h *= 16777619u;
-    }
-  };
-  add(s);
-  if (collisions > 0) {
-    uint32_t c = static_cast<uint32_t>(collisions);
-    add(std::string_view(reinterpret_cast<const char*>(&c), sizeof c));
-  }
-  return h;
-}
-
-std::string safeEncode(uint32_t h) {
-  static constexpr std::string_view kAlphabet = "bcdfghjklmnpqrstvwxz2456789";
-  std::string out;
-  for (char c : std::to_string(h)) out += kAlphabet[static_cast<unsigned char>(c) % 27];
-  return out;
-}
-
 }  // namespace
 
 StatefulSetController::StatefulSetController(client::ApiClient& api, client::Informer& sets,
@@ -138,79 +101,6 @@ void StatefulSetController::enqueueOwnerOf(const json& obj) {
       loop_.queue().add(client::objectKey(*s));
     }
   }
-}
-
-// getStatefulSetRevisions: (current, update) ControllerRevisions, creating or re-numbering
-// the update revision; old revisions beyond revisionHistoryLimit are deleted.
-StatusOr<std::pair<json, json>> StatefulSetController::syncRevisions(const json& set) {
-  const std::string ns = namespaceOf(set);
-  std::vector<json> revs;
-  for (const auto& r : revisions_.list(ns)) {
-    const json* ref = controllerRefOf(*r);
-    if (ref && str(*ref, "uid") == uidOf(set)) revs.push_back(*r);
-  }
-  std::sort(revs.begin(), revs.end(), [](const json& a, const json& b) {
-    return intOr(a, "revision", 0) < intOr(b, "revision", 0);
-  });
-  const int64_t next = revs.empty() ? 1 : intOr(revs.back(), "revision", 0) + 1;
-  const json data = revisionData(set);
-  json update;
-  for (auto& r : revs) {
-    if (member(r, "data") == data) update = r;
-  }
-  if (update.is_object()) {
-    if (intOr(update, "revision", 0) != next - 1) {  // a rollback: the newest revision again
-      update["revision"] = next;
-      auto u = api_.update(revisionResource_, ns, update);
-      if (!u.ok()) return u.status();
-      update = std::move(*u);
-    }
-  } else {
-    int64_t collisions = intOr(member(set, "status"), "collisionCount", 0);
-    json labels =
-        member(member(member(set, "spec"), "template"), "metadata").value("labels", json::object());
-    json cr = {{"apiVersion", "apps/v1"},
-               {"kind", "ControllerRevision"},
-               {"metadata",
-                {{"name", nameOf(set) + "-" + safeEncode(fnv32a(data.dump(), collisions))},
-                 {"namespace", ns},
-                 {"labels", labels},
-                 {"ownerReferences", json::array({makeControllerRef(set, setResource_)})}}},
-               {"data", data},
-               {"revision", next}};
-    auto c = api_.create(revisionResource_, ns, cr);
-    if (!c.ok() && c.status().code() == Code::kAlreadyExists) {
-      auto live = api_.get(revisionResource_, ns, nameOf(cr));
-      if (live.ok() && member(*live, "data") == data) {
-        c = std::move(live);
-      } else {
-        json s = set;
-        s["status"]["collisionCount"] = collisions + 1;
-        (void)api_.update(setResource_, ns, s, "status");
-        return Status(Code::kConflict, "ControllerRevision name collision; retrying");
-      }
-    }
-    if (!c.ok()) return c.status();
-    update = std::move(*c);
-    revs.push_back(update);
-  }
-  json current = update;
-  const std::string currentName = str(member(set, "status"), "currentRevision");
-  for (const auto& r : revs) {
-    if (nameOf(r) == currentName) current = r;
-  }
-  // History: revisions neither current, update nor used by a pod, oldest first, beyond the limit.
-  int64_t limit = intOr(member(set, "spec"), "revisionHistoryLimit", 10);
-  std::set<std::string> live = {nameOf(current), nameOf(update)};
-  for (const auto& p : pods_.list(ns)) live.insert(revisionOfPod(*p));
-  std::vector<const json*> dead;
-  for (const auto& r : revs) {
-    if (!live.count(nameOf(r))) dead.push_back(&r);
-  }
-  for (int64_t i = 0; i + limit < static_cast<int64_t>(dead.size()); ++i) {
-    (void)api_.remove(revisionResource_, ns, nameOf(*dead[i]), json());
-  }
-  return std::make_pair(current, update);
 }
 
 Status StatefulSetController::createPod(const json& set, const json& tmpl,
@@ -300,9 +190,11 @@ Status StatefulSetController::sync(const std::string& key) {
   ClaimResult claim = claimObjects(api_, podResource_, set, setResource_, selector, pods_.list(ns));
   if (!claim.status.ok()) return claim.status;
   if (isDeleting(set)) return Status::Ok();
-  KILN_ASSIGN_OR_RETURN(auto revs, syncRevisions(set));
-  const json& current = revs.first;
-  const json& update = revs.second;
+  KILN_ASSIGN_OR_RETURN(RevisionSync revs,
+                        syncControllerRevisions(api_, revisions_, pods_, set, setResource_,
+                                                str(member(set, "status"), "currentRevision")));
+  const json& current = *revs.current;
+  const json& update = *revs.update;
   const json currentTemplate = templateOfRevision(current);
   const json updateTemplate = member(spec, "template");
 

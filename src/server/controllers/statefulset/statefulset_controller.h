@@ -31,7 +31,6 @@ class StatefulSetController {
 
  private:
   void enqueueOwnerOf(const nlohmann::json& obj);
-  StatusOr<std::pair<nlohmann::json, nlohmann::json>> syncRevisions(const nlohmann::json& set);
   Status createPod(const nlohmann::json& set, const nlohmann::json& tmpl,
                    const std::string& revision, int ordinal);
 
