@@ -314,8 +314,10 @@ int runServer(const Args& args) {
   auto localApi = api.local;
   supervisor.add(apiserver::makeApiServer(std::move(api)));
   if (!cfg.boolean("disable-controller-manager")) {
-    supervisor.add(
-        controllers::makeControllerManager({localApi, tls->serverCaCertPem, dataDir + "/storage"}));
+    supervisor.add(controllers::makeControllerManager({.api = localApi,
+                                                       .rootCaPem = tls->serverCaCertPem,
+                                                       .storageRoot = dataDir + "/storage",
+                                                       .leaderElect = !etcd->endpoints.empty()}));
   }
   if (!cfg.boolean("disable-scheduler")) {
     supervisor.add(scheduler::makeScheduler({localApi, {}}));

@@ -78,7 +78,23 @@ kh_check "  ... a non-empty file" test -s "${snap:-/nonexistent}"
 kh_assert_eq 'configmap "shared" deleted' "$(k delete cm shared 2>&1)" "delete on etcd"
 kh_check "  ... removed from etcd" bash -c '! grep -q shared <<<"$0"' "$(etcd_keys /registry/core/configmaps/)"
 kh_check "the watch saw DELETED" kh_wait_for "DELETED" 10 grep -qE "^DELETED +shared$" "$WATCH_LOG"
-kh_server_stop && kh_pass "the server on etcd stops with status 0"
+KH_SERVER_NAME=second kh_server_start --datastore-endpoint "$EP" || kh_abort "second server did not restart"
+kh_server_use server >/dev/null
+# Leader election: one controller manager for the two servers (the Lease kube-system/
+# kube-controller-manager); when its server stops, the other takes over.
+lease() { kh_kubectl get lease -n kube-system kube-controller-manager -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
+has_holder() { [ -n "$(lease)" ]; }
+kh_check "the controller manager's Lease has a holder" kh_wait_for "lease holder" 20 has_holder
+holder1=$(lease)
+kh_check "  ... only the first server's controller manager runs (the second waits as a candidate)" \
+  bash -c '! grep -q "acquired the lease" "$0" && grep -q "acquired the lease" "$1"' "$W/second/server.log" "$W/server/server.log"
+kh_server_stop server && kh_pass "the server on etcd stops with status 0 (the leader releases the Lease)"
+kh_server_use second >/dev/null
+kh_check "the second server's controller manager takes over" kh_wait_for "takeover" 30 \
+  grep -q "acquired the lease" "$W/second/server.log"
+holder2=$(lease)
+kh_check "  ... the Lease names another holder ($holder2)" test -n "$holder2" -a "$holder2" != "$holder1"
+kh_server_stop second && kh_pass "the second server stops cleanly"
 
 # Bad endpoints: one line, exit 1.
 dead=$(kh_free_port etcd)

@@ -30,6 +30,7 @@
 #include "common/encoding.h"
 #include "common/io_component.h"
 #include "common/metrics.h"
+#include "server/apiserver/admission.h"
 #include "server/apiserver/api_status.h"
 #include "server/apiserver/discovery.h"
 #include "server/apiserver/openapi.h"
@@ -342,6 +343,9 @@ class Handlers {
       }
       initialStatus(*info, obj);
       defaultStorageClass(*info, obj);
+      if (auto st = admission_.admitCreate(*info, ns, obj, dryRun); !st.ok()) {
+        return fromStatus(toApiStatus(st, {admissionName(obj), info->group, info->resource, {}}));
+      }
       details.name = obj["metadata"].value("name", "");
       if (info->kind == "Service" && services_) {
         result = services_->createService(
@@ -1084,6 +1088,9 @@ class Handlers {
         if (info.subresource("status") && info.kind != "Namespace") obj.erase("status");
         initialStatus(info, obj);
         defaultStorageClass(info, obj);
+        if (auto st = admission_.admitCreate(info, ns, obj, dryRun); !st.ok()) {
+          return fromStatus(toApiStatus(st, {admissionName(obj), info.group, info.resource, {}}));
+        }
         StatusOr<Json> created = Status(Code::kInternal, "unhandled");
         if (info.kind == "Service" && services_) {
           created = services_->createService(
@@ -1265,6 +1272,9 @@ class Handlers {
   std::unique_ptr<registry::ServiceAllocator> services_;
   std::string serverAddress_;
   std::map<const api::ResourceInfo*, std::unique_ptr<registry::GenericStore>> stores_;
+  // LimitRanger and ResourceQuota admission (admission.h), over the same stores.
+  Admission admission_{
+      [this](const api::ResourceInfo& r) -> registry::GenericStore& { return storeFor(r); }};
 };
 
 // LocalApi over the handlers: a beast request built in memory, handled on the caller's thread.

@@ -8,6 +8,7 @@
 
 #include "client/api_client.h"
 #include "client/informer.h"
+#include "client/leader_election.h"
 #include "server/controllers/cronjob/cronjob_controller.h"
 #include "server/controllers/daemonset/daemonset_controller.h"
 #include "server/controllers/deployment/deployment_controller.h"
@@ -20,6 +21,7 @@
 #include "server/controllers/nodelifecycle/node_lifecycle_controller.h"
 #include "server/controllers/podgc/podgc_controller.h"
 #include "server/controllers/replicaset/replicaset_controller.h"
+#include "server/controllers/resourcequota/resourcequota_controller.h"
 #include "server/controllers/rootca/rootca_controller.h"
 #include "server/controllers/serviceaccount/serviceaccount_controller.h"
 #include "server/controllers/statefulset/statefulset_controller.h"
@@ -33,7 +35,8 @@ class ControllerManager final : public common::Component {
   explicit ControllerManager(ControllerManagerOptions o)
       : slot_(std::move(o.api)),
         rootCaPem_(std::move(o.rootCaPem)),
-        storageRoot_(std::move(o.storageRoot)) {}
+        storageRoot_(std::move(o.storageRoot)),
+        leaderElect_(o.leaderElect) {}
   std::string name() const override { return "controller-manager"; }
   std::vector<std::string> dependencies() const override { return {"apiserver"}; }
 
@@ -70,7 +73,8 @@ class ControllerManager final : public common::Component {
                                                   "/persistentvolumeclaims",
                                                   "/persistentvolumes",
                                                   "storage.k8s.io/storageclasses",
-                                                  "apps/daemonsets"};
+                                                  "apps/daemonsets",
+                                                  "/resourcequotas"};
       const bool full = kFull.count(r.group + "/" + r.resource) > 0;
       informers.push_back(
           std::make_unique<client::Informer>(client::makeListWatch(*api, r, "", !full)));
@@ -106,6 +110,14 @@ class ControllerManager final : public common::Component {
     PersistentVolumeController pvController(
         *api, *byResource.at("/persistentvolumeclaims"), *byResource.at("/persistentvolumes"),
         *byResource.at("storage.k8s.io/storageclasses"), storageRoot_);
+    std::map<std::string, client::Informer*> quotaTracked;  // kinds a quota can count
+    for (const auto& w : watched) {
+      if (w.resource->namespaced && w.resource->resource != "resourcequotas") {
+        quotaTracked[w.resource->group + "/" + w.resource->resource] = w.informer;
+      }
+    }
+    ResourceQuotaController quotaController(*api, *byResource.at("/resourcequotas"),
+                                            std::move(quotaTracked));
     if (Status s = pvController.ensureDefaultClass(); !s.ok()) {
       ctx.logger().warn("could not create the local-path StorageClass", {{"error", s.message()}});
     }
@@ -113,6 +125,7 @@ class ControllerManager final : public common::Component {
                                      *byResource.at("/nodes"),
                                      *byResource.at("apps/controllerrevisions"));
     auto stopAll = [&] {
+      quotaController.stop();
       dsController.stop();
       pvController.stop();
       podGc.stop();
@@ -140,6 +153,24 @@ class ControllerManager final : public common::Component {
         }
       }
     }
+    // Several servers: only the holder of the Lease runs controllers (the informers are warm
+    // everywhere, so a takeover is quick).
+    std::unique_ptr<client::LeaderElector> elector;
+    if (leaderElect_) {
+      ctx.ready();  // a candidate is ready; it waits for the Lease below
+      elector = std::make_unique<client::LeaderElector>(
+          *api, client::LeaderElectionOptions{.name = "kube-controller-manager",
+                                              .identity = client::leaderIdentity()});
+      if (!elector->acquire([this] { return stopRequested(); },
+                            [this] {
+                              std::lock_guard lock(mu_);
+                              lost_ = true;
+                              cv_.notify_all();
+                            })) {
+        stopAll();
+        return Status::Ok();
+      }
+    }
     nsController.start(2);
     saController.start(1);
     caController.start(1);
@@ -156,18 +187,24 @@ class ControllerManager final : public common::Component {
     endpointsController.start(2);
     sliceController.start(2);
     podGc.start();
-    ctx.logger().info("controllers running",
-                      {{"controllers",
-                        "namespace,serviceaccount,root-ca-publisher,garbage-collector,replicaset,"
-                        "deployment,statefulset,daemonset,job,ttl-after-finished,cronjob,node-lifecycle,"
-                        "endpoint,endpointslice,pod-garbage-collector,persistentvolume"},
-                       {"informers", informers.size()}});
-    ctx.ready();
+    quotaController.start(2);
+    ctx.logger().info(
+        "controllers running",
+        {{"controllers",
+          "namespace,serviceaccount,root-ca-publisher,garbage-collector,replicaset,"
+          "deployment,statefulset,daemonset,job,ttl-after-finished,cronjob,node-lifecycle,"
+          "endpoint,endpointslice,pod-garbage-collector,persistentvolume,resourcequota"},
+         {"informers", informers.size()}});
+    if (!leaderElect_) ctx.ready();
+    bool lost;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stop_; });
+      cv_.wait(lock, [this] { return stop_ || lost_; });
+      lost = lost_ && !stop_;
     }
     stopAll();
+    if (elector) elector->release();
+    if (lost) return Status(Code::kUnavailable, "leader election lost");
     return Status::Ok();
   }
 
@@ -186,6 +223,8 @@ class ControllerManager final : public common::Component {
   std::shared_ptr<apiserver::LocalApiSlot> slot_;
   const std::string rootCaPem_;
   const std::string storageRoot_;
+  const bool leaderElect_;
+  bool lost_ = false;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

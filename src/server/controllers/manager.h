@@ -15,6 +15,10 @@ struct ControllerManagerOptions {
   std::shared_ptr<apiserver::LocalApiSlot> api;
   std::string rootCaPem;    // published as kube-root-ca.crt in every namespace
   std::string storageRoot;  // local-path volumes: <data-dir>/storage
+  // Run the controllers only while holding the kube-system/kube-controller-manager Lease
+  // (several servers on one etcd); a lost Lease stops the component with an error, as
+  // upstream's controller manager exits.
+  bool leaderElect = false;
 };
 
 std::unique_ptr<common::Component> makeControllerManager(ControllerManagerOptions options);

@@ -1,0 +1,82 @@
+// Admission for ResourceQuota and LimitRange, as upstream's LimitRanger
+// (plugin/pkg/admission/limitranger) and ResourceQuota (apiserver/pkg/admission/plugin/
+// resourcequota) plugins, run by the create paths of the API server after defaulting and
+// validation and before the object is stored:
+//  - LimitRanger: containers (and init containers) of a new pod get the Container defaults of
+//    every LimitRange in the namespace (recorded in the kubernetes.io/limit-ranger annotation),
+//    then min/max/maxLimitRequestRatio are checked per Container and Pod; PVC storage against
+//    PersistentVolumeClaim min/max.
+//  - ResourceQuota: a new object's usage is charged to every quota of its namespace that
+//    tracks it, with compare-and-swap on the quota's status.used (so concurrent creates cannot
+//    both pass the last slot); a quota it would exceed rejects it.
+// Rejections are 403 Forbidden with upstream's messages (`pods "x" is forbidden: ...`).
+// The pure functions are exposed for tests. Thread-safe: Admission holds no state of its own.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "api/resources.h"
+#include "common/status.h"
+
+namespace kiln::registry {
+class GenericStore;
+}
+
+namespace kiln::apiserver {
+
+// --- LimitRanger (pure) ---
+// upstream's SetDefaults_LimitRangeItem (Container items: default ← max, defaultRequest ←
+// default, then ← min), applied to a LimitRange object.
+void defaultLimitRange(nlohmann::json& limitRange);
+// Applies the Container defaults of `limitRange` to the pod (PodMutateLimitFunc) and sets the
+// kubernetes.io/limit-ranger annotation when anything was set.
+void applyLimitRangeDefaults(const nlohmann::json& limitRange, nlohmann::json& pod);
+// The violations of `limitRange` by the pod / claim, as upstream's aggregate error text
+// ("a" or "[a, b]"); "" when none.
+std::string validatePodLimits(const nlohmann::json& limitRange, const nlohmann::json& pod);
+std::string validatePvcLimits(const nlohmann::json& limitRange, const nlohmann::json& pvc);
+
+// --- ResourceQuota (pure) ---
+// Checks `obj` (a new object of `r`) against the quotas of its namespace (whose status.hard
+// and status.used are filled). On success returns, per quota, the new status.used (null for a
+// quota the object does not touch); on failure the reason without the `... is forbidden: `
+// prefix, e.g. "exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2".
+struct QuotaCheck {
+  std::string error;
+  std::vector<nlohmann::json> newUsed;
+};
+QuotaCheck checkQuotas(const api::ResourceInfo& r, const nlohmann::json& obj,
+                       const std::vector<nlohmann::json>& quotas,
+                       std::chrono::system_clock::time_point now);
+
+// `pods "x" is forbidden: <why>` with the object's name, else generateName, else "Unknown".
+Status forbidden(const api::ResourceInfo& r, const nlohmann::json& obj, const std::string& why);
+// The name those messages (and the Status details) use for `obj`.
+std::string admissionName(const nlohmann::json& obj);
+
+// --- The plugins over the stores ---
+class Admission {
+ public:
+  using StoreFor = std::function<registry::GenericStore&(const api::ResourceInfo&)>;
+  explicit Admission(StoreFor storeFor) : storeFor_(std::move(storeFor)) {}
+  // Mutating and validating admission of a create of `obj` (of `r`) in `ns`. May change obj
+  // (LimitRange defaults; a new ResourceQuota gets its status computed). With dryRun nothing
+  // is charged.
+  Status admitCreate(const api::ResourceInfo& r, const std::string& ns, nlohmann::json& obj,
+                     bool dryRun);
+
+ private:
+  Status limitRanger(const api::ResourceInfo& r, const std::string& ns, nlohmann::json& obj);
+  Status resourceQuota(const api::ResourceInfo& r, const std::string& ns, const nlohmann::json& obj,
+                       bool dryRun);
+  // status {hard, used} of a quota computed from the stores.
+  StatusOr<nlohmann::json> freshStatus(const nlohmann::json& quota, const std::string& ns);
+
+  StoreFor storeFor_;
+};
+
+}  // namespace kiln::apiserver
