@@ -7,6 +7,10 @@
 # is stopped and its scheduler's own counts (bindings, events written and dropped) are printed.
 # There is no kube-scheduler on this machine to compare against in the same run.
 # Usage: bench/scheduler/run.sh [nodes, default 1000] [pods, default 10000] [clients, default 64]
+#   KILN_BENCH_SERVER_ARGS: more `kiln server` flags; KILN_BENCH_ARGS: more bench flags. A
+#   baseline of the creates alone: KILN_BENCH_SERVER_ARGS=--disable-scheduler
+#   KILN_BENCH_ARGS="--create-only true" bench/scheduler/run.sh
+# Then the scheduler alone, without the API server (build/release/bench/kiln-scheduler-core-bench).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 KILN=${KILN_BIN:-build/release/kiln}
@@ -45,7 +49,8 @@ rss=$(awk '/VmHWM/{print $2}' "/proc/$PID/status")
 kill "$PID"
 wait "$PID" 2>/dev/null || true
 PID=
-line=$(grep 'scheduler: scheduler stopped' "$WORK/server.log" | tail -1)
+line=$(grep 'scheduler: scheduler stopped' "$WORK/server.log" | tail -1 || true)
 field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$line"; }
-echo "{\"bench\":\"scheduler\",\"workload\":\"server_totals\",\"scheduled\":$(field scheduled),\"unschedulable_attempts\":$(field unschedulable_attempts),\"bind_errors\":$(field bind_errors),\"events_written\":$(field events_written),\"events_dropped\":$(field events_dropped),\"peak_rss_kib\":$rss}"
+[ -n "$line" ] && echo "{\"bench\":\"scheduler\",\"workload\":\"server_totals\",\"scheduled\":$(field scheduled),\"unschedulable_attempts\":$(field unschedulable_attempts),\"bind_errors\":$(field bind_errors),\"events_written\":$(field events_written),\"events_dropped\":$(field events_dropped),\"peak_rss_kib\":$rss}"
+"${CORE_BENCH:-build/release/bench/kiln-scheduler-core-bench}" --nodes "$NODES" --pods "$PODS" 2>/dev/null
 exit "$rc"
