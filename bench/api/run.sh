@@ -28,8 +28,8 @@ PORT=$((20000 + RANDOM % 20000))
 ulimit -n 65536 2>/dev/null || true  # 1,000 watch connections on each side
 touch "$WORK/empty.yaml"
 # The API server alone by default (what the targets are about); KILN_BENCH_CONTROLLERS=1 keeps
-# the controller manager running (its informers follow every write).
-extra=(--disable-controller-manager)
+# the controller manager and the scheduler running (their informers follow every write).
+extra=(--disable-controller-manager --disable-scheduler)
 [ "${KILN_BENCH_CONTROLLERS:-0}" = 1 ] && extra=()
 KILN_CONFIG_FILE=$WORK/empty.yaml "$KILN" server -d "$WORK/data" --bind-address 127.0.0.1 \
   --https-listen-port "$PORT" -o "$WORK/kubeconfig" --log "$WORK/server.log" "${extra[@]}" &

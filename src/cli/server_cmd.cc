@@ -320,7 +320,8 @@ int runServer(const Args& args) {
                                                        .leaderElect = !etcd->endpoints.empty()}));
   }
   if (!cfg.boolean("disable-scheduler")) {
-    supervisor.add(scheduler::makeScheduler({localApi, {}}));
+    supervisor.add(scheduler::makeScheduler(
+        {.api = localApi, .scheduler = {}, .leaderElect = !etcd->endpoints.empty()}));
   }
 
   Status result = supervisor.run();

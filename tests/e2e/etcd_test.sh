@@ -82,18 +82,22 @@ KH_SERVER_NAME=second kh_server_start --datastore-endpoint "$EP" || kh_abort "se
 kh_server_use server >/dev/null
 # Leader election: one controller manager for the two servers (the Lease kube-system/
 # kube-controller-manager); when its server stops, the other takes over.
-lease() { kh_kubectl get lease -n kube-system kube-controller-manager -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
+lease() { kh_kubectl get lease -n kube-system "${1:-kube-controller-manager}" -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
 has_holder() { [ -n "$(lease)" ]; }
 kh_check "the controller manager's Lease has a holder" kh_wait_for "lease holder" 20 has_holder
 holder1=$(lease)
+sched1=$(lease kube-scheduler)
+kh_check "  ... and the scheduler's Lease too" test -n "$sched1"
 kh_check "  ... only the first server's controller manager runs (the second waits as a candidate)" \
-  bash -c '! grep -q "acquired the lease" "$0" && grep -q "acquired the lease" "$1"' "$W/second/server.log" "$W/server/server.log"
+  bash -c '! grep -q "acquired the lease lease=kube-system/kube-controller-manager" "$0" && grep -q "acquired the lease lease=kube-system/kube-controller-manager" "$1"' "$W/second/server.log" "$W/server/server.log"
 kh_server_stop server && kh_pass "the server on etcd stops with status 0 (the leader releases the Lease)"
 kh_server_use second >/dev/null
 kh_check "the second server's controller manager takes over" kh_wait_for "takeover" 30 \
-  grep -q "acquired the lease" "$W/second/server.log"
-holder2=$(lease)
-kh_check "  ... the Lease names another holder ($holder2)" test -n "$holder2" -a "$holder2" != "$holder1"
+  grep -q "acquired the lease lease=kube-system/kube-controller-manager" "$W/second/server.log"
+cm_moved() { local h; h=$(lease); [ -n "$h" ] && [ "$h" != "$holder1" ]; }
+kh_check "  ... the Lease names another holder" kh_wait_for "lease moved" 10 cm_moved
+sched_moved() { local h; h=$(lease kube-scheduler); [ -n "$h" ] && [ "$h" != "$sched1" ]; }
+kh_check "  ... and so does the scheduler's" kh_wait_for "scheduler takeover" 30 sched_moved
 kh_server_stop second && kh_pass "the second server stops cleanly"
 
 # Bad endpoints: one line, exit 1.

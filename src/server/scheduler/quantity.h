@@ -1,7 +1,7 @@
 // Resource quantities (k8s.io/apimachinery resource.Quantity) as the scheduler reads them:
 // "100m", "1Gi", "500Mi", "1e3", "2", "0.5", "1.5G". Only what scheduling needs: the scaled
 // integer value, rounded up as Quantity.MilliValue()/Value() do. Pure functions, any thread.
-// (DESIGN puts quantities in src/api/; this parser can move there when a second user appears.)
+// The parsing is api::Quantity's (src/api/quantity.h); these are the scheduler's shorthands.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,7 @@
 namespace kiln::scheduler {
 
 // ceil(quantity * 10^scale): scale 3 gives milli-units (CPU), 0 whole units (bytes, counts).
-// nullopt when `s` is not a quantity. Values beyond ±2^62 saturate.
+// nullopt when `s` is not a quantity. Values saturate at ±2^63-1.
 std::optional<int64_t> parseQuantity(std::string_view s, int scale = 0);
 
 // The same for a JSON value: a quantity string or a number; 0 for anything else.

@@ -1,6 +1,8 @@
 // The scheduler and its component (see scheduler.h).
 #include "server/scheduler/scheduler.h"
 
+#include "client/leader_election.h"
+
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
@@ -421,15 +423,35 @@ class SchedulerComponent final : public common::Component {
         }
       }
     }
+    std::unique_ptr<client::LeaderElector> elector;
+    bool lost = false;
+    if (opt_.leaderElect) {
+      ctx.ready();  // a candidate is ready; it schedules once it holds the Lease
+      elector = std::make_unique<client::LeaderElector>(
+          *api, client::LeaderElectionOptions{.name = "kube-scheduler",
+                                              .identity = client::leaderIdentity()});
+      if (!elector->acquire([this] { return stopRequested(); },
+                            [this] {
+                              std::lock_guard lock(mu_);
+                              lost_ = true;
+                              cv_.notify_all();
+                            })) {
+        stopAll();
+        return Status::Ok();
+      }
+    }
     scheduler.start();
     ctx.logger().info("scheduler running", {{"scheduler_name", opt_.scheduler.schedulerName},
                                             {"bind_workers", opt_.scheduler.bindWorkers}});
-    ctx.ready();
+    if (!opt_.leaderElect) ctx.ready();
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stop_; });
+      cv_.wait(lock, [this] { return stop_ || lost_; });
+      lost = lost_ && !stop_;
     }
     stopAll();
+    if (elector) elector->release();
+    if (lost) return Status(Code::kUnavailable, "leader election lost");
     SchedulerStats st = scheduler.stats();
     ctx.logger().info("scheduler stopped", {{"scheduled", st.scheduled},
                                             {"unschedulable_attempts", st.unschedulable},
@@ -455,6 +477,7 @@ class SchedulerComponent final : public common::Component {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool lost_ = false;
 };
 
 }  // namespace

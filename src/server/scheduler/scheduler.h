@@ -139,6 +139,9 @@ class Scheduler {
 struct SchedulerComponentOptions {
   std::shared_ptr<apiserver::LocalApiSlot> api;
   SchedulerOptions scheduler;
+  // Schedule only while holding the kube-system/kube-scheduler Lease (several servers on one
+  // etcd); a lost Lease stops the component with an error, as upstream's scheduler exits.
+  bool leaderElect = false;
 };
 std::unique_ptr<common::Component> makeScheduler(SchedulerComponentOptions options);
 
