@@ -45,6 +45,19 @@ std::string phaseOf(const json& pod) {
 
 }  // namespace
 
+const json& member(const json& o, const char* key) {
+  static const json kNull;
+  if (!o.is_object()) return kNull;
+  auto it = o.find(key);
+  return it == o.end() ? kNull : *it;
+}
+
+std::string str(const json& o, const char* key) { return strOf(o, key); }
+
+std::string annotation(const json& obj, const char* key) {
+  return strOf(member(metaOf(obj), "annotations"), key);
+}
+
 const json* controllerRefOf(const json& obj) {
   const json& meta = metaOf(obj);
   auto refs = meta.find("ownerReferences");

@@ -25,6 +25,12 @@ const nlohmann::json* controllerRefOf(const nlohmann::json& obj);
 // An ownerReference to `owner` (apiVersion/kind from `r`), controller and blockOwnerDeletion.
 nlohmann::json makeControllerRef(const nlohmann::json& owner, const api::ResourceInfo& r);
 
+// Reading objects that came from clients: a member of an object (null when absent or when `o`
+// is not an object), a string member ("" when absent or not a string), an annotation.
+const nlohmann::json& member(const nlohmann::json& o, const char* key);
+std::string str(const nlohmann::json& o, const char* key);
+std::string annotation(const nlohmann::json& obj, const char* key);
+
 // metadata.name / namespace / uid (empty when absent or not strings).
 std::string nameOf(const nlohmann::json& obj);
 std::string namespaceOf(const nlohmann::json& obj);

@@ -18,18 +18,6 @@ namespace {
 
 constexpr const char* kHashLabel = "controller-revision-hash";
 
-const json& member(const json& o, const char* key) {
-  static const json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(key);
-  return it == o.end() ? kNull : *it;
-}
-
-std::string str(const json& o, const char* key) {
-  const json& v = member(o, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
-
 // The tolerations upstream adds to every DaemonSet pod (AddOrUpdateDaemonPodTolerations).
 void addDaemonTolerations(json& spec) {
   json& tols = spec["tolerations"];

@@ -32,19 +32,6 @@ bool skipCopyAnnotation(const std::string& k) {
          k == "deprecated.deployment.rollback.to";
 }
 
-const json& member(const json& o, const char* key) {
-  static const json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(key);
-  return it == o.end() ? kNull : *it;
-}
-
-std::string annotation(const json& o, const char* key) {
-  const json& a = member(member(o, "metadata"), "annotations");
-  const json& v = member(a, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
-
 bool hasAnnotation(const json& o, const char* key) {
   return member(member(o, "metadata"), "annotations").contains(key);
 }

@@ -11,18 +11,6 @@ using nlohmann::json;
 
 namespace {
 
-const json& member(const json& obj, const char* key) {
-  static const json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
-
-std::string str(const json& obj, const char* key) {
-  const json& v = member(obj, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
-
 bool isIpv6(const std::string& ip) { return ip.find(':') != std::string::npos; }
 
 // Pod IPs in order: status.podIPs[].ip, else status.podIP.

@@ -17,19 +17,6 @@ constexpr const char* kUnreachable = "node.kubernetes.io/unreachable";
 constexpr const char* kNotReady = "node.kubernetes.io/not-ready";
 constexpr auto kMonitorPeriod = std::chrono::seconds(5);
 
-std::string str(const json& o, const char* key) {
-  if (!o.is_object()) return "";
-  auto it = o.find(key);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-const json& member(const json& o, const char* key) {
-  static const json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(key);
-  return it == o.end() ? kNull : *it;
-}
-
 const json* conditionOf(const json& node, const char* type) {
   const json& conds = member(member(node, "status"), "conditions");
   if (!conds.is_array()) return nullptr;

@@ -13,13 +13,6 @@ using nlohmann::json;
 
 constexpr const char* kResyncKey = "\x01resync";
 
-const json& member(const json& o, const char* k) {
-  static const json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(k);
-  return it == o.end() ? kNull : *it;
-}
-
 // The resource "group/resource" of a tracked informer key, as a ResourceInfo (nullptr if none).
 const api::ResourceInfo* resourceOf(const std::string& key) {
   auto slash = key.find('/');

@@ -19,18 +19,6 @@ constexpr const char* kRevisionLabel = "controller-revision-hash";
 constexpr const char* kPodNameLabel = "statefulset.kubernetes.io/pod-name";
 constexpr const char* kPodIndexLabel = "apps.kubernetes.io/pod-index";
 
-const json& member(const json& o, const char* key) {
-  static const json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(key);
-  return it == o.end() ? kNull : *it;
-}
-
-std::string str(const json& o, const char* key) {
-  const json& v = member(o, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
-
 // The ordinal of a pod named <set>-<n>, or -1.
 int ordinalOf(const std::string& set, const std::string& pod) {
   if (pod.size() <= set.size() + 1 || pod.compare(0, set.size(), set) != 0 ||

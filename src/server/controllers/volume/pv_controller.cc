@@ -18,22 +18,6 @@ constexpr const char* kStorageProvisioner = "volume.kubernetes.io/storage-provis
 constexpr const char* kBetaStorageProvisioner = "volume.beta.kubernetes.io/storage-provisioner";
 constexpr const char* kProvisionedBy = "pv.kubernetes.io/provisioned-by";
 
-const json& member(const json& o, const char* key) {
-  static const json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(key);
-  return it == o.end() ? kNull : *it;
-}
-
-std::string str(const json& o, const char* key) {
-  const json& v = member(o, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
-
-std::string annotation(const json& o, const char* key) {
-  return str(member(member(o, "metadata"), "annotations"), key);
-}
-
 int64_t requestOf(const json& claim) {
   return scheduler::quantityValue(
       member(member(member(member(claim, "spec"), "resources"), "requests"), "storage"));
