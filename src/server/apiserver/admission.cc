@@ -454,12 +454,41 @@ Status Admission::admitCreate(const api::ResourceInfo& r, const std::string& ns,
   return resourceQuota(r, ns, obj, dryRun);
 }
 
+StatusOr<std::shared_ptr<const json>> Admission::cachedList(const api::ResourceInfo& r,
+                                                            const std::string& ns) {
+  const std::string key = r.resource + "/" + ns;
+  const auto now = std::chrono::steady_clock::now();
+  uint64_t gen;
+  {
+    std::lock_guard lock(cacheMu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end() && it->second.gen == gen_ && now - it->second.at < kCacheTtl) {
+      return it->second.list;
+    }
+    gen = gen_;
+  }
+  KILN_ASSIGN_OR_RETURN(json list, storeFor_(r).list(ns, {}));
+  auto shared = std::make_shared<const json>(std::move(list));
+  std::lock_guard lock(cacheMu_);
+  if (gen == gen_) {  // no write of these kinds since the read began
+    if (cache_.size() > 4096) cache_.clear();
+    cache_[key] = {shared, now, gen};
+  }
+  return shared;
+}
+
+void Admission::invalidate() {
+  std::lock_guard lock(cacheMu_);
+  ++gen_;
+  cache_.clear();
+}
+
 Status Admission::limitRanger(const api::ResourceInfo& r, const std::string& ns, json& obj) {
   const bool pod = r.resource == "pods";
   if (pod) defaultRequestsFromLimits(obj);
-  auto lrs = storeFor_(*api::findResource("", "v1", "limitranges")).list(ns, {});
+  auto lrs = cachedList(*api::findResource("", "v1", "limitranges"), ns);
   if (!lrs.ok()) return forbidden(r, obj, lrs.status().message());
-  for (const auto& lr : (*lrs)["items"]) {
+  for (const auto& lr : (**lrs)["items"]) {
     json ranged = lr;
     defaultLimitRange(ranged);
     std::string err;
@@ -491,9 +520,10 @@ StatusOr<json> Admission::freshStatus(const json& quota, const std::string& ns) 
 Status Admission::resourceQuota(const api::ResourceInfo& r, const std::string& ns, const json& obj,
                                 bool dryRun) {
   auto& quotas = storeFor_(*api::findResource("", "v1", "resourcequotas"));
-  auto list = quotas.list(ns, {});
+  // Cached (charging below re-reads each quota with compare-and-swap).
+  auto list = cachedList(*api::findResource("", "v1", "resourcequotas"), ns);
   if (!list.ok()) return forbidden(r, obj, list.status().message());
-  if (!(*list)["items"].is_array() || (*list)["items"].empty()) return Status::Ok();
+  if (!(**list)["items"].is_array() || (**list)["items"].empty()) return Status::Ok();
   // A quota whose status the controller has not written yet (or whose spec changed since) is
   // counted from the stores now, rather than refusing with "status unknown".
   auto ready = [&](json q) -> json {
@@ -509,7 +539,7 @@ Status Admission::resourceQuota(const api::ResourceInfo& r, const std::string& n
     return q;
   };
   std::vector<json> items;
-  for (const auto& q : (*list)["items"]) items.push_back(ready(q));
+  for (const auto& q : (**list)["items"]) items.push_back(ready(q));
   const auto now = std::chrono::system_clock::now();
   QuotaCheck check = checkQuotas(r, obj, items, now);
   if (!check.error.empty()) return forbidden(r, obj, check.error);
@@ -533,6 +563,7 @@ Status Admission::resourceQuota(const api::ResourceInfo& r, const std::string& n
           return cur;
         },
         false);
+    invalidate();  // the cached quota carries the old status.used
     if (!error.empty()) return forbidden(r, obj, error);
     if (!updated.ok() && updated.status().code() != Code::kAlreadyExists &&
         updated.status().code() != Code::kNotFound) {

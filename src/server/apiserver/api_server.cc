@@ -233,6 +233,10 @@ class Handlers {
     }
     tlsWarnings = nullptr;
     if (r.code < 300) r.warnings = std::move(warnings);
+    if (req.method() != http::verb::get &&
+        (ri.resource == "limitranges" || ri.resource == "resourcequotas")) {
+      admission_.invalidate();  // admission caches them per namespace
+    }
     return r;
   }
 
