@@ -13,7 +13,7 @@ PACKAGES=(
   libsqlite3-dev nlohmann-json3-dev libyaml-cpp-dev libbpf-dev libelf-dev zlib1g-dev
   libzstd-dev libssl-dev
   # tests
-  libgtest-dev libgmock-dev busybox-static iproute2 nftables procps psmisc curl jq
+  libgtest-dev libgmock-dev busybox-static iproute2 nftables procps psmisc curl jq tzdata
   # benchmarks
   wrk
   # peers for tests and benchmarks

@@ -77,6 +77,12 @@ json makeControllerRef(const json& owner, const api::ResourceInfo& r) {
           {"blockOwnerDeletion", true}};
 }
 
+std::pair<std::string, std::string> splitObjectKey(const std::string& key) {
+  auto slash = key.find('/');
+  if (slash == std::string::npos) return {"", key};
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
+
 std::string nameOf(const json& obj) { return strOf(metaOf(obj), "name"); }
 std::string namespaceOf(const json& obj) { return strOf(metaOf(obj), "namespace"); }
 std::string uidOf(const json& obj) { return strOf(metaOf(obj), "uid"); }

@@ -10,6 +10,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "api/resources.h"
@@ -30,6 +31,9 @@ nlohmann::json makeControllerRef(const nlohmann::json& owner, const api::Resourc
 const nlohmann::json& member(const nlohmann::json& o, const char* key);
 std::string str(const nlohmann::json& o, const char* key);
 std::string annotation(const nlohmann::json& obj, const char* key);
+
+// A work-queue key back into (namespace, name): "ns/name", or ("", name) when cluster-scoped.
+std::pair<std::string, std::string> splitObjectKey(const std::string& key);
 
 // metadata.name / namespace / uid (empty when absent or not strings).
 std::string nameOf(const nlohmann::json& obj);

@@ -21,29 +21,17 @@ constexpr const char* kHeadless = "service.kubernetes.io/headless";
 constexpr const char* kOverCapacity = "endpoints.kubernetes.io/over-capacity";
 constexpr const char* kLeaderAnnotation = "control-plane.alpha.kubernetes.io/leader";
 
-std::pair<std::string, std::string> splitKey(const std::string& key) {
-  auto slash = key.find('/');
-  if (slash == std::string::npos) return {"", key};
-  return {key.substr(0, slash), key.substr(slash + 1)};
-}
-
-std::string strOf(const json& o, const char* k) {
-  if (!o.is_object()) return "";
-  auto it = o.find(k);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 // Upstream's addressKey: IP and the pod's UID.
 std::pair<std::string, std::string> addressKey(const json& addr) {
   std::string uid;
-  if (auto t = addr.find("targetRef"); t != addr.end()) uid = strOf(*t, "uid");
-  return {strOf(addr, "ip"), uid};
+  if (auto t = addr.find("targetRef"); t != addr.end()) uid = str(*t, "uid");
+  return {str(addr, "ip"), uid};
 }
 
 bool lessAddress(const json& a, const json& b) { return addressKey(a) < addressKey(b); }
 
 std::tuple<std::string, int64_t, std::string> portOrder(const json& p) {
-  return {strOf(p, "name"), intOr(p, "port", 0), strOf(p, "protocol")};
+  return {str(p, "name"), intOr(p, "port", 0), str(p, "protocol")};
 }
 
 // An address or subset list without the targetRefs' resourceVersions (upstream compares
@@ -232,7 +220,7 @@ json EndpointsController::computeSubsets(const json& svc, const std::vector<clie
 }
 
 Status EndpointsController::sync(const std::string& key) {
-  auto [ns, name] = splitKey(key);
+  auto [ns, name] = splitObjectKey(key);
   client::Object svcObj = services_.get(key);
   if (!svcObj) {
     // The Service is gone: so is its Endpoints object.

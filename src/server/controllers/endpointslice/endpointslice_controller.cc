@@ -21,28 +21,16 @@ constexpr const char* kControllerName = "endpointslice-controller.k8s.io";
 constexpr const char* kHeadlessLabel = "service.kubernetes.io/headless";
 constexpr const char* kZoneLabel = "topology.kubernetes.io/zone";
 
-std::pair<std::string, std::string> splitKey(const std::string& key) {
-  auto slash = key.find('/');
-  if (slash == std::string::npos) return {"", key};
-  return {key.substr(0, slash), key.substr(slash + 1)};
-}
-
-std::string strOf(const json& o, const char* k) {
-  if (!o.is_object()) return "";
-  auto it = o.find(k);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 int64_t rvOf(const json& obj) {
-  return std::atoll(strOf(obj.value("metadata", json::object()), "resourceVersion").c_str());
+  return std::atoll(str(obj.value("metadata", json::object()), "resourceVersion").c_str());
 }
 
 bool managedByUs(const json& slice) {
-  return strOf(es::labelsOf(slice), kManagedByLabel) == kControllerName;
+  return str(es::labelsOf(slice), kManagedByLabel) == kControllerName;
 }
 
 std::string serviceKeyOf(const json& slice) {
-  std::string svc = strOf(es::labelsOf(slice), kServiceNameLabel);
+  std::string svc = str(es::labelsOf(slice), kServiceNameLabel);
   if (svc.empty()) return "";
   return namespaceOf(slice) + "/" + svc;
 }
@@ -75,7 +63,7 @@ std::string endpointKey(const json& ep) {
   std::sort(addrs.begin(), addrs.end());
   std::string key;
   const json& ref = ep.value("targetRef", json::object());
-  key += strOf(ref, "namespace") + "/" + strOf(ref, "name") + "|" + strOf(ep, "hostname") + "|";
+  key += str(ref, "namespace") + "/" + str(ref, "name") + "|" + str(ep, "hostname") + "|";
   for (const auto& a : addrs) key += a + ",";
   return key;
 }
@@ -91,7 +79,7 @@ bool ownedBy(const json& slice, const json& svc) {
   const std::string uid = uidOf(svc);
   const json meta = slice.value("metadata", json::object());
   for (const auto& r : arrayOr(meta, "ownerReferences")) {
-    if (strOf(r, "uid") == uid && strOf(r, "kind") == "Service" && strOf(r, "apiVersion") == "v1") {
+    if (str(r, "uid") == uid && str(r, "kind") == "Service" && str(r, "apiVersion") == "v1") {
       return true;
     }
   }
@@ -106,7 +94,7 @@ std::vector<std::string> addressTypesOf(const json& svc) {
     if (f == "IPv4" || f == "IPv6") out.push_back(f.get<std::string>());
   }
   if (out.empty()) {
-    std::string ip = strOf(spec, "clusterIP");
+    std::string ip = str(spec, "clusterIP");
     out.push_back(ip.find(':') != std::string::npos ? "IPv6" : "IPv4");
   }
   return out;
@@ -119,8 +107,7 @@ json endpointPorts(const json& svc, const json& pod) {
   for (const auto& sp : arrayOr(spec, "ports")) {
     auto num = es::findPort(pod, sp);
     if (!num) continue;
-    json p = {
-        {"name", strOf(sp, "name")}, {"port", *num}, {"protocol", sp.value("protocol", "TCP")}};
+    json p = {{"name", str(sp, "name")}, {"port", *num}, {"protocol", sp.value("protocol", "TCP")}};
     if (sp.contains("appProtocol") && sp["appProtocol"].is_string()) {
       p["appProtocol"] = sp["appProtocol"];
     }
@@ -141,10 +128,10 @@ json podToEndpoint(const json& pod, const client::Object& node, const json& svc,
              {"targetRef", es::podReference(pod)}};
   std::string ip = es::podIpOfFamily(pod, addressType);
   if (!ip.empty()) ep["addresses"].push_back(ip);
-  std::string nodeName = strOf(pod.value("spec", json::object()), "nodeName");
+  std::string nodeName = str(pod.value("spec", json::object()), "nodeName");
   if (!nodeName.empty()) ep["nodeName"] = nodeName;
   if (node) {
-    std::string zone = strOf(es::labelsOf(*node), kZoneLabel);
+    std::string zone = str(es::labelsOf(*node), kZoneLabel);
     if (!zone.empty()) ep["zone"] = zone;
   }
   if (es::shouldSetHostname(pod, svc)) ep["hostname"] = pod["spec"]["hostname"];
@@ -311,12 +298,12 @@ Status EndpointSliceController::deleteSlice(const json& slice) {
 }
 
 Status EndpointSliceController::sync(const std::string& key) {
-  auto [ns, name] = splitKey(key);
+  auto [ns, name] = splitObjectKey(key);
   auto ourSlices = [&, ns = ns, name = name] {
     std::vector<client::Object> out;
     for (const auto& s : slices_.list(ns)) {
       const json& l = es::labelsOf(*s);
-      if (strOf(l, kServiceNameLabel) == name && strOf(l, kManagedByLabel) == kControllerName) {
+      if (str(l, kServiceNameLabel) == name && str(l, kManagedByLabel) == kControllerName) {
         out.push_back(s);
       }
     }
@@ -359,7 +346,7 @@ Status EndpointSliceController::sync(const std::string& key) {
   std::map<std::string, std::vector<json>> byType;
   Status first;
   for (const auto& s : slices) {
-    std::string t = strOf(*s, "addressType");
+    std::string t = str(*s, "addressType");
     if (std::find(types.begin(), types.end(), t) == types.end()) {
       if (Status st = deleteSlice(*s); !st.ok() && first.ok()) first = st;
       continue;
@@ -405,7 +392,7 @@ Status EndpointSliceController::reconcileAddressType(const json& svc,
     std::string pk = portMapKey(ports);
     desired[pk];
     desiredPorts.emplace(pk, ports);
-    std::string nodeName = strOf(pod.value("spec", json::object()), "nodeName");
+    std::string nodeName = str(pod.value("spec", json::object()), "nodeName");
     client::Object node = nodeName.empty() ? nullptr : nodes_.get(nodeName);
     if (!node && !publishNotReady) {
       // Retried later (the node may not be in the cache yet); the pod is left out meanwhile.
@@ -438,7 +425,7 @@ Status EndpointSliceController::reconcileAddressType(const json& svc,
       return namespaceOf(s) == namespaceOf(placeholder) &&
              es::labelsOf(s) == placeholder["metadata"]["labels"] &&
              arrayOr(m, "ownerReferences") == placeholder["metadata"]["ownerReferences"] &&
-             strOf(s, "addressType") == addressType && arrayOr(s, "endpoints").empty() &&
+             str(s, "addressType") == addressType && arrayOr(s, "endpoints").empty() &&
              arrayOr(s, "ports").empty();
     };
     if (all.remove.size() == 1 && samePlaceholder(all.remove[0])) {
@@ -541,7 +528,7 @@ Status EndpointSliceController::finalize(const json& svc, Changes c) {
   for (size_t i = 0; i < c.remove.size() && !c.create.empty();) {
     const json& del = c.remove[i];
     json& slice = c.create.back();
-    if (strOf(del, "addressType") == strOf(slice, "addressType") && ownedBy(del, svc)) {
+    if (str(del, "addressType") == str(slice, "addressType") && ownedBy(del, svc)) {
       json upd = slice;
       upd["metadata"] = del["metadata"];
       upd["metadata"]["labels"] = slice["metadata"]["labels"];
