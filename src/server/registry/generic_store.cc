@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "common/encoding.h"
 #include "server/registry/strategy.h"
@@ -43,13 +44,25 @@ StatusOr<Json> decode(const store::KeyValue& kv) {
   return obj;
 }
 
-std::string encode(const Json& obj) {
-  json copy = obj;
-  if (copy.contains("metadata") && copy["metadata"].is_object()) {
-    copy["metadata"].erase("resourceVersion");
-    if (copy["metadata"].empty()) copy["metadata"] = json::object();
+// The stored form: the object without metadata.resourceVersion (the store's revision is the
+// truth). `obj` is left as it was; the field is moved out and back rather than the whole
+// object copied.
+std::string encode(Json& obj) {
+  auto meta = obj.is_object() ? obj.find("metadata") : obj.end();
+  if (meta == obj.end() || !meta->is_object()) return obj.dump();
+  auto rv = meta->find("resourceVersion");
+  if (rv == meta->end()) return obj.dump();
+  Json saved = std::move(*rv);
+  meta->erase(rv);
+  std::string out;
+  try {
+    out = obj.dump();
+  } catch (...) {
+    (*meta)["resourceVersion"] = std::move(saved);
+    throw;
   }
-  return copy.dump();
+  (*meta)["resourceVersion"] = std::move(saved);
+  return out;
 }
 
 // Skips one JSON value starting at s[i] (after whitespace); returns the index after it, or
@@ -205,10 +218,74 @@ class EventCache {
       auto it = entries_.find(id);
       if (it != entries_.end()) return it->second;
     }
+    {
+      std::unique_lock lock(mu_);
+      auto p = pending_.find(kv.key);
+      if (p != pending_.end() && !p->second->taken && p->second->encoded == kv.value) {
+        auto pending = p->second;
+        pending->taken = true;
+        lock.unlock();
+        Json obj = std::move(pending->object);
+        obj["metadata"]["resourceVersion"] = std::to_string(kv.modRevision);
+        return insert(std::move(id), std::move(obj));
+      }
+    }
     auto obj = decode(kv);
     if (!obj.ok()) return nullptr;
+    return insert(std::move(id), std::move(obj).value());
+  }
+
+  // A writer about to store `encoded` (encode(obj)) under `key`: until settle() or cancel(),
+  // a watch that sees the event whose stored bytes equal `encoded` takes `obj` instead of
+  // decoding them (the store publishes the event before the write returns, so this is set up
+  // before the write). Returns a token for settle()/cancel().
+  std::shared_ptr<const void> expect(const std::string& key, const std::string& encoded,
+                                     const Json& obj) {
+    auto p = std::make_shared<Pending>();
+    p->encoded = encoded;
+    p->object = obj;
+    std::lock_guard lock(mu_);
+    pending_[key] = p;
+    return p;
+  }
+  // The write of `token` landed at `rev`: its object becomes the cache's entry (unless a watch
+  // made it so already).
+  void settle(const std::string& key, int64_t rev, const std::shared_ptr<const void>& token) {
+    std::shared_ptr<Pending> p;
+    {
+      std::lock_guard lock(mu_);
+      auto it = pending_.find(key);
+      if (it == pending_.end() || it->second != token) return;
+      p = std::move(it->second);
+      pending_.erase(it);
+      if (p->taken || entries_.count(Id{rev, key})) return;
+    }
+    p->object["metadata"]["resourceVersion"] = std::to_string(rev);
+    insert(Id{rev, key}, std::move(p->object));
+  }
+  void cancel(const std::string& key, const std::shared_ptr<const void>& token) {
+    std::lock_guard lock(mu_);
+    auto it = pending_.find(key);
+    if (it != pending_.end() && it->second == token) pending_.erase(it);
+  }
+
+  // The newest cached version of `key` and its revision, if any: possibly stale (a compare-
+  // and-swap on the revision finds out).
+  std::pair<std::shared_ptr<const Entry>, int64_t> latest(const std::string& key) {
+    std::lock_guard lock(mu_);
+    auto l = latest_.find(key);
+    if (l == latest_.end()) return {nullptr, 0};
+    auto it = entries_.find(Id{l->second, key});
+    if (it == entries_.end()) return {nullptr, 0};
+    return {it->second, l->second};
+  }
+
+ private:
+  using Id = std::pair<int64_t, std::string>;
+
+  std::shared_ptr<const Entry> insert(Id id, Json object) {
     auto e = std::make_shared<Entry>();
-    e->object = std::move(obj).value();
+    e->object = std::move(object);
     e->object["apiVersion"] = apiVersion_;
     e->object["kind"] = kind_;
     try {
@@ -220,20 +297,31 @@ class EventCache {
     auto [it, inserted] = entries_.emplace(id, std::move(e));
     if (inserted) {
       order_.push_back(id);
+      auto [l, fresh] = latest_.emplace(id.second, id.first);
+      if (!fresh && l->second < id.first) l->second = id.first;
       if (order_.size() > kCapacity) {
-        entries_.erase(order_.front());
+        const Id& old = order_.front();
+        auto o = latest_.find(old.second);
+        if (o != latest_.end() && o->second == old.first) latest_.erase(o);
+        entries_.erase(old);
         order_.pop_front();
       }
     }
     return it->second;
   }
 
- private:
-  using Id = std::pair<int64_t, std::string>;
+  struct Pending {
+    std::string encoded;
+    Json object;         // moved out by the watch that takes it
+    bool taken = false;  // guarded by mu_
+  };
+
   static constexpr size_t kCapacity = 4096;
   const std::string apiVersion_, kind_;
+  std::unordered_map<std::string, std::shared_ptr<Pending>> pending_;  // by key
   std::mutex mu_;
   std::map<Id, std::shared_ptr<const Entry>> entries_;
+  std::unordered_map<std::string, int64_t> latest_;  // key -> its newest revision in entries_
   std::deque<Id> order_;
 };
 
@@ -497,11 +585,16 @@ StatusOr<Json> GenericStore::create(const std::string& ns, Json obj, bool dryRun
       if (get->kv) return alreadyExists(qualifiedResource() + " \"" + name + "\" already exists");
       return obj;
     }
-    auto kv = store_->create(key(ns, name), encode(obj), ttlSeconds_);
+    const std::string k = key(ns, name);
+    std::string value = encode(obj);
+    auto token = events_->expect(k, value, obj);
+    auto kv = store_->create(k, std::move(value), ttlSeconds_);
     if (kv.ok()) {
+      events_->settle(k, kv->modRevision, token);
       meta["resourceVersion"] = std::to_string(kv->modRevision);
       return obj;
     }
+    events_->cancel(k, token);
     if (kv.status().code() == Code::kAlreadyExists) {
       if (generated && attempt < 8) continue;  // upstream retries generated names too
       return alreadyExists(qualifiedResource() + " \"" + name + "\" already exists");
@@ -711,6 +804,11 @@ StatusOr<Json> GenericStore::update(const std::string& ns, const std::string& na
                     "the object has been modified; please apply your changes to the latest "
                     "version and try again");
   }
+  return updateFrom(ns, name, std::move(obj), old, cur.kv->modRevision, dryRun);
+}
+
+StatusOr<Json> GenericStore::updateFrom(const std::string& ns, const std::string& name, Json obj,
+                                        const Json& old, int64_t oldRev, bool dryRun) {
   std::string bodyUid = metaString(obj, "uid");
   if (!bodyUid.empty() && bodyUid != metaString(old, "uid")) {
     return conflict(name, "Precondition failed: UID in precondition: " + bodyUid +
@@ -766,7 +864,7 @@ StatusOr<Json> GenericStore::update(const std::string& ns, const std::string& na
   if (terminating && noFinalizers && !gracePending) {
     // The last finalizer is gone: the deletion completes now.
     if (dryRun) return obj;
-    auto d = store_->remove(key(ns, name), cur.kv->modRevision);
+    auto d = store_->remove(key(ns, name), oldRev);
     if (!d.ok()) {
       if (d.status().code() == Code::kConflict) {
         return conflict(name,
@@ -779,11 +877,15 @@ StatusOr<Json> GenericStore::update(const std::string& ns, const std::string& na
     return obj;
   }
   if (dryRun) {
-    meta["resourceVersion"] = std::to_string(cur.kv->modRevision);
+    meta["resourceVersion"] = std::to_string(oldRev);
     return obj;
   }
-  auto kv = store_->update(key(ns, name), encode(obj), cur.kv->modRevision, ttlSeconds_);
+  const std::string k = key(ns, name);
+  std::string value = encode(obj);
+  auto token = events_->expect(k, value, obj);
+  auto kv = store_->update(k, std::move(value), oldRev, ttlSeconds_);
   if (!kv.ok()) {
+    events_->cancel(k, token);
     if (kv.status().code() == Code::kConflict) {
       return conflict(name,
                       "the object has been modified; please apply your changes to the latest "
@@ -792,6 +894,7 @@ StatusOr<Json> GenericStore::update(const std::string& ns, const std::string& na
     if (kv.status().code() == Code::kNotFound) return notFound(name);
     return kv.status();
   }
+  events_->settle(k, kv->modRevision, token);
   meta["resourceVersion"] = std::to_string(kv->modRevision);
   return obj;
 }
@@ -799,13 +902,46 @@ StatusOr<Json> GenericStore::update(const std::string& ns, const std::string& na
 StatusOr<Json> GenericStore::guaranteedUpdate(
     const std::string& ns, const std::string& name,
     const std::function<StatusOr<Json>(Json current)>& mutate, bool dryRun) {
+  catchUpListCache();
+  const std::string k = key(ns, name);
+  // The first attempt starts from the newest version the watch cache holds, if any (as
+  // upstream's GuaranteedUpdate takes the watch cache's object): no read, no decode. It may be
+  // stale; the write is a compare-and-swap on its revision, and any failure from a cached
+  // start is retried from a fresh read.
+  auto [cached, cachedRev] = events_->latest(k);
   for (int attempt = 0; attempt < 16; ++attempt) {
-    KILN_ASSIGN_OR_RETURN(Json current, get(ns, name));
-    std::string rv = metaString(current, "resourceVersion");
-    KILN_ASSIGN_OR_RETURN(Json next, mutate(current));
-    if (!next.is_object()) return invalidArgument("the patched object is not an object");
-    next["metadata"]["resourceVersion"] = rv;  // compare-and-swap against what we read
-    auto r = update(ns, name, std::move(next), dryRun);
+    const bool fromCache = cached != nullptr;
+    Json current;
+    int64_t rev = cachedRev;
+    if (fromCache) {
+      current = cached->object;
+      cached.reset();
+    } else {
+      KILN_ASSIGN_OR_RETURN(auto cur, store_->get(k));
+      if (!cur.kv) return notFound(name);
+      KILN_ASSIGN_OR_RETURN(current, decode(*cur.kv));
+      rev = cur.kv->modRevision;
+    }
+    auto next = mutate(current);
+    if (!next.ok()) {
+      if (fromCache) continue;
+      return next.status();
+    }
+    if (!next->is_object()) return invalidArgument("the patched object is not an object");
+    if (metaString(*next, "name") != name) {
+      return invalidArgument("the name of the object (" + metaString(*next, "name") +
+                             ") does not match the name on the URL (" + name + ")");
+    }
+    if (info_.namespaced) {
+      std::string bodyNs = metaString(*next, "namespace");
+      if (!bodyNs.empty() && bodyNs != ns) {
+        return invalidArgument(
+            "the namespace of the provided object does not match the namespace sent on the "
+            "request");
+      }
+    }
+    auto r = updateFrom(ns, name, std::move(next).value(), current, rev, dryRun);
+    if (!r.ok() && fromCache) continue;
     if (r.ok() || r.status().code() != Code::kConflict ||
         r.status().message().find("Precondition failed") != std::string::npos) {
       return r;

@@ -153,6 +153,10 @@ class GenericStore {
   Status notFound(const std::string& name) const;
   Status conflict(const std::string& name, const std::string& why) const;
   bool tracksGeneration() const;
+  // update() against `old`, the stored object read at revision `oldRev` (the write is a
+  // compare-and-swap on it).
+  StatusOr<Json> updateFrom(const std::string& ns, const std::string& name, Json obj,
+                            const Json& old, int64_t oldRev, bool dryRun);
 
   std::shared_ptr<store::Store> store_;
   const api::ResourceInfo& info_;

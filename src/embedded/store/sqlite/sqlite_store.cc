@@ -374,8 +374,16 @@ struct Row {
 
 struct ReadConn {
   DbPtr db;
-  Stmt meta, get, listBounded, listOpen, countBounded, countOpen;
+  Stmt begin, commit, meta, get, listBounded, listOpen, countBounded, countOpen;
 };
+
+// Runs a prepared statement that returns no rows (BEGIN, COMMIT, ...): cheaper than
+// sqlite3_exec, which parses its SQL every time.
+Status run(Stmt& s, const char* what) {
+  int rc = s.reset().step();
+  s.reset();
+  return rc == SQLITE_DONE ? Status::Ok() : sqlError(rc, s.db(), what);
+}
 
 }  // namespace
 
@@ -383,6 +391,7 @@ struct SqliteStore::Impl {
   SqliteOptions opt;
   log::Logger log{"store"};
   DbPtr wdb;
+  Stmt wBegin, wCommit, wRollback;
   Stmt wLatest, wInsert, wSetRev, wSetCompact, wSetCursor, wCompactPreds, wCompactTombs, wExpired;
   std::shared_ptr<Hub> hub;
 
@@ -454,6 +463,9 @@ struct SqliteStore::Impl {
       if (!s.ok()) return s.withContext(path + ": create schema");
     }
     static_assert(kAppId == 1802071150);
+    KILN_RETURN_IF_ERROR(wBegin.prepare(db, "BEGIN IMMEDIATE"));
+    KILN_RETURN_IF_ERROR(wCommit.prepare(db, "COMMIT"));
+    KILN_RETURN_IF_ERROR(wRollback.prepare(db, "ROLLBACK"));
     KILN_RETURN_IF_ERROR(
         wLatest.prepare(db,
                         "SELECT rev, create_rev, deleted, ttl, value FROM log WHERE key = ?1"
@@ -536,6 +548,8 @@ struct SqliteStore::Impl {
     sqlite3_busy_timeout(db, 5000);
     KILN_RETURN_IF_ERROR(exec(db, "PRAGMA query_only=1"));
     KILN_RETURN_IF_ERROR(exec(db, "PRAGMA cache_size=-8192"));
+    KILN_RETURN_IF_ERROR(rc->begin.prepare(db, "BEGIN"));
+    KILN_RETURN_IF_ERROR(rc->commit.prepare(db, "COMMIT"));
     KILN_RETURN_IF_ERROR(rc->meta.prepare(db,
                                           "SELECT (SELECT value FROM meta WHERE name='rev'),"
                                           " (SELECT value FROM meta WHERE name='compact_rev')"));
@@ -575,7 +589,7 @@ struct SqliteStore::Impl {
       impl_->freeReaders.pop_back();
     }
     ~Reader() {
-      if (inTxn_) (void)exec(conn_->db.get(), "COMMIT");
+      if (inTxn_) (void)run(conn_->commit, "COMMIT");
       std::lock_guard lock(impl_->rmu);
       impl_->freeReaders.push_back(std::move(conn_));
       impl_->rcv.notify_one();
@@ -583,7 +597,7 @@ struct SqliteStore::Impl {
     ReadConn& conn() { return *conn_; }
     // Starts the read transaction and resolves `revision` (0 = current) against it.
     Status begin(int64_t& revision, int64_t* current = nullptr) {
-      KILN_RETURN_IF_ERROR(exec(conn_->db.get(), "BEGIN"));
+      KILN_RETURN_IF_ERROR(run(conn_->begin, "BEGIN"));
       inTxn_ = true;
       Stmt& m = conn_->meta.reset();
       int rc = m.step();
@@ -722,7 +736,7 @@ struct SqliteStore::Impl {
     std::vector<Event> events;
     int64_t r = rev;
     int64_t newCompact = 0;
-    Status err = exec(wdb.get(), "BEGIN IMMEDIATE");
+    Status err = run(wBegin, "BEGIN IMMEDIATE");
     for (size_t i = 0; err.ok() && i < batch.size(); ++i) {
       err = apply(*batch[i], r, results[i], events, newCompact);
     }
@@ -733,9 +747,9 @@ struct SqliteStore::Impl {
       s.reset();
       if (rc != SQLITE_DONE) err = sqlError(rc, wdb.get(), "write revision");
     }
-    if (err.ok()) err = exec(wdb.get(), "COMMIT");
+    if (err.ok()) err = run(wCommit, "COMMIT");
     if (!err.ok()) {
-      exec(wdb.get(), "ROLLBACK").ok();
+      run(wRollback, "ROLLBACK").ok();
       log.error("write transaction failed", {{"ops", batch.size()}, {"error", err}});
       for (auto& op : batch) op->done.set_value({err, {}, {}, 0});
       return;
@@ -756,7 +770,7 @@ struct SqliteStore::Impl {
     int64_t target = compactRev.load();
     if (compactCursor >= target) return Status::Ok();
     int64_t hi = std::min(target, compactCursor + opt.compactStepRows);
-    Status err = exec(wdb.get(), "BEGIN IMMEDIATE");
+    Status err = run(wBegin, "BEGIN IMMEDIATE");
     int removed = 0;
     if (err.ok()) {
       for (Stmt* s : {&wCompactPreds, &wCompactTombs}) {
@@ -777,9 +791,9 @@ struct SqliteStore::Impl {
       s.reset();
       if (rc != SQLITE_DONE) err = sqlError(rc, wdb.get(), "compact cursor");
     }
-    if (err.ok()) err = exec(wdb.get(), "COMMIT");
+    if (err.ok()) err = run(wCommit, "COMMIT");
     if (!err.ok()) {
-      exec(wdb.get(), "ROLLBACK").ok();
+      run(wRollback, "ROLLBACK").ok();
       return err;
     }
     compactCursor = hi;
