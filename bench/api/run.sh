@@ -28,9 +28,10 @@ PORT=$((20000 + RANDOM % 20000))
 ulimit -n 65536 2>/dev/null || true  # 1,000 watch connections on each side
 touch "$WORK/empty.yaml"
 # The API server alone by default (what the targets are about); KILN_BENCH_CONTROLLERS=1 keeps
-# the controller manager and the scheduler running (their informers follow every write).
-extra=(--disable-controller-manager --disable-scheduler)
-[ "${KILN_BENCH_CONTROLLERS:-0}" = 1 ] && extra=()
+# the controller manager and the scheduler running (their informers follow every write). The
+# node agent (the embedded runtime) is off either way: no pod here runs.
+extra=(--disable-controller-manager --disable-scheduler --disable-agent)
+[ "${KILN_BENCH_CONTROLLERS:-0}" = 1 ] && extra=(--disable-agent)
 KILN_CONFIG_FILE=$WORK/empty.yaml "$KILN" server -d "$WORK/data" --bind-address 127.0.0.1 \
   --https-listen-port "$PORT" -o "$WORK/kubeconfig" --log "$WORK/server.log" "${extra[@]}" &
 PID=$!
@@ -52,6 +53,13 @@ curl() { command curl -K "$WORK/curlrc" "$@"; }
 ns() {
   curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' "$URL/api/v1/namespaces" \
     -d "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"$1\"}}"
+}
+# sa NAMESPACE: the `default` ServiceAccount, which pods need (upstream's ServiceAccount
+# admission); with the controller manager off nothing else creates it (409 when it exists).
+sa() {
+  curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' \
+    "$URL/api/v1/namespaces/$1/serviceaccounts" \
+    -d '{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"default"}}'
 }
 # fill KIND NAMESPACE COUNT: exactly COUNT objects, 16 requests in flight (curl --parallel).
 fill() {
@@ -78,6 +86,7 @@ median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 ms() { awk '{printf "%.1f", $1 * 1000}'; }
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, kiln $(git rev-parse --short HEAD 2>/dev/null), HTTPS (TLS 1.3, bearer token), controller manager: $([ ${#extra[@]} -eq 0 ] && echo on || echo off)"
+sa default
 for c in 16 256; do
   out=$(wrk -t2 -c"$c" -d"${SECS}s" --latency -s bench/api/create_pod.lua "$URL" -- "c$c" default | tail -1)
   rps=$(jq -r '.requests / .seconds | floor' <<<"$out")
@@ -91,6 +100,7 @@ rate=$(jq -r '.requests / .seconds | floor' <<<"$out")
 echo "{\"bench\":\"api\",\"workload\":\"create_secrets_at_200qps\",\"stored_secrets\":5000,\"achieved_qps\":$rate,$(jq -c '{p50_ms,p99_ms,errors,non2xx}' <<<"$out" | tr -d '{}')}"
 
 ns list
+sa list
 fill pods list 10000
 full=() paged=() table=() cached=()
 for _ in 1 2 3 4 5; do

@@ -98,6 +98,9 @@ std::vector<ResourceInfo> build() {
       {scale(), status("apps", "v1", "ReplicaSet")});
   add(res("apps", "v1", "statefulsets", "statefulset", "StatefulSet", true, {"sts"}, {"all"}),
       {scale(), status("apps", "v1", "StatefulSet")});
+  // authentication.k8s.io/v1 (answered by the API server, never stored)
+  add(res("authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview",
+          "SelfSubjectReview", false, {}, {}, {"create"}));
   // batch/v1
   add(res("batch", "v1", "cronjobs", "cronjob", "CronJob", true, {"cj"}, {"all"}),
       {status("batch", "v1", "CronJob")});

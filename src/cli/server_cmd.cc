@@ -310,14 +310,18 @@ int runServer(const Args& args) {
   api.clientCaFile = tls->clientCaFile;
   api.tokens = {tls->token, tls->token.substr(tls->token.find("::") + 2)};
   api.nodePortRange = cfg.str("service-node-port-range");
+  api.serviceAccountIssuer = "https://kubernetes.default.svc." + cfg.str("cluster-domain");
+  api.serviceAccountKeyPem = tls->serviceAccountKeyPem;
   api.local = std::make_shared<apiserver::LocalApiSlot>();
   auto localApi = api.local;
   supervisor.add(apiserver::makeApiServer(std::move(api)));
   if (!cfg.boolean("disable-controller-manager")) {
-    supervisor.add(controllers::makeControllerManager({.api = localApi,
-                                                       .rootCaPem = tls->serverCaCertPem,
-                                                       .storageRoot = dataDir + "/storage",
-                                                       .leaderElect = !etcd->endpoints.empty()}));
+    supervisor.add(
+        controllers::makeControllerManager({.api = localApi,
+                                            .rootCaPem = tls->serverCaCertPem,
+                                            .serviceAccountKeyPem = tls->serviceAccountKeyPem,
+                                            .storageRoot = dataDir + "/storage",
+                                            .leaderElect = !etcd->endpoints.empty()}));
   }
   if (!cfg.boolean("disable-scheduler")) {
     supervisor.add(scheduler::makeScheduler(

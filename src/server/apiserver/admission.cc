@@ -1,9 +1,10 @@
-// LimitRanger and ResourceQuota admission (see admission.h).
+// LimitRanger, ServiceAccount and ResourceQuota admission (see admission.h).
 #include "server/apiserver/admission.h"
 
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 
 #include "api/quantity.h"
@@ -434,6 +435,157 @@ Status forbidden(const api::ResourceInfo& r, const json& obj, const std::string&
   return Status(Code::kPermissionDenied, res + " \"" + objectName(obj) + "\" is forbidden: " + why);
 }
 
+// --- ServiceAccount ---
+
+bool isMirrorPod(const json& pod) {
+  const json& ann = member(member(pod, "metadata"), "annotations");
+  return ann.is_object() && ann.contains("kubernetes.io/config.mirror");
+}
+
+bool shouldAutomountServiceAccountToken(const json& sa, const json& pod) {
+  const json& p = member(member(pod, "spec"), "automountServiceAccountToken");
+  if (p.is_boolean()) return p.get<bool>();
+  const json& s = member(sa, "automountServiceAccountToken");
+  if (s.is_boolean()) return s.get<bool>();
+  return true;
+}
+
+std::string kubeApiAccessVolumeName() {
+  static constexpr char kChars[] = "bcdfghjklmnpqrstvwxz2456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string s = "kube-api-access-";
+  for (int i = 0; i < 5; ++i) s += kChars[rng() % (sizeof kChars - 1)];
+  return s;
+}
+
+void mountServiceAccountToken(json& pod, const std::string& volumeName) {
+  if (!pod["spec"].is_object()) return;
+  json& spec = pod["spec"];
+  std::string name;
+  if (spec["volumes"].is_array()) {
+    for (const auto& v : spec["volumes"]) {
+      std::string n = strOf(v, "name");
+      if (n.rfind("kube-api-access-", 0) == 0) {
+        name = n;
+        break;
+      }
+    }
+  }
+  const bool hasVolume = !name.empty();
+  if (!hasVolume) name = volumeName;
+  const json mount = {
+      {"name", name}, {"readOnly", true}, {"mountPath", kServiceAccountTokenMountPath}};
+  bool needed = false;
+  for (const char* list : {"initContainers", "containers"}) {
+    if (!spec.contains(list) || !spec[list].is_array()) continue;
+    for (auto& c : spec[list]) {
+      if (!c.is_object()) continue;
+      bool mounted = false;
+      if (c["volumeMounts"].is_array()) {
+        for (const auto& m : c["volumeMounts"]) {
+          if (strOf(m, "mountPath") == kServiceAccountTokenMountPath) mounted = true;
+        }
+      } else {
+        c["volumeMounts"] = json::array();
+      }
+      if (!mounted) {
+        c["volumeMounts"].push_back(mount);
+        needed = true;
+      }
+    }
+  }
+  if (hasVolume || !needed) return;
+  if (!spec["volumes"].is_array()) spec["volumes"] = json::array();
+  spec["volumes"].push_back(
+      {{"name", name},
+       {"projected",
+        {{"defaultMode", 420},
+         {"sources",
+          {{{"serviceAccountToken", {{"expirationSeconds", 3607}, {"path", "token"}}}},
+           {{"configMap",
+             {{"name", "kube-root-ca.crt"}, {"items", {{{"key", "ca.crt"}, {"path", "ca.crt"}}}}}}},
+           {{"downwardAPI",
+             {{"items",
+               {{{"path", "namespace"},
+                 {"fieldRef",
+                  {{"apiVersion", "v1"}, {"fieldPath", "metadata.namespace"}}}}}}}}}}}}}});
+}
+
+namespace {
+
+void mutatePodForServiceAccount(json& pod, const json& sa) {
+  json& spec = pod["spec"];
+  if (shouldAutomountServiceAccountToken(sa, pod)) {
+    mountServiceAccountToken(pod, kubeApiAccessVolumeName());
+  }
+  const json& pull = member(spec, "imagePullSecrets");
+  const json& saPull = member(sa, "imagePullSecrets");
+  if ((!pull.is_array() || pull.empty()) && saPull.is_array() && !saPull.empty()) {
+    json refs = json::array();
+    for (const auto& r : saPull) refs.push_back({{"name", strOf(r, "name")}});
+    spec["imagePullSecrets"] = std::move(refs);
+  }
+}
+
+// The mirror-pod rules of upstream's Validate: "" when the pod keeps to them.
+std::string mirrorPodViolation(const json& pod) {
+  const json& spec = member(pod, "spec");
+  if (!strOf(spec, "serviceAccountName").empty()) {
+    return "a mirror pod may not reference service accounts";
+  }
+  bool secrets = member(spec, "imagePullSecrets").is_array() && !spec["imagePullSecrets"].empty();
+  const json& vols = member(spec, "volumes");
+  for (const auto& v : vols.is_array() ? vols : json::array()) {
+    if (member(v, "secret").is_object()) secrets = true;
+    const json& sources = member(member(v, "projected"), "sources");
+    for (const auto& src : sources.is_array() ? sources : json::array()) {
+      if (member(src, "secret").is_object()) secrets = true;
+      if (member(src, "serviceAccountToken").is_object()) {
+        return "a mirror pod may not use ServiceAccountToken volume projections";
+      }
+    }
+  }
+  for (const char* list : {"initContainers", "containers"}) {
+    const json& cs = member(spec, list);
+    for (const auto& c : cs.is_array() ? cs : json::array()) {
+      for (const char* f : {"env", "envFrom"}) {
+        const json& items = member(c, f);
+        for (const auto& e : items.is_array() ? items : json::array()) {
+          if (member(member(member(e, "valueFrom"), "secretKeyRef"), "name").is_string() ||
+              member(member(e, "secretRef"), "name").is_string()) {
+            secrets = true;
+          }
+        }
+      }
+    }
+  }
+  return secrets ? "a mirror pod may not reference secrets" : "";
+}
+
+}  // namespace
+
+Status admitServiceAccount(const api::ResourceInfo& r, const std::string& ns, json& pod,
+                           const ServiceAccountLookup& lookup) {
+  if (!pod["spec"].is_object()) return Status::Ok();
+  json& spec = pod["spec"];
+  if (isMirrorPod(pod)) {
+    std::string why = mirrorPodViolation(pod);
+    return why.empty() ? Status::Ok() : forbidden(r, pod, why);
+  }
+  std::string name = strOf(spec, "serviceAccountName");
+  if (name.empty()) name = "default";
+  spec["serviceAccountName"] = name;
+  spec["serviceAccount"] = name;  // the deprecated field mirrors it, as upstream's conversion
+  auto sa = lookup(ns, name);
+  if (!sa.ok()) {
+    return forbidden(
+        r, pod,
+        "error looking up service account " + ns + "/" + name + ": " + sa.status().message());
+  }
+  mutatePodForServiceAccount(pod, *sa ? **sa : json::object());
+  return Status::Ok();
+}
+
 Status Admission::admitCreate(const api::ResourceInfo& r, const std::string& ns, json& obj,
                               bool dryRun) {
   if (!r.namespaced || ns.empty()) return Status::Ok();
@@ -450,6 +602,9 @@ Status Admission::admitCreate(const api::ResourceInfo& r, const std::string& ns,
     if (r.resource == "pods" && member(member(obj, "status"), "qosClass").is_string()) {
       obj["status"]["qosClass"] = registry::podQosClass(obj);
     }
+  }
+  if (core && r.resource == "pods" && serviceAccounts_) {
+    KILN_RETURN_IF_ERROR(admitServiceAccount(r, ns, obj, serviceAccounts_));
   }
   return resourceQuota(r, ns, obj, dryRun);
 }

@@ -1,4 +1,4 @@
-// Admission for ResourceQuota and LimitRange, as upstream's LimitRanger
+// Admission for ResourceQuota, LimitRange and ServiceAccount, as upstream's LimitRanger
 // (plugin/pkg/admission/limitranger) and ResourceQuota (apiserver/pkg/admission/plugin/
 // resourcequota) plugins, run by the create paths of the API server after defaulting and
 // validation and before the object is stored:
@@ -9,6 +9,12 @@
 //  - ResourceQuota: a new object's usage is charged to every quota of its namespace that
 //    tracks it, with compare-and-swap on the quota's status.used (so concurrent creates cannot
 //    both pass the last slot); a quota it would exceed rejects it.
+//  - ServiceAccount (plugin/pkg/admission/serviceaccount): a new pod runs as `default` unless it
+//    names a ServiceAccount, which must exist; unless the pod or the ServiceAccount sets
+//    automountServiceAccountToken false, it gets the projected volume kube-api-access-<5 random>
+//    (a 3607 s token, kube-root-ca.crt's ca.crt, the namespace) mounted read-only at
+//    /var/run/secrets/kubernetes.io/serviceaccount in every container and init container; the
+//    ServiceAccount's imagePullSecrets when it has none. Mirror pods are only checked.
 // Rejections are 403 Forbidden with upstream's messages (`pods "x" is forbidden: ...`).
 // The pure functions are exposed for tests. Thread-safe.
 #pragma once
@@ -61,11 +67,38 @@ Status forbidden(const api::ResourceInfo& r, const nlohmann::json& obj, const st
 // The name those messages (and the Status details) use for `obj`.
 std::string admissionName(const nlohmann::json& obj);
 
+// --- ServiceAccount (pure) ---
+inline constexpr const char* kServiceAccountTokenMountPath =
+    "/var/run/secrets/kubernetes.io/serviceaccount";
+bool isMirrorPod(const nlohmann::json& pod);
+// The pod's automountServiceAccountToken, else the ServiceAccount's, else true.
+bool shouldAutomountServiceAccountToken(const nlohmann::json& serviceAccount,
+                                        const nlohmann::json& pod);
+// upstream's mountServiceAccountToken: an existing kube-api-access-* volume is reused, else
+// `volumeName` is added (when some container needs it); containers with something mounted at
+// the token path are left alone.
+void mountServiceAccountToken(nlohmann::json& pod, const std::string& volumeName);
+// "kube-api-access-" + 5 characters of upstream's name generator alphabet.
+std::string kubeApiAccessVolumeName();
+// Finds a pod's ServiceAccount ({automountServiceAccountToken, imagePullSecrets} as far as
+// set); an error (NotFound: `serviceaccount "x" not found`) refuses the pod.
+using ServiceAccountLookup = std::function<StatusOr<std::shared_ptr<const nlohmann::json>>(
+    const std::string& ns, const std::string& name)>;
+// The plugin on a new pod of namespace `ns`: spec.serviceAccountName defaulted (and mirrored in
+// the deprecated spec.serviceAccount), the ServiceAccount looked up, the token volume and
+// mounts, the image pull secrets; mirror pods are only checked.
+Status admitServiceAccount(const api::ResourceInfo& r, const std::string& ns, nlohmann::json& pod,
+                           const ServiceAccountLookup& lookup);
+
 // --- The plugins over the stores ---
 class Admission {
  public:
   using StoreFor = std::function<registry::GenericStore&(const api::ResourceInfo&)>;
   explicit Admission(StoreFor storeFor) : storeFor_(std::move(storeFor)) {}
+  // How ServiceAccount admission finds a pod's ServiceAccount. Unset: that plugin is off.
+  void setServiceAccountLookup(ServiceAccountLookup lookup) {
+    serviceAccounts_ = std::move(lookup);
+  }
   // Mutating and validating admission of a create of `obj` (of `r`) in `ns`. May change obj
   // (LimitRange defaults; a new ResourceQuota gets its status computed). With dryRun nothing
   // is charged.
@@ -88,6 +121,7 @@ class Admission {
                                                              const std::string& ns);
 
   StoreFor storeFor_;
+  ServiceAccountLookup serviceAccounts_;
   static constexpr std::chrono::seconds kCacheTtl{2};
   struct Cached {
     std::shared_ptr<const nlohmann::json> list;

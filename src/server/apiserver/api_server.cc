@@ -18,7 +18,9 @@
 #include <cctype>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "api/k8s_protobuf.h"
 #include "api/managed_fields.h"
@@ -33,8 +35,10 @@
 #include "server/apiserver/admission.h"
 #include "server/apiserver/api_status.h"
 #include "server/apiserver/discovery.h"
+#include "server/apiserver/object_index.h"
 #include "server/apiserver/openapi.h"
 #include "server/apiserver/request_info.h"
+#include "server/apiserver/service_accounts.h"
 #include "server/apiserver/tables.h"
 #include "server/registry/generic_store.h"
 #include "server/registry/service_alloc.h"
@@ -108,6 +112,25 @@ Response fromStatus(const ApiStatus& s) { return {s.httpCode, "application/json"
 Response notFoundResponse() {
   return fromStatus(
       customStatus(404, "NotFound", "the server could not find the requested resource"));
+}
+
+// An authentication.k8s.io/v1 SelfSubjectReview of `user` (upstream adds system:authenticated
+// to the groups of every authenticated user).
+std::string selfSubjectReviewJson(const std::string& user, const std::string& uid,
+                                  std::vector<std::string> groups,
+                                  const std::map<std::string, std::vector<std::string>>& extra) {
+  if (std::find(groups.begin(), groups.end(), "system:authenticated") == groups.end()) {
+    groups.push_back("system:authenticated");
+  }
+  json info = {{"username", user}, {"groups", groups}};
+  if (!uid.empty()) info["uid"] = uid;
+  if (!extra.empty()) info["extra"] = extra;
+  return json{
+      {"kind", "SelfSubjectReview"},
+      {"apiVersion", "authentication.k8s.io/v1"},
+      {"metadata", {{"creationTimestamp", common::rfc3339(std::chrono::system_clock::now())}}},
+      {"status", {{"userInfo", std::move(info)}}}}
+      .dump();
 }
 
 // The request's media type: its Content-Type without parameters, lower-cased.
@@ -207,6 +230,21 @@ class Handlers {
 
   registry::GenericStore& storeFor(const api::ResourceInfo& r) { return *stores_.at(&r); }
 
+  // Service-account tokens and ServiceAccount admission (service_accounts.h).
+  Status initServiceAccounts(ServiceAccountOptions options) {
+    KILN_ASSIGN_OR_RETURN(
+        serviceAccounts_,
+        ServiceAccounts::make(
+            std::move(options),
+            [this](const api::ResourceInfo& r) -> registry::GenericStore& { return storeFor(r); }));
+    admission_.setServiceAccountLookup(
+        [sa = serviceAccounts_.get()](const std::string& ns, const std::string& name) {
+          return sa->admissionServiceAccount(ns, name);
+        });
+    return Status::Ok();
+  }
+  ServiceAccounts* serviceAccounts() const { return serviceAccounts_.get(); }
+
   // Creates default, kube-system, kube-public and kube-node-lease if they are missing.
   Status ensureSystemNamespaces() {
     auto& ns = storeFor(*api::findResource("", "v1", "namespaces"));
@@ -251,6 +289,20 @@ class Handlers {
     }
     if (info->kind == "Pod" && !ri.subresource.empty() && ri.subresource != "status") {
       return podSubresource(req, ri, *info, details);
+    }
+    if (info->kind == "ServiceAccount" && ri.subresource == "token") {
+      return tokenRequest(req, ri, details);
+    }
+    if (info->group == "authentication.k8s.io" && info->resource == "selfsubjectreviews") {
+      // Over HTTPS the API server answers these with the caller's identity before routing;
+      // the in-process client is the API server itself (upstream's loopback identity).
+      if (ri.verb != "create")
+        return fromStatus(customStatus(405, "MethodNotAllowed",
+                                       "the server does not allow this "
+                                       "method on the requested resource",
+                                       details));
+      return {201, "application/json",
+              selfSubjectReviewJson("system:apiserver", "", {"system:masters"}, {})};
     }
     const bool finalize = info->kind == "Namespace" && ri.subresource == "finalize";
     if (finalize && ri.verb != "update") {
@@ -542,6 +594,15 @@ class Handlers {
     if (path == "/openapi/v3" || path == "/openapi/v3/") {
       return {200, "application/json", openApiV3Index()};
     }
+    // Service-account issuer discovery (upstream serves these to authenticated callers).
+    if (path == "/.well-known/openid-configuration" && serviceAccounts_) {
+      if (auto doc = serviceAccounts_->openIdConfiguration()) {
+        return {200, "application/json", *doc};
+      }
+    }
+    if (path == "/openid/v1/jwks" && serviceAccounts_) {
+      if (auto doc = serviceAccounts_->jwks()) return {200, "application/jwk-set+json", *doc};
+    }
     if (path.rfind("/openapi/v3/", 0) == 0) {
       if (auto doc = openApiV3Document(path.substr(12))) return {200, "application/json", *doc};
     }
@@ -590,9 +651,21 @@ class Handlers {
 
   // The namespace exists and is not being deleted (upstream's NamespaceLifecycle admission:
   // 403 Forbidden for new content in a terminating namespace).
+  // Whether `ns` exists (and, for a create of `info`, is not terminating), as upstream's
+  // NamespaceLifecycle admission: from a watch-fed index of the namespaces (no store read per
+  // create), confirmed by a store read when the index does not have it (one just created).
   Status namespaceExists(const std::string& ns, const api::ResourceInfo* info = nullptr,
                          const std::string& name = "") {
-    auto r = storeFor(*api::findResource("", "v1", "namespaces")).get("", ns);
+    auto& nsStore = storeFor(*api::findResource("", "v1", "namespaces"));
+    std::call_once(namespaceIndexOnce_, [&] {
+      namespaceIndex_ = std::make_unique<ObjectIndex>(nsStore, /*metadataOnly=*/true);
+    });
+    if (namespaceIndex_->ensureSynced(std::chrono::seconds(5))) {
+      if (auto e = namespaceIndex_->get("", ns); e && e->deletionTimestamp.empty()) {
+        return Status::Ok();
+      }
+    }
+    auto r = nsStore.get("", ns);
     if (!r.ok()) return r.status();
     if (info && (*r)["metadata"].contains("deletionTimestamp")) {
       return Status(Code::kPermissionDenied,
@@ -849,6 +922,57 @@ class Handlers {
     }
     if (type == "application/merge-patch+json") return api::applyMergePatch(current, patchDoc);
     return api::applyStrategicMergePatch(current, patchDoc, apiVersion, kind);
+  }
+
+  // POST serviceaccounts/NAME/token: an authentication.k8s.io/v1 TokenRequest in, the same with
+  // status.token out (201).
+  Response tokenRequest(const Request& req, const RequestInfo& ri, StatusDetails details) {
+    if (ri.verb != "create") {
+      return fromStatus(
+          customStatus(405, "MethodNotAllowed",
+                       "the server does not allow this method on the requested resource", details));
+    }
+    auto decoded = decodeBody(req);
+    if (!decoded.ok()) return bodyError(decoded.status(), details);
+    json body = std::move(decoded).value();
+    const std::string apiVersion = body.value("apiVersion", ""), kind = body.value("kind", "");
+    if (!apiVersion.empty() && apiVersion != "authentication.k8s.io/v1") {
+      return fromStatus(toApiStatus(
+          invalidArgument("the API version in the data (" + apiVersion +
+                          ") does not match the expected API version (authentication.k8s.io/v1)"),
+          details));
+    }
+    if (!kind.empty() && kind != "TokenRequest") {
+      return fromStatus(
+          toApiStatus(invalidArgument("the kind in the data (" + kind +
+                                      ") does not match the expected kind (TokenRequest)"),
+                      details));
+    }
+    body["apiVersion"] = "authentication.k8s.io/v1";
+    body["kind"] = "TokenRequest";
+    if (auto st = checkUnknownFields(std::string(req.target()), body,
+                                     [](const std::vector<std::string>& f) {
+                                       return "TokenRequest in version \"v1\" cannot be handled "
+                                              "as a TokenRequest: " +
+                                              strictDecodingError(f);
+                                     });
+        !st.ok()) {
+      return bodyError(st, details);
+    }
+    registry::FieldErrors invalid;
+    std::string invalidName;
+    auto r = serviceAccounts_
+                 ? serviceAccounts_->createToken(ri.namespaceName, ri.name, std::move(body),
+                                                 &invalid, &invalidName)
+                 : StatusOr<Json>(Status(Code::kUnavailable, "service accounts are not served"));
+    if (!invalid.empty()) {
+      StatusDetails d{invalidName, "authentication.k8s.io", "TokenRequest", {}};
+      for (const auto& e : invalid) d.causes.push_back({e.reason, e.detail, e.field});
+      return fromStatus(invalidStatus(
+          registry::invalidMessage("TokenRequest.authentication.k8s.io", invalidName, invalid), d));
+    }
+    if (!r.ok()) return fromStatus(toApiStatus(r.status(), details));
+    return {201, "application/json", r->dump()};
   }
 
   // pods/binding, pods/eviction, and the streaming subresources (log, exec, attach,
@@ -1276,9 +1400,13 @@ class Handlers {
   std::unique_ptr<registry::ServiceAllocator> services_;
   std::string serverAddress_;
   std::map<const api::ResourceInfo*, std::unique_ptr<registry::GenericStore>> stores_;
-  // LimitRanger and ResourceQuota admission (admission.h), over the same stores.
+  // LimitRanger, ServiceAccount and ResourceQuota admission (admission.h), over the same stores.
   Admission admission_{
       [this](const api::ResourceInfo& r) -> registry::GenericStore& { return storeFor(r); }};
+  // Destroyed first: its indexes watch the stores above.
+  std::unique_ptr<ServiceAccounts> serviceAccounts_;
+  std::once_flag namespaceIndexOnce_;
+  std::unique_ptr<ObjectIndex> namespaceIndex_;  // see namespaceExists()
 };
 
 // LocalApi over the handlers: a beast request built in memory, handled on the caller's thread.
@@ -1341,6 +1469,8 @@ class ApiServer final : public common::IoComponent {
     net.nodePortMin = std::atoi(options_.nodePortRange.substr(0, dash).c_str());
     net.nodePortMax = std::atoi(options_.nodePortRange.substr(dash + 1).c_str());
     KILN_RETURN_IF_ERROR(handlers_->initServices(net, options_.port));
+    KILN_RETURN_IF_ERROR(handlers_->initServiceAccounts(
+        {options_.serviceAccountIssuer, {}, options_.serviceAccountKeyPem}));
     pool_ = std::make_unique<asio::thread_pool>(static_cast<size_t>(std::max(1, options_.workers)));
     boost::system::error_code ec;
     auto addr = asio::ip::make_address(options_.bindAddress, ec);
@@ -1419,6 +1549,8 @@ class ApiServer final : public common::IoComponent {
   struct Identity {
     std::string user;
     std::vector<std::string> groups;
+    std::string uid;
+    std::map<std::string, std::vector<std::string>> extra;
     bool authenticated() const { return !user.empty(); }
   };
 
@@ -1460,21 +1592,59 @@ class ApiServer final : public common::IoComponent {
     (void)sec;
   }
 
-  // Authentication of one request: the connection's certificate identity, or a bearer token.
-  // An invalid token is an error even where anonymous access would do (upstream).
-  StatusOr<Identity> authenticate(const Request& req, const Identity& conn) {
-    if (!ssl_) return Identity{"system:anonymous", {"system:unauthenticated"}};
-    std::string auth = header(req, http::field::authorization);
-    if (auth.rfind("Bearer ", 0) == 0) {
-      std::string token = auth.substr(7);
-      while (!token.empty() && token.back() == ' ') token.pop_back();
-      for (const auto& t : options_.tokens) {
-        if (!t.empty() && token == t) return Identity{"kiln:server-token", {"system:masters"}};
-      }
-      return Status(Code::kUnauthenticated, "Unauthorized");
+  // Authentication of one request: the connection's certificate identity, or a bearer token
+  // (the server token, or a service-account JWT, checked on the worker pool). nullopt: the
+  // request is refused with 401 (an invalid token is an error even where anonymous access
+  // would do, as upstream).
+  // (Coroutines here return named locals: g++ 12 mishandles temporaries built from braced
+  // lists in co_return/co_await expressions.)
+  asio::awaitable<std::optional<Identity>> authenticate(const Request& req, Identity conn) {
+    std::optional<Identity> out;
+    if (!ssl_) {
+      Identity anon;
+      anon.user = "system:anonymous";
+      anon.groups.push_back("system:unauthenticated");
+      out = std::move(anon);
+      co_return out;
     }
-    if (conn.authenticated()) return conn;
-    return Identity{};
+    std::string auth = header(req, http::field::authorization);
+    if (auth.rfind("Bearer ", 0) != 0) {
+      out = conn.authenticated() ? std::move(conn) : Identity();
+      co_return out;
+    }
+    std::string token = auth.substr(7);
+    while (!token.empty() && token.back() == ' ') token.pop_back();
+    for (const auto& t : options_.tokens) {
+      if (!t.empty() && token == t) {
+        Identity server;
+        server.user = "kiln:server-token";
+        server.groups.push_back("system:masters");
+        out = std::move(server);
+        co_return out;
+      }
+    }
+    ServiceAccounts* sa = handlers_ ? handlers_->serviceAccounts() : nullptr;
+    if (!sa || !sa->issuesTokens()) co_return out;
+    Identity id = co_await asio::co_spawn(*pool_, authenticateServiceAccount(sa, std::move(token)),
+                                          asio::use_awaitable);
+    if (id.authenticated()) out = std::move(id);
+    co_return out;
+  }
+
+  // A service-account token, on the worker pool (signature checks, index lookups); an empty
+  // identity when refused.
+  asio::awaitable<Identity> authenticateServiceAccount(ServiceAccounts* sa, std::string token) {
+    Identity id;
+    auto user = sa->authenticate(token);
+    if (user && user->ok()) {
+      id.user = (*user)->name;
+      id.groups = (*user)->groups;
+      id.uid = (*user)->uid;
+      id.extra = (*user)->extra;
+    } else if (user) {
+      log_->debug("service account token refused", {{"error", user->status().message()}});
+    }
+    co_return id;
   }
 
   // Anonymous requests may only read health and version (upstream's system:public-info-viewer).
@@ -1531,8 +1701,8 @@ class ApiServer final : public common::IoComponent {
         co_await write(stream, fromStatus(toApiStatus(ri.status())), req.version(), false);
         co_return;
       }
-      auto who = authenticate(req, conn);
-      if (!who.ok() || (!who->authenticated() && !publicPath(*ri))) {
+      auto who = co_await authenticate(req, conn);
+      if (!who || (!who->authenticated() && !publicPath(*ri))) {
         record(*ri, std::string(req.target()), 401, std::chrono::steady_clock::now());
         bool keep = req.keep_alive();
         if (!co_await write(stream, unauthorized(), req.version(), keep) || !keep) break;
@@ -1553,6 +1723,12 @@ class ApiServer final : public common::IoComponent {
         r = {200, "text/plain; version=0.0.4; charset=utf-8", text};
       } else if (!ri->isResourceRequest && ri->path == "/version") {
         r = {200, "application/json", versionJson()};
+      } else if (ri->isResourceRequest && ri->verb == "create" && ri->subresource.empty() &&
+                 ri->apiGroup == "authentication.k8s.io" && ri->apiVersion == "v1" &&
+                 ri->resource == "selfsubjectreviews") {
+        // Who the caller is (kubectl auth whoami): answered here, where the identity is known.
+        r = {201, "application/json",
+             selfSubjectReviewJson(who->user, who->uid, who->groups, who->extra)};
       } else {
         Handlers* h = handlers_.get();
         r = co_await asio::co_spawn(

@@ -80,6 +80,11 @@ struct ApiServerOptions {
   std::string clientCaFile;
   // Bearer tokens accepted, each authenticating as `kiln:server-token` in system:masters.
   std::vector<std::string> tokens;
+  // Service-account tokens: issued by serviceaccounts/NAME/token with this issuer (also the API
+  // audience; upstream's --service-account-issuer) and signed with this RSA key (PEM); bearer
+  // tokens it signed authenticate as their service account. Empty key: none are issued.
+  std::string serviceAccountIssuer = "https://kubernetes.default.svc.cluster.local";
+  std::string serviceAccountKeyPem;
   // How often a watch with allowWatchBookmarks=true gets a BOOKMARK (upstream: about a minute).
   std::chrono::seconds bookmarkInterval{60};
   // Filled with the in-process API while the server runs.

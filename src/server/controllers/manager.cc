@@ -24,8 +24,10 @@
 #include "server/controllers/resourcequota/resourcequota_controller.h"
 #include "server/controllers/rootca/rootca_controller.h"
 #include "server/controllers/serviceaccount/serviceaccount_controller.h"
+#include "server/controllers/serviceaccount/tokens_controller.h"
 #include "server/controllers/statefulset/statefulset_controller.h"
 #include "server/controllers/volume/pv_controller.h"
+#include "server/pki/jwt.h"
 
 namespace kiln::controllers {
 namespace {
@@ -35,6 +37,7 @@ class ControllerManager final : public common::Component {
   explicit ControllerManager(ControllerManagerOptions o)
       : slot_(std::move(o.api)),
         rootCaPem_(std::move(o.rootCaPem)),
+        serviceAccountKeyPem_(std::move(o.serviceAccountKeyPem)),
         storageRoot_(std::move(o.storageRoot)),
         leaderElect_(o.leaderElect) {}
   std::string name() const override { return "controller-manager"; }
@@ -57,6 +60,7 @@ class ControllerManager final : public common::Component {
       // metadata informers): events are decoded that far only, and the cache stays small.
       static const std::set<std::string> kFull = {"/namespaces",
                                                   "/serviceaccounts",
+                                                  "/secrets",
                                                   "/configmaps",
                                                   "/pods",
                                                   "apps/replicasets",
@@ -86,6 +90,18 @@ class ControllerManager final : public common::Component {
     NamespaceController nsController(*api, namespaces);
     ServiceAccountController saController(*api, namespaces, *byResource.at("/serviceaccounts"));
     RootCaController caController(*api, namespaces, *byResource.at("/configmaps"), rootCaPem_);
+    std::shared_ptr<const pki::JwtKey> saKey;
+    if (!serviceAccountKeyPem_.empty()) {
+      auto k = pki::JwtKey::fromPrivateKeyPem(serviceAccountKeyPem_);
+      if (k.ok()) {
+        saKey = std::move(k).value();
+      } else {
+        ctx.logger().warn("no legacy service-account tokens: bad signing key",
+                          {{"error", k.status().message()}});
+      }
+    }
+    TokensController tokensController(*api, *byResource.at("/serviceaccounts"),
+                                      *byResource.at("/secrets"), saKey, rootCaPem_);
     GarbageCollector gc(*api, watched);
     client::Informer& pods = *byResource.at("/pods");
     ReplicaSetController rsController(*api, *api::findResource("apps", "v1", "replicasets"),
@@ -140,6 +156,7 @@ class ControllerManager final : public common::Component {
       cronJobController.stop();
       nsController.stop();
       saController.stop();
+      tokensController.stop();
       caController.stop();
       gc.stop();
       for (auto& inf : informers) inf->stop();
@@ -173,6 +190,7 @@ class ControllerManager final : public common::Component {
     }
     nsController.start(2);
     saController.start(1);
+    tokensController.start(1);
     caController.start(1);
     gc.start(2);
     rsController.start(2);
@@ -191,7 +209,8 @@ class ControllerManager final : public common::Component {
     ctx.logger().info(
         "controllers running",
         {{"controllers",
-          "namespace,serviceaccount,root-ca-publisher,garbage-collector,replicaset,"
+          "namespace,serviceaccount,serviceaccount-token,root-ca-publisher,garbage-collector,"
+          "replicaset,"
           "deployment,statefulset,daemonset,job,ttl-after-finished,cronjob,node-lifecycle,"
           "endpoint,endpointslice,pod-garbage-collector,persistentvolume,resourcequota"},
          {"informers", informers.size()}});
@@ -222,6 +241,7 @@ class ControllerManager final : public common::Component {
 
   std::shared_ptr<apiserver::LocalApiSlot> slot_;
   const std::string rootCaPem_;
+  const std::string serviceAccountKeyPem_;
   const std::string storageRoot_;
   const bool leaderElect_;
   bool lost_ = false;

@@ -13,7 +13,10 @@ namespace kiln::controllers {
 
 struct ControllerManagerOptions {
   std::shared_ptr<apiserver::LocalApiSlot> api;
-  std::string rootCaPem;    // published as kube-root-ca.crt in every namespace
+  std::string rootCaPem;  // published as kube-root-ca.crt in every namespace
+  // Signs the tokens of legacy service-account token Secrets (the API server's
+  // service-account key, PEM); empty: the tokens controller is off.
+  std::string serviceAccountKeyPem;
   std::string storageRoot;  // local-path volumes: <data-dir>/storage
   // Run the controllers only while holding the kube-system/kube-controller-manager Lease
   // (several servers on one etcd); a lost Lease stops the component with an error, as

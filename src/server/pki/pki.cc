@@ -19,6 +19,7 @@
 #include <memory>
 
 #include "common/fs.h"
+#include "server/pki/jwt.h"
 
 namespace kiln::pki {
 namespace {
@@ -404,6 +405,24 @@ StatusOr<Pki> ensurePki(const PkiOptions& o) {
     }
     out.token = "K10" + sha256Hex(serverCa.certPem) + "::server:" + hex;
     KILN_RETURN_IF_ERROR(common::writeFileAtomic(tokenFile, out.token + "\n", 0600));
+  }
+
+  // The service-account signing key (k3s's service.key): RSA for RS256 (see jwt.h), created
+  // once and kept, since every token issued so far depends on it; service.pub is its public half.
+  const std::string saKeyFile = o.dir + "/service.key", saPubFile = o.dir + "/service.pub";
+  if (exists(saKeyFile)) {
+    KILN_ASSIGN_OR_RETURN(out.serviceAccountKeyPem, common::readFile(saKeyFile, 1 << 20));
+  } else {
+    KILN_ASSIGN_OR_RETURN(out.serviceAccountKeyPem, generateRsaKeyPem(2048));
+    KILN_RETURN_IF_ERROR(common::writeFileAtomic(saKeyFile, out.serviceAccountKeyPem, 0600));
+  }
+  auto saKey = JwtKey::fromPrivateKeyPem(out.serviceAccountKeyPem);
+  if (!saKey.ok()) {
+    return invalidArgument(saKeyFile + ": " + saKey.status().message() + "; refusing to start");
+  }
+  auto pub = common::readFile(saPubFile, 1 << 20);
+  if (!pub.ok() || *pub != (*saKey)->publicKeyPem()) {
+    KILN_RETURN_IF_ERROR(common::writeFileAtomic(saPubFile, (*saKey)->publicKeyPem(), 0644));
   }
   return out;
 }

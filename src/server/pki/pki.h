@@ -1,10 +1,11 @@
 // The cluster's PKI, as k3s lays it out under <data-dir>/server/tls: a server CA that signs the
 // API serving certificate, a client CA that signs client certificates (the admin's, with group
 // system:masters), and the server token. Generated on first start with OpenSSL (ECDSA P-256),
-// reused afterwards; the serving certificate is re-issued from the same CA when a wanted SAN is
-// missing or it expires within 90 days; a CA is never replaced. Files are written atomically,
-// keys with mode 0600. A file that does not parse stops the server with a message naming it.
-// Thread-compatible: call from one thread at start-up.
+// reused afterwards; so is the service-account signing key (service.key, RSA 2048 for RS256
+// tokens, see jwt.h; its public half in service.pub). The serving certificate is re-issued from the
+// same CA when a wanted SAN is missing or it expires within 90 days; a CA is never replaced. Files
+// are written atomically, keys with mode 0600. A file that does not parse stops the server with a
+// message naming it. Thread-compatible: call from one thread at start-up.
 #pragma once
 
 #include <string>
@@ -27,6 +28,7 @@ struct Pki {
   std::string clientCaFile;                     // verifies client certificates
   std::string adminCertPem, adminKeyPem;        // for the kubeconfig
   std::string token;                            // K10<sha256(server CA)>::server:<hex>
+  std::string serviceAccountKeyPem;             // signs service-account tokens (service.key)
   bool servingReissued = false;                 // the serving certificate was (re)issued now
 };
 

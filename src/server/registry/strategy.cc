@@ -203,6 +203,11 @@ void defaultPodSpec(json& spec) {
   if (!spec.contains("serviceAccountName") && spec.contains("serviceAccount")) {
     spec["serviceAccountName"] = spec["serviceAccount"];
   }
+  // The deprecated field mirrors the name (upstream's v1 conversion).
+  if (spec.contains("serviceAccountName") && spec["serviceAccountName"].is_string() &&
+      !spec["serviceAccountName"].get<std::string>().empty()) {
+    spec["serviceAccount"] = spec["serviceAccountName"];
+  }
   for (const char* list : {"containers", "initContainers", "ephemeralContainers"}) {
     if (spec.contains(list) && spec[list].is_array()) {
       for (auto& c : spec[list]) defaultContainer(c);
@@ -774,6 +779,13 @@ FieldErrors validateObject(const api::ResourceInfo& info, const json& obj, const
       }
     }
   } else if (k == "ConfigMap" || k == "Secret") {
+    // A service-account token Secret names its account; the tokens controller fills the rest.
+    if (k == "Secret" && str(field(obj, "type")) == "kubernetes.io/service-account-token" &&
+        str(field(field(field(obj, "metadata"), "annotations"),
+                  "kubernetes.io/service-account.name"))
+            .empty()) {
+      e.required("metadata.annotations[kubernetes.io/service-account.name]");
+    }
     for (const char* m : {"data", "binaryData", "stringData"}) {
       const json& d = field(obj, m);
       if (!d.is_object()) continue;
