@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "embedded/runtime/shim.h"
 
 namespace {
 
@@ -50,6 +51,12 @@ int main(int argc, char** argv) {
     return kiln::cli::kExitOk;
   }
   if (cmd == "-v" || cmd == "--version") cmd = "version";
+  // Internal modes the embedded runtime re-executes the binary in (not user commands): the
+  // per-container shim, the pod sandbox's namespace holder and ExecSync's helper. They normally
+  // run from an early ELF constructor (src/embedded/runtime/shim.h) and never get here.
+  if (cmd == "shim") return kiln::runtime::shimMain(argc, argv);
+  if (cmd == "pause") return kiln::runtime::pauseMain(argc, argv);
+  if (cmd == "exec") return kiln::runtime::execMain(argc, argv);
   kiln::cli::Args args(argv + 2, argv + argc);
   for (const auto& c : kCommands) {
     if (c.name == cmd) return c.run(args);

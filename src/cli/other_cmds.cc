@@ -1,4 +1,4 @@
-// The smaller subcommands: agent, images, token, check-config (declared, with their
+// The smaller subcommands: agent, token, check-config (declared, with their
 // flags, and saying which roadmap item builds them), kubectl (runs the installed kubectl against
 // kiln's kubeconfig) and version.
 #include <unistd.h>
@@ -60,18 +60,6 @@ int runAgent(const Args& args) {
       {.name = "log", .shorthand = 'l', .help = "log to this file", .valueName = "FILE"},
   };
   return notBuilt(s, args, "multi-node support (`kiln agent` join)");
-}
-
-int runImages(const Args& args) {
-  CommandSpec s{.name = "images",
-                .usage = "kiln images import FILE... | ls | rm IMAGE... [flags]",
-                .summary =
-                    "Manage the node's images: import docker-save or OCI archive tarballs "
-                    "(air gap), list and remove them.",
-                .flags = {dataDirFlag()},
-                .useConfigFile = false,
-                .allowPositional = true};
-  return notBuilt(s, args, "the embedded container runtime");
 }
 
 int runToken(const Args& args) {

@@ -13,6 +13,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/supervisor.h"
+#include "embedded/runtime/runtime_component.h"
 #include "embedded/store/sqlite/sqlite_store.h"
 #include "embedded/store/store_component.h"
 #include "server/apiserver/api_server.h"
@@ -134,6 +135,17 @@ CommandSpec serverSpec() {
       {.name = "container-runtime-endpoint",
        .help = "use this CRI socket (e.g. containerd) instead of the embedded runtime",
        .valueName = "PATH"},
+      {.name = "cri-socket",
+       .defaultValue = "/run/kiln/cri.sock",
+       .help = "socket of the embedded runtime's CRI server (mode 0600)",
+       .valueName = "PATH",
+       .check = checks::nonEmpty},
+      {.name = "private-registry",
+       .defaultValue = "/etc/kiln/registries.yaml",
+       .help = "registries.yaml with mirrors, rewrites, credentials and TLS for image pulls (k3s "
+               "format; a missing file means none)",
+       .valueName = "FILE",
+       .check = checks::nonEmpty},
       {.name = "kubelet-arg",
        .type = FlagType::kList,
        .help = "extra kubelet settings",
@@ -326,6 +338,13 @@ int runServer(const Args& args) {
   if (!cfg.boolean("disable-scheduler")) {
     supervisor.add(scheduler::makeScheduler(
         {.api = localApi, .scheduler = {}, .leaderElect = !etcd->endpoints.empty()}));
+  }
+
+  // The embedded container runtime, unless there is no agent or an external runtime is used.
+  if (!cfg.boolean("disable-agent") && cfg.str("container-runtime-endpoint").empty()) {
+    supervisor.add(runtime::makeRuntimeComponent({.dataDir = dataDir,
+                                                  .socketPath = cfg.str("cri-socket"),
+                                                  .registriesFile = cfg.str("private-registry")}));
   }
 
   Status result = supervisor.run();

@@ -504,7 +504,10 @@ kh_server_start() {
   {
     echo "--- $(date -u +%FT%TZ) kiln server $*"
   } >>"$dir/server.out"
-  ip netns exec "$ns" "$KILN_BIN" server --data-dir "$data" --bind-address 127.0.0.1 \
+  # The embedded runtime's CRI socket goes to the server's dir (never the host's /run/kiln), so
+  # several servers can run at once; --cri-socket in the arguments overrides it.
+  KILN_CRI_SOCKET=$dir/cri.sock \
+    ip netns exec "$ns" "$KILN_BIN" server --data-dir "$data" --bind-address 127.0.0.1 \
     --https-listen-port "$port" --write-kubeconfig "$dir/kubeconfig.yaml" \
     --log "$dir/server.log" "$@" >>"$dir/server.out" 2>&1 &
   KH_SRV_PID[$name]=$!
