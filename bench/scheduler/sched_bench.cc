@@ -7,10 +7,18 @@
 //  - latency per pod: binding observed - create sent (p50, p99, max);
 //  - the create rate alone, and how evenly pods landed (min/max pods per node).
 // Prints one JSON line; exits 1 unless every pod was bound.
+// A backlog run measures the scheduler's throughput apart from the create rate (as upstream's
+// scheduler_perf does, whose pods are created faster than they are scheduled): `--phase setup`
+// creates the nodes and pods against a server running without its scheduler and writes the
+// list's resourceVersion to --rv-file; then, against the same data dir restarted with the
+// scheduler, `--phase backlog` polls /readyz (ready = the scheduler's informers are synced and
+// it runs), watches the pods from that resourceVersion (no binding is missed) and reports
+// pods / (last binding - ready).
 //
 // Usage: kiln-scheduler-bench --port P --token-file F --cacert F [--host 127.0.0.1]
 //                             [--nodes 1000] [--pods 10000] [--clients 64] [--namespace sched]
 //                             [--create-only true]  (no waiting for bindings: a baseline)
+//                             [--phase all|setup|backlog --rv-file F]
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12 misreads Asio's coroutine frame allocation in run() (a false positive).
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -58,6 +66,8 @@ struct Options {
   int clients = 64;
   std::string ns = "sched";
   bool createOnly = false;  // do not wait for bindings (a baseline without the scheduler)
+  std::string phase = "all";
+  std::string rvFile;
 };
 
 struct Shared {
@@ -72,6 +82,8 @@ struct Shared {
   int createErrors = 0;
   std::string firstError;
   Clock::time_point firstSent, lastCreated, lastBound;
+  Clock::time_point ready;  // backlog: when /readyz first said ok
+  bool setupDone = false;
   bool watchUp = false;
   bool watchFailed = false;
 };
@@ -258,10 +270,42 @@ asio::awaitable<void> sleepFor(std::chrono::milliseconds d) {
   co_await t.async_wait(asio::use_awaitable);
 }
 
+// Backlog: polls /readyz every 2 ms, then watches the pods from the setup's resourceVersion.
+asio::awaitable<void> runBacklog(Shared& sh) {
+  auto ex = co_await asio::this_coro::executor;
+  const auto deadline = Clock::now() + std::chrono::seconds(120);
+  for (bool ready = false; !ready;) {
+    if (Clock::now() > deadline) throw std::runtime_error("the server did not become ready");
+    try {
+      auto s = co_await connect(sh);
+      beast::flat_buffer buf;
+      for (;;) {
+        auto [code, body] = co_await call(*s, buf, request(sh, http::verb::get, "/readyz"));
+        if (code == 200 && body == "ok") break;
+        co_await sleepFor(std::chrono::milliseconds(2));
+      }
+      ready = true;
+    } catch (const std::exception&) {
+      // Not listening yet: retried below (no co_await inside a handler).
+    }
+    if (!ready) co_await sleepFor(std::chrono::milliseconds(2));
+  }
+  sh.ready = sh.firstSent = Clock::now();
+  std::ifstream in(sh.opt.rvFile);
+  std::string rv;
+  in >> rv;
+  if (rv.empty()) throw std::runtime_error("no resourceVersion in " + sh.opt.rvFile);
+  asio::co_spawn(ex, watcher(sh, rv), asio::detached);
+}
+
 asio::awaitable<void> run(Shared& sh) {
   auto ex = co_await asio::this_coro::executor;
   tcp::resolver resolver(ex);
   sh.endpoints = co_await resolver.async_resolve(sh.opt.host, sh.opt.port, asio::use_awaitable);
+  if (sh.opt.phase == "backlog") {
+    co_await runBacklog(sh);
+    co_return;
+  }
   std::string rv;
   {
     auto s = co_await connect(sh);
@@ -287,6 +331,24 @@ asio::awaitable<void> run(Shared& sh) {
         *s, buf, request(sh, http::verb::get, "/api/v1/namespaces/" + sh.opt.ns + "/pods"));
     if (code2 != 200) throw std::runtime_error("list pods: " + list);
     rv = nlohmann::json::parse(list)["metadata"]["resourceVersion"].get<std::string>();
+  }
+  if (sh.opt.phase == "setup") {
+    int writers = 0;
+    sh.firstSent = Clock::now();
+    for (int w = 0; w < sh.opt.clients; ++w) {
+      asio::co_spawn(ex, podWriter(sh, w, sh.opt.clients),
+                     [&writers](std::exception_ptr) { ++writers; });
+    }
+    while (writers < sh.opt.clients) co_await sleepFor(std::chrono::milliseconds(10));
+    auto s = co_await connect(sh);
+    beast::flat_buffer buf;
+    auto [code, list] = co_await call(
+        *s, buf, request(sh, http::verb::get, "/api/v1/namespaces/" + sh.opt.ns + "/pods?limit=1"));
+    if (code != 200) throw std::runtime_error("list pods: " + list);
+    std::ofstream(sh.opt.rvFile)
+        << nlohmann::json::parse(list)["metadata"]["resourceVersion"].get<std::string>() << "\n";
+    sh.setupDone = true;
+    co_return;
   }
   asio::co_spawn(ex, watcher(sh, rv), asio::detached);
   while (!sh.watchUp && !sh.watchFailed) co_await sleepFor(std::chrono::milliseconds(5));
@@ -320,14 +382,21 @@ int main(int argc, char** argv) {
       sh.opt.ns = v;
     } else if (a == "--create-only") {
       sh.opt.createOnly = v == "true";
+    } else if (a == "--phase") {
+      sh.opt.phase = v;
+    } else if (a == "--rv-file") {
+      sh.opt.rvFile = v;
     } else {
       std::cerr << "unknown flag " << a << "\n";
       return 2;
     }
   }
-  if (sh.opt.port.empty() || tokenFile.empty() || sh.opt.cacert.empty()) {
+  if (sh.opt.port.empty() || tokenFile.empty() || sh.opt.cacert.empty() ||
+      (sh.opt.phase != "all" && sh.opt.phase != "setup" && sh.opt.phase != "backlog") ||
+      (sh.opt.phase != "all" && sh.opt.rvFile.empty())) {
     std::cerr << "usage: kiln-scheduler-bench --port P --token-file F --cacert F [--nodes N] "
-                 "[--pods P] [--clients C] [--namespace NS] [--host H]\n";
+                 "[--pods P] [--clients C] [--namespace NS] [--host H] [--phase all|setup|backlog "
+                 "--rv-file F]\n";
     return 2;
   }
   sh.opt.token = readFile(tokenFile);
@@ -356,7 +425,7 @@ int main(int argc, char** argv) {
       auto idle = Clock::now() - std::max({sh.lastBound, sh.lastCreated, sh.firstSent});
       const bool created = sh.opt.createOnly && sh.lastCreated != Clock::time_point{} &&
                            sh.createdCount >= sh.opt.pods;
-      if (sh.boundCount >= sh.opt.pods || sh.watchFailed || created ||
+      if (sh.boundCount >= sh.opt.pods || sh.watchFailed || created || sh.setupDone ||
           (sh.firstSent != Clock::time_point{} && idle > std::chrono::seconds(60))) {
         io.stop();
         return;
@@ -394,8 +463,35 @@ int main(int argc, char** argv) {
   const double total = ms(sh.lastBound - sh.firstSent);
   const double creating = ms(sh.lastCreated - sh.firstSent);
   auto r1 = [](double v) { return std::round(v * 10) / 10; };
+  if (sh.opt.phase == "setup") {
+    nlohmann::ordered_json out = {
+        {"bench", "scheduler"},
+        {"workload", "backlog_setup"},
+        {"nodes", sh.opt.nodes},
+        {"pods", sh.opt.pods},
+        {"create_errors", sh.createErrors},
+        {"creates_per_s", creating > 0 ? std::llround(sh.opt.pods / (creating / 1000.0)) : 0}};
+    if (!sh.firstError.empty()) out["first_error"] = sh.firstError;
+    std::cout << out.dump() << std::endl;
+    return sh.createErrors == 0 ? 0 : 1;
+  }
+  if (sh.opt.phase == "backlog") {
+    nlohmann::ordered_json out = {
+        {"bench", "scheduler"},
+        {"workload", "backlog"},
+        {"nodes", sh.opt.nodes},
+        {"pods", sh.opt.pods},
+        {"bound", sh.boundCount},
+        {"ready_to_last_binding_ms", std::round(total)},
+        {"pods_scheduled_per_s", total > 0 ? std::llround(sh.boundCount / (total / 1000.0)) : 0},
+        {"pods_per_node_min", minPer},
+        {"pods_per_node_max", maxPer}};
+    std::cout << out.dump() << std::endl;
+    return sh.boundCount == sh.opt.pods ? 0 : 1;
+  }
   nlohmann::ordered_json out = {
       {"bench", "scheduler"},
+      {"workload", "stream"},
       {"nodes", sh.opt.nodes},
       {"pods", sh.opt.pods},
       {"clients", sh.opt.clients},
