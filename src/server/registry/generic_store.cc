@@ -235,12 +235,18 @@ class EventCache {
     return insert(std::move(id), std::move(obj).value());
   }
 
+  // Watches of this kind that decode their events through this cache (not metadata-only).
+  void addWatch() { watches_.fetch_add(1, std::memory_order_relaxed); }
+  void removeWatch() { watches_.fetch_sub(1, std::memory_order_relaxed); }
+
   // A writer about to store `encoded` (encode(obj)) under `key`: until settle() or cancel(),
   // a watch that sees the event whose stored bytes equal `encoded` takes `obj` instead of
   // decoding them (the store publishes the event before the write returns, so this is set up
-  // before the write). Returns a token for settle()/cancel().
+  // before the write). Returns a token for settle()/cancel(); null, and nothing copied, when
+  // no watch of the kind would use it.
   std::shared_ptr<const void> expect(const std::string& key, const std::string& encoded,
                                      const Json& obj) {
+    if (watches_.load(std::memory_order_relaxed) == 0) return nullptr;
     auto p = std::make_shared<Pending>();
     p->encoded = encoded;
     p->object = obj;
@@ -251,6 +257,7 @@ class EventCache {
   // The write of `token` landed at `rev`: its object becomes the cache's entry (unless a watch
   // made it so already).
   void settle(const std::string& key, int64_t rev, const std::shared_ptr<const void>& token) {
+    if (!token) return;
     std::shared_ptr<Pending> p;
     {
       std::lock_guard lock(mu_);
@@ -264,6 +271,7 @@ class EventCache {
     insert(Id{rev, key}, std::move(p->object));
   }
   void cancel(const std::string& key, const std::shared_ptr<const void>& token) {
+    if (!token) return;
     std::lock_guard lock(mu_);
     auto it = pending_.find(key);
     if (it != pending_.end() && it->second == token) pending_.erase(it);
@@ -319,6 +327,7 @@ class EventCache {
   static constexpr size_t kCapacity = 4096;
   const std::string apiVersion_, kind_;
   std::unordered_map<std::string, std::shared_ptr<Pending>> pending_;  // by key
+  std::atomic<int> watches_{0};
   std::mutex mu_;
   std::map<Id, std::shared_ptr<const Entry>> entries_;
   std::unordered_map<std::string, int64_t> latest_;  // key -> its newest revision in entries_
@@ -407,7 +416,12 @@ class Translating final : public ApiWatch {
         initial_(std::move(initial)),
         progress_(start),
         cache_(std::move(cache)),
-        metaOnly_(filter_ ? nullptr : metaOnly) {}
+        metaOnly_(filter_ ? nullptr : metaOnly) {
+    if (!metaOnly_) cache_->addWatch();
+  }
+  ~Translating() override {
+    if (!metaOnly_) cache_->removeWatch();
+  }
 
   StatusOr<std::vector<WatchEvent>> next(std::chrono::milliseconds timeout) override {
     std::vector<WatchEvent> out;
