@@ -50,6 +50,21 @@ void setDeadline(grpc::ClientContext* ctx, std::chrono::seconds d) {
   ctx->set_deadline(std::chrono::system_clock::now() + d);
 }
 
+// A kiln Import image or a CRI Image (the same four fields) as an ImageSummary.
+template <typename Image>
+ImageSummary summaryOf(const Image& i) {
+  return {i.id(),
+          {i.repo_tags().begin(), i.repo_tags().end()},
+          {i.repo_digests().begin(), i.repo_digests().end()},
+          i.size()};
+}
+template <typename Images>
+std::vector<ImageSummary> summariesOf(const Images& images) {
+  std::vector<ImageSummary> out;
+  for (const auto& i : images) out.push_back(summaryOf(i));
+  return out;
+}
+
 }  // namespace
 
 StatusOr<std::vector<ImageSummary>> remoteImportImages(const std::string& socket,
@@ -61,14 +76,7 @@ StatusOr<std::vector<ImageSummary>> remoteImportImages(const std::string& socket
   req.add_paths(path);
   ::kiln::images::v1::ImportResponse resp;
   KILN_RETURN_IF_ERROR(fromGrpc(stub->Import(&ctx, req, &resp), socket));
-  std::vector<ImageSummary> out;
-  for (const auto& i : resp.images()) {
-    out.push_back({i.id(),
-                   {i.repo_tags().begin(), i.repo_tags().end()},
-                   {i.repo_digests().begin(), i.repo_digests().end()},
-                   i.size()});
-  }
-  return out;
+  return summariesOf(resp.images());
 }
 
 StatusOr<std::vector<ImageSummary>> remoteListImages(const std::string& socket) {
@@ -78,14 +86,7 @@ StatusOr<std::vector<ImageSummary>> remoteListImages(const std::string& socket) 
   cri::ListImagesRequest req;
   cri::ListImagesResponse resp;
   KILN_RETURN_IF_ERROR(fromGrpc(stub->ListImages(&ctx, req, &resp), socket));
-  std::vector<ImageSummary> out;
-  for (const auto& i : resp.images()) {
-    out.push_back({i.id(),
-                   {i.repo_tags().begin(), i.repo_tags().end()},
-                   {i.repo_digests().begin(), i.repo_digests().end()},
-                   i.size()});
-  }
-  return out;
+  return summariesOf(resp.images());
 }
 
 StatusOr<ImageSummary> remotePullImage(const std::string& socket, const std::string& ref) {
@@ -105,11 +106,7 @@ StatusOr<ImageSummary> remotePullImage(const std::string& socket, const std::str
   cri::ImageStatusResponse st;
   KILN_RETURN_IF_ERROR(fromGrpc(stub->ImageStatus(&ctx, req, &st), socket));
   if (!st.has_image()) return notFound("image " + pulled.image_ref() + " vanished after its pull");
-  const auto& i = st.image();
-  return ImageSummary{i.id(),
-                      {i.repo_tags().begin(), i.repo_tags().end()},
-                      {i.repo_digests().begin(), i.repo_digests().end()},
-                      i.size()};
+  return summaryOf(st.image());
 }
 
 StatusOr<bool> remoteRemoveImage(const std::string& socket, const std::string& ref) {

@@ -751,6 +751,18 @@ __attribute__((constructor(101))) static void kilnRuntimeHelperModes(int argc, c
   if (mode == "exec") ::_exit(execMain(argc, argv));
 }
 
+// The spawned helper starts with no signal blocked and every handler at its default.
+static void resetSignalsOnSpawn(posix_spawnattr_t* attr) {
+  sigset_t empty, all;
+  sigemptyset(&empty);
+  sigfillset(&all);
+  sigdelset(&all, SIGKILL);
+  sigdelset(&all, SIGSTOP);
+  posix_spawnattr_setsigmask(attr, &empty);
+  posix_spawnattr_setsigdefault(attr, &all);
+  posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+}
+
 StatusOr<ExecResult> execInContainer(const std::string& dir, int pid, uint64_t startTime,
                                      const std::vector<std::string>& cmd,
                                      std::chrono::milliseconds timeout, size_t maxOutput) {
@@ -771,14 +783,7 @@ StatusOr<ExecResult> execInContainer(const std::string& dir, int pid, uint64_t s
   posix_spawn_file_actions_adddup2(&fa, err[1], 2);
   posix_spawn_file_actions_adddup2(&fa, st[1], kStatusFd);
   posix_spawn_file_actions_addclosefrom_np(&fa, kStatusFd + 1);
-  sigset_t empty, all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  sigdelset(&all, SIGKILL);
-  sigdelset(&all, SIGSTOP);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  resetSignalsOnSpawn(&attr);
   std::vector<std::string> a = {"kiln",    "exec",
                                 "--dir",   dir,
                                 "--pid",   std::to_string(pid),
@@ -869,14 +874,7 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
   posix_spawn_file_actions_addopen(&fa, 2, stderrPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_adddup2(&fa, pipeFds[1], kStatusFd);
   posix_spawn_file_actions_addclosefrom_np(&fa, kStatusFd + 1);
-  sigset_t empty, all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  sigdelset(&all, SIGKILL);
-  sigdelset(&all, SIGSTOP);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  resetSignalsOnSpawn(&attr);
   std::vector<char*> argv;
   std::string arg0 = "kiln";
   argv.push_back(arg0.data());

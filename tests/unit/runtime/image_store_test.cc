@@ -35,14 +35,7 @@ class RuntimeImages : public ::testing::Test {
     return store_->importArchive(tmp_.write(name, tarOf(files)));
   }
   // Nothing but empty directories in the store.
-  void expectEmptyStore() {
-    EXPECT_TRUE(store_->list().empty());
-    EXPECT_TRUE(store_->content().list().empty());
-    EXPECT_TRUE(store_->snapshots().list().empty());
-    EXPECT_EQ(treeOf(tmp_.path() + "/agent/content/ingest"), std::vector<std::string>{});
-    EXPECT_EQ(treeOf(tmp_.path() + "/agent/snapshots"), std::vector<std::string>{});
-    EXPECT_EQ(treeOf(tmp_.path() + "/agent/image-db"), std::vector<std::string>{});
-  }
+  void expectEmptyStore() { expectEmptyImageStore(*store_, tmp_.path() + "/agent"); }
   TempDir tmp_;
   std::unique_ptr<ImageStore> store_;
 };

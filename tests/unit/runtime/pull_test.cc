@@ -508,14 +508,7 @@ class RuntimePull : public ::testing::Test {
     so.docTimeout = std::chrono::milliseconds(10000);
     return ImagePuller(store_, {.registries = std::move(cfg), .platform = {}, .session = so});
   }
-  void expectEmptyStore() {
-    EXPECT_TRUE(store_->list().empty());
-    EXPECT_TRUE(store_->content().list().empty());
-    EXPECT_TRUE(store_->snapshots().list().empty());
-    EXPECT_EQ(treeOf(tmp_.path() + "/agent/content/ingest"), std::vector<std::string>{});
-    EXPECT_EQ(treeOf(tmp_.path() + "/agent/snapshots"), std::vector<std::string>{});
-    EXPECT_EQ(treeOf(tmp_.path() + "/agent/image-db"), std::vector<std::string>{});
-  }
+  void expectEmptyStore() { expectEmptyImageStore(*store_, tmp_.path() + "/agent"); }
   TempDir tmp_;
   std::shared_ptr<ImageStore> store_;
 };

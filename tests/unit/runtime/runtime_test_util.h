@@ -16,9 +16,11 @@
 #include <utility>
 #include <vector>
 
+#include "embedded/runtime/content_store.h"
 #include "embedded/runtime/digest.h"
 #include "embedded/runtime/image_store.h"
 #include "embedded/runtime/layer_unpack.h"
+#include "embedded/runtime/snapshotter.h"
 
 namespace kiln::runtime::testing {
 
@@ -284,6 +286,17 @@ inline std::vector<std::string> treeOf(const std::string& root) {
   treeWalk(root, "", &out);
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// Nothing but empty directories in the image store whose agent dir is `agentDir`: no image,
+// blob, snapshot, ingest file or image record.
+inline void expectEmptyImageStore(ImageStore& store, const std::string& agentDir) {
+  EXPECT_TRUE(store.list().empty());
+  EXPECT_TRUE(store.content().list().empty());
+  EXPECT_TRUE(store.snapshots().list().empty());
+  EXPECT_EQ(treeOf(agentDir + "/content/ingest"), std::vector<std::string>{});
+  EXPECT_EQ(treeOf(agentDir + "/snapshots"), std::vector<std::string>{});
+  EXPECT_EQ(treeOf(agentDir + "/image-db"), std::vector<std::string>{});
 }
 
 }  // namespace kiln::runtime::testing
