@@ -156,8 +156,6 @@ void Informer::apply(const std::string& type, const Object& original) {
     } else {
       items_[key] = obj;
     }
-    std::string rv = rvOf(*obj);
-    if (!rv.empty()) rv_ = rv;
   }
   for (auto& h : handlers_) {
     if (type == "DELETED") {
@@ -167,6 +165,11 @@ void Informer::apply(const std::string& type, const Object& original) {
     } else if (h.onAdd) {
       h.onAdd(obj);
     }
+  }
+  // Recorded after the handlers ran: a caller that sees this revision knows they saw the event.
+  if (std::string rv = rvOf(*obj); !rv.empty()) {
+    std::lock_guard lock(mu_);
+    rv_ = rv;
   }
 }
 

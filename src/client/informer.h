@@ -73,6 +73,7 @@ class Informer {
   // The lister: objects from the cache (never a request).
   Object get(const std::string& key) const;
   std::vector<Object> list(const std::string& ns = "") const;  // "" = every namespace
+  // The revision of the last list or event applied, set after its handlers ran.
   std::string lastSyncResourceVersion() const;
 
  private:
