@@ -58,5 +58,9 @@ if ip link show kiln0 >/dev/null 2>&1; then ip link delete kiln0; fi
 if command -v nft >/dev/null && nft list table inet kiln >/dev/null 2>&1; then
   nft delete table inet kiln
 fi
+# The pod network's masquerade (src/agent/network; the veths went with the pods' namespaces).
+if command -v nft >/dev/null && nft list table ip kiln-pod-net >/dev/null 2>&1; then
+  nft delete table ip kiln-pod-net
+fi
 rm -f "$PID_DIR/kiln.pid" "$PID_DIR/kiln-service.pid"
 echo "kiln-killall: stopped"

@@ -1,9 +1,11 @@
 // kiln: argv dispatch to the subcommands in src/cli/. Nothing else lives here.
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "agent/network/cni.h"
 #include "cli/commands.h"
 #include "embedded/runtime/shim.h"
 
@@ -41,6 +43,12 @@ void usage(std::ostream& out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A CNI runtime runs its plugins without arguments, CNI_COMMAND in the environment: kiln
+  // installed as a CNI plugin named "kiln" (src/agent/network/cni.h). `kiln cni` is the same.
+  if ((argc < 2 && std::getenv("CNI_COMMAND") != nullptr) ||
+      (argc >= 2 && std::string_view(argv[1]) == "cni")) {
+    return kiln::network::cniMain(argc, argv);
+  }
   if (argc < 2) {
     usage(std::cerr);
     return kiln::cli::kExitError;
