@@ -8,6 +8,8 @@ find_program(GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 pkg_check_modules(LIBARCHIVE REQUIRED libarchive)
 pkg_check_modules(ZLIB REQUIRED zlib)
 pkg_check_modules(ZSTD REQUIRED libzstd)
+# libseccomp compiles container seccomp profiles to BPF (seccomp.cc; static libseccomp.a).
+pkg_check_modules(SECCOMP REQUIRED libseccomp)
 
 set(RUNTIME_PROTO_DIR ${CMAKE_SOURCE_DIR}/proto)
 set(RUNTIME_GEN_DIR ${CMAKE_BINARY_DIR}/gen/runtime)
@@ -36,6 +38,12 @@ target_compile_options(kiln_cri_proto PRIVATE -Wno-unused-parameter -Wno-array-b
 kiln_pkg_libs(RUNTIME_GRPC_LIBS GRPCPP PROTOBUF)
 target_link_libraries(kiln_cri_proto PUBLIC ${RUNTIME_GRPC_LIBS})
 
+# WebSocket and SPDY/3.1 framing of the CRI streaming server, shared with kiln-cri-tool.
+add_library(kiln_stream_proto STATIC src/embedded/runtime/websocket.cc
+            src/embedded/runtime/spdy.cc)
+kiln_pkg_libs(STREAM_PROTO_LIBS ZLIB OPENSSL)
+target_link_libraries(kiln_stream_proto PUBLIC kiln_common ${STREAM_PROTO_LIBS})
+
 add_library(kiln_runtime STATIC
   src/embedded/runtime/digest.cc
   src/embedded/runtime/content_store.cc
@@ -49,16 +57,22 @@ add_library(kiln_runtime STATIC
   src/embedded/runtime/puller.cc
   src/embedded/runtime/oci_spec.cc
   src/embedded/runtime/cri_log.cc
+  src/embedded/runtime/log_rotation.cc
+  src/embedded/runtime/cgroup_stats.cc
+  src/embedded/runtime/seccomp.cc
+  src/embedded/runtime/seccomp_default.cc
+  src/embedded/runtime/image_gc.cc
   src/embedded/runtime/runtime_state.cc
   src/embedded/runtime/cgroups.cc
   src/embedded/runtime/shim.cc
   src/embedded/runtime/pod_runtime.cc
   src/embedded/runtime/cri_server.cc
+  src/embedded/runtime/streaming_server.cc
   src/embedded/runtime/runtime_component.cc
   src/embedded/runtime/images_client.cc)
 # Private: the generated headers are for the .cc files only.
 target_include_directories(kiln_runtime PRIVATE ${RUNTIME_GEN_DIR} ${GRPCPP_INCLUDE_DIRS}
                            ${LIBARCHIVE_INCLUDE_DIRS})
-kiln_pkg_libs(RUNTIME_ARCHIVE_LIBS LIBARCHIVE ZSTD ZLIB OPENSSL)
-target_link_libraries(kiln_runtime PUBLIC kiln_common kiln_buildinfo
-                      PRIVATE kiln_cri_proto ${RUNTIME_ARCHIVE_LIBS})
+kiln_pkg_libs(RUNTIME_ARCHIVE_LIBS LIBARCHIVE ZSTD ZLIB OPENSSL SECCOMP)
+target_link_libraries(kiln_runtime PUBLIC kiln_common kiln_buildinfo kiln_network
+                      PRIVATE kiln_cri_proto kiln_stream_proto ${RUNTIME_ARCHIVE_LIBS})

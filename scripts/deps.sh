@@ -12,13 +12,14 @@ PACKAGES=(
   libboost1.81-all-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libsqlite3-dev nlohmann-json3-dev libyaml-cpp-dev libbpf-dev libelf-dev zlib1g-dev
   libzstd-dev libssl-dev libarchive-dev libacl1-dev liblz4-dev libjemalloc-dev
+  libseccomp-dev
   # tests
   libgtest-dev libgmock-dev busybox-static iproute2 nftables procps psmisc curl jq tzdata skopeo
   docker-registry apache2-utils
   # benchmarks
   wrk
   # peers for tests and benchmarks
-  etcd-server containerd
+  etcd-server containerd runc containernetworking-plugins
 )
 
 missing=()

@@ -8,6 +8,7 @@
 //                           | --registry-token T]   (CRI PullImageRequest.auth)
 //                 | runp | stopp | rmp | inspectp | pods | create | start | stop | rm | inspect
 //                 | ps   (sandboxes and containers: see cri_tool_pods.cc)
+//                 | exec | stream-exec | port-forward   (streaming: see cri_tool_stream.cc)
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -70,6 +71,10 @@ int criToolCheck(const grpc::Status& s) {
 }
 int runPodCommand(const std::string& cmd, const std::vector<std::string>& args,
                   cri::RuntimeService::Stub& rt);
+int runStreamCommand(const std::string& cmd, const std::vector<std::string>& args,
+                     cri::RuntimeService::Stub& rt);  // cri_tool_stream.cc
+int runStatsCommand(const std::string& cmd, const std::vector<std::string>& args,
+                    cri::RuntimeService::Stub& rt);  // cri_tool_stats.cc
 
 namespace {
 
@@ -133,6 +138,8 @@ int main(int argc, char** argv) {
   const std::string& cmd = args[0];
   std::string ref = args.size() > 1 ? args[1] : "";
   if (int rc = runPodCommand(cmd, args, *rt); rc >= 0) return rc;
+  if (int rc = runStreamCommand(cmd, args, *rt); rc >= 0) return rc;
+  if (int rc = runStatsCommand(cmd, args, *rt); rc >= 0) return rc;
   grpc::ClientContext ctx;
   deadline(&ctx);
   if (cmd == "version") {
@@ -151,7 +158,10 @@ int main(int argc, char** argv) {
     if (int rc = check(rt->Status(&ctx, req, &resp))) return rc;
     json conds = json::array();
     for (const auto& c : resp.status().conditions()) {
-      conds.push_back({{"type", c.type()}, {"status", c.status()}, {"reason", c.reason()}});
+      conds.push_back({{"type", c.type()},
+                       {"status", c.status()},
+                       {"reason", c.reason()},
+                       {"message", c.message()}});
     }
     std::cout << json{{"conditions", conds}}.dump() << "\n";
   } else if (cmd == "images") {

@@ -7,6 +7,7 @@
 //   create POD_ID CONTAINER.json SANDBOX.json   CreateContainer → {"id": ...}
 //   start ID | stop ID [TIMEOUT_S] | rm ID | inspect ID | ps [POD_ID]
 //   exec-sync ID TIMEOUT_S CMD...     ExecSync → {"exitCode": N, "stdout": …, "stderr": …}
+//   update-runtime-config --pod-cidr CIDR   UpdateRuntimeConfig (the kubelet's pod CIDR) → {}
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
@@ -142,6 +143,16 @@ int runPodCommand(const std::string& cmd, const std::vector<std::string>& args,
     nlohmann::json out = {
         {"exitCode", resp.exit_code()}, {"stdout", resp.stdout()}, {"stderr", resp.stderr()}};
     std::cout << out.dump() << "\n";
+  } else if (cmd == "update-runtime-config") {
+    if (arg(1) != "--pod-cidr") {
+      std::cerr << "kiln-cri-tool: usage: update-runtime-config --pod-cidr CIDR\n";
+      return 2;
+    }
+    cri::UpdateRuntimeConfigRequest req;
+    req.mutable_runtime_config()->mutable_network_config()->set_pod_cidr(arg(2));
+    cri::UpdateRuntimeConfigResponse resp;
+    if (int rc = criToolCheck(rt.UpdateRuntimeConfig(&ctx, req, &resp))) return rc;
+    std::cout << "{}\n";
   } else {
     return -1;
   }

@@ -210,12 +210,23 @@ Status Cgroups::create(const std::string& path, const CgroupResources& r, bool d
   for (const auto& c : controllers_) KILN_RETURN_IF_ERROR(mkdirP(root_ + "/" + c, p));
   auto dir = [&](const char* ctrl) { return root_ + "/" + ctrl + "/" + p; };
   if (r.memoryLimit > 0) {
-    KILN_RETURN_IF_ERROR(
-        writeFile(dir("memory") + "/memory.limit_in_bytes", std::to_string(r.memoryLimit)));
-    std::string memsw = dir("memory") + "/memory.memsw.limit_in_bytes";
+    const std::string mem = dir("memory") + "/memory.limit_in_bytes";
+    const std::string memsw = dir("memory") + "/memory.memsw.limit_in_bytes";
     if (fileExists(memsw)) {
+      // The kernel keeps memory <= memory+swap: when raising (UpdateContainerResources), the
+      // memsw limit goes first, when lowering the memory limit does (runc's order).
       int64_t swap = r.memorySwapLimit > 0 ? r.memorySwapLimit : r.memoryLimit;
-      KILN_RETURN_IF_ERROR(writeFile(memsw, std::to_string(swap)));
+      auto cur = common::readFile(memsw, 64);
+      int64_t current = cur.ok() ? std::strtoll(cur->c_str(), nullptr, 10) : 0;
+      if (swap > current) {
+        KILN_RETURN_IF_ERROR(writeFile(memsw, std::to_string(swap)));
+        KILN_RETURN_IF_ERROR(writeFile(mem, std::to_string(r.memoryLimit)));
+      } else {
+        KILN_RETURN_IF_ERROR(writeFile(mem, std::to_string(r.memoryLimit)));
+        KILN_RETURN_IF_ERROR(writeFile(memsw, std::to_string(swap)));
+      }
+    } else {
+      KILN_RETURN_IF_ERROR(writeFile(mem, std::to_string(r.memoryLimit)));
     }
   }
   if (r.cpuShares > 0) {
@@ -306,6 +317,19 @@ uint64_t oomKillCount(const std::vector<std::string>& dirs) {
     }
   }
   return 0;
+}
+
+void killCgroupProcesses(const std::vector<std::string>& dirs) {
+  for (const auto& d : dirs) {
+    auto procs = common::readFile(d + "/cgroup.procs", 1 << 20);
+    if (!procs.ok()) continue;
+    std::stringstream ss(*procs);
+    int pid = 0;
+    while (ss >> pid) {
+      if (pid > 0) ::kill(pid, SIGKILL);
+    }
+    return;
+  }
 }
 
 }  // namespace kiln::runtime

@@ -70,5 +70,9 @@ Status joinCgroup(const std::vector<std::string>& dirs, int pid);
 // The number of OOM kills recorded in the memory cgroup among `dirs` (v2 memory.events or v1
 // memory.oom_control "oom_kill"), 0 when unknown.
 uint64_t oomKillCount(const std::vector<std::string>& dirs);
+// SIGKILLs every process in the cgroup (the first of `dirs` with a cgroup.procs): a container
+// that shares a PID namespace does not take its other processes down with its init (runc kills
+// them when the init exits).
+void killCgroupProcesses(const std::vector<std::string>& dirs);
 
 }  // namespace kiln::runtime

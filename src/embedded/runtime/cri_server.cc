@@ -214,7 +214,8 @@ class ImageServiceImpl final : public cri::ImageService::Service {
 
 class RuntimeServiceImpl final : public cri::RuntimeService::Service {
  public:
-  explicit RuntimeServiceImpl(std::shared_ptr<PodRuntime> pods) : pods_(std::move(pods)) {}
+  RuntimeServiceImpl(std::shared_ptr<PodRuntime> pods, std::shared_ptr<PodNetwork> network)
+      : pods_(std::move(pods)), network_(std::move(network)) {}
 
   grpc::Status Version(ServerContext*, const cri::VersionRequest*,
                        cri::VersionResponse* resp) override {
@@ -237,10 +238,23 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
     }
     auto* net = st->add_conditions();
     net->set_type("NetworkReady");
-    net->set_status(false);
-    net->set_reason("NetworkPluginNotReady");
-    net->set_message("kiln: pod networking is not built yet");
+    // As containerd: NetworkPluginNotReady until the pod network can be set up.
+    std::string why = network_ ? network_->notReadyReason() : "kiln: no pod network";
+    net->set_status(why.empty());
+    if (!why.empty()) {
+      net->set_reason("NetworkPluginNotReady");
+      net->set_message(why);
+    }
     return grpc::Status::OK;
+  }
+
+  // The kubelet sends the Node's spec.podCIDR here; the pod network takes its addresses from it.
+  grpc::Status UpdateRuntimeConfig(ServerContext*, const cri::UpdateRuntimeConfigRequest* req,
+                                   cri::UpdateRuntimeConfigResponse*) override {
+    const std::string& cidr = req->runtime_config().network_config().pod_cidr();
+    if (cidr.empty()) return grpc::Status::OK;  // as containerd: nothing to change
+    if (!network_) return unavailable();
+    return toGrpc(network_->setPodCidr(cidr));
   }
 
   // Sandboxes and containers: PodRuntime (pod_runtime.h) does the work.
@@ -273,6 +287,22 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
   KILN_POD_CALL(ListContainers, ListContainersRequest, ListContainersResponse,
                 pods_->listContainers(*req, resp))
   KILN_POD_CALL(ExecSync, ExecSyncRequest, ExecSyncResponse, pods_->execSync(*req, resp))
+  KILN_POD_CALL(Exec, ExecRequest, ExecResponse, pods_->exec(*req, resp))
+  KILN_POD_CALL(Attach, AttachRequest, AttachResponse, pods_->attach(*req, resp))
+  KILN_POD_CALL(PortForward, PortForwardRequest, PortForwardResponse,
+                pods_->portForward(*req, resp))
+  KILN_POD_CALL(ContainerStats, ContainerStatsRequest, ContainerStatsResponse,
+                pods_->containerStats(*req, resp))
+  KILN_POD_CALL(ListContainerStats, ListContainerStatsRequest, ListContainerStatsResponse,
+                pods_->listContainerStats(*req, resp))
+  KILN_POD_CALL(PodSandboxStats, PodSandboxStatsRequest, PodSandboxStatsResponse,
+                pods_->podSandboxStats(*req, resp))
+  KILN_POD_CALL(ListPodSandboxStats, ListPodSandboxStatsRequest, ListPodSandboxStatsResponse,
+                pods_->listPodSandboxStats(*req, resp))
+  KILN_POD_CALL(UpdateContainerResources, UpdateContainerResourcesRequest,
+                UpdateContainerResourcesResponse, pods_->updateContainerResources(*req))
+  KILN_POD_CALL(ReopenContainerLog, ReopenContainerLogRequest, ReopenContainerLogResponse,
+                pods_->reopenContainerLog(*req))
 #undef KILN_POD_CALL
 
  private:
@@ -281,6 +311,7 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
                         "kiln: sandboxes and containers are unavailable (see the server log)");
   }
   std::shared_ptr<PodRuntime> pods_;
+  std::shared_ptr<PodNetwork> network_;
 };
 
 class ImportServiceImpl final : public ::kiln::images::v1::Images::Service {
@@ -359,7 +390,7 @@ StatusOr<std::unique_ptr<CriServer>> CriServer::start(const CriServerOptions& o)
   Impl& im = *s->impl_;
   im.socketPath = o.socketPath;
   im.imageService = std::make_unique<ImageServiceImpl>(o.images, o.puller);
-  im.runtimeService = std::make_unique<RuntimeServiceImpl>(o.pods);
+  im.runtimeService = std::make_unique<RuntimeServiceImpl>(o.pods, o.network);
   im.importService = std::make_unique<ImportServiceImpl>(o.images);
   grpc::ServerBuilder b;
   b.AddListeningPort("unix://" + o.socketPath, grpc::InsecureServerCredentials());

@@ -18,6 +18,7 @@ namespace kiln::runtime {
 class ImageStore;
 class PodRuntime;
 class ImagePuller;
+class PodNetwork;
 
 struct CriServerOptions {
   std::string socketPath = "/run/kiln/cri.sock";
@@ -25,6 +26,8 @@ struct CriServerOptions {
   // Sandboxes and containers; null: those calls answer UNAVAILABLE.
   std::shared_ptr<PodRuntime> pods;
   std::shared_ptr<ImagePuller> puller;  // PullImage; null: UNIMPLEMENTED
+  // The pod network: UpdateRuntimeConfig's pod CIDR and Status's NetworkReady; null: not ready.
+  std::shared_ptr<PodNetwork> network;
 };
 
 class CriServer {

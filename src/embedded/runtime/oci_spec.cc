@@ -398,7 +398,13 @@ std::string toJson(const ContainerSpec& s) {
             {"holderPid", s.holderPid},
             {"holderStartTime", s.holderStartTime},
             {"cgroupDirs", s.cgroupDirs},
-            {"logPath", s.logPath}};
+            {"logPath", s.logPath},
+            {"logMaxSize", s.logMaxSize},
+            {"logMaxFiles", s.logMaxFiles},
+            {"pidNamespace", s.pidNamespace},
+            {"hostIpc", s.hostIpc},
+            {"seccompDefault", s.seccompDefault},
+            {"seccompProfile", s.seccompProfile}};
   return j.dump(2);
 }
 
@@ -438,6 +444,13 @@ StatusOr<ContainerSpec> containerSpecFromJson(std::string_view text) {
     s.holderStartTime = j.at("holderStartTime").get<uint64_t>();
     s.cgroupDirs = j.at("cgroupDirs").get<std::vector<std::string>>();
     s.logPath = j.at("logPath").get<std::string>();
+    // Optional: specs written before these existed.
+    s.logMaxSize = j.value("logMaxSize", int64_t{0});
+    s.logMaxFiles = j.value("logMaxFiles", 0);
+    s.pidNamespace = j.value("pidNamespace", std::string("container"));
+    s.hostIpc = j.value("hostIpc", false);
+    s.seccompDefault = j.value("seccompDefault", false);
+    s.seccompProfile = j.value("seccompProfile", std::string());
   } catch (const json::exception& e) {
     return invalidArgument(std::string("bad container spec: ") + e.what());
   }

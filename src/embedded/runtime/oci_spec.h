@@ -140,6 +140,19 @@ struct ContainerSpec {
   // the v2 directory).
   std::vector<std::string> cgroupDirs;
   std::string logPath;  // CRI log file; empty: output discarded
+  // Size rotation of logPath by the shim (<log>.1 newest ... <log>.<maxFiles-1>); 0: never.
+  int64_t logMaxSize = 0;
+  int logMaxFiles = 0;
+  // PID namespace: "container" (the shim makes a new one), "pod" (the sandbox holder's, where
+  // the holder is PID 1) or "host". hostIpc: the holder stays in the host's IPC namespace.
+  std::string pidNamespace = "container";
+  bool hostIpc = false;
+  // seccomp: the filter the init loads last (after no_new_privs): seccompDefault builds
+  // containerd's RuntimeDefault profile for `capabilities`; else seccompProfile is a profile's
+  // JSON text (moby/containerd format; inline: the init loads it after pivot_root); neither:
+  // unconfined.
+  bool seccompDefault = false;
+  std::string seccompProfile;
 };
 std::string toJson(const ContainerSpec& spec);
 StatusOr<ContainerSpec> containerSpecFromJson(std::string_view json);

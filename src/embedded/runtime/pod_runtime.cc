@@ -17,12 +17,15 @@
 
 #include "common/fs.h"
 #include "cri/api.pb.h"
+#include "embedded/runtime/cgroup_stats.h"
 #include "embedded/runtime/cgroups.h"
 #include "embedded/runtime/image_store.h"
 #include "embedded/runtime/layer_unpack.h"
 #include "embedded/runtime/oci_spec.h"
 #include "embedded/runtime/runtime_state.h"
+#include "embedded/runtime/seccomp.h"
 #include "embedded/runtime/shim.h"
+#include "embedded/runtime/streaming_server.h"
 
 namespace kiln::runtime {
 namespace {
@@ -146,6 +149,7 @@ struct PodRuntime::Impl {
   std::map<std::string, std::shared_ptr<Sandbox>> sandboxes;
   std::map<std::string, std::shared_ptr<Container>> containers;
   std::set<std::string> names;
+  CpuRateCache cpuRates;  // the previous CPU sample of each container and sandbox (stats)
 
   // --- lookups ---------------------------------------------------------------------------
   template <typename T>
@@ -257,6 +261,7 @@ struct PodRuntime::Impl {
     }
     KILN_RETURN_IF_ERROR(cgroups.remove(c.rec.cgroup));
     KILN_RETURN_IF_ERROR(removeTree(c.dir));
+    cpuRates.forget(c.rec.id);
     std::lock_guard lk(mu);
     names.erase(c.rec.name);
     containers.erase(c.rec.id);
@@ -281,6 +286,7 @@ struct PodRuntime::Impl {
     for (const auto& [k, val] : c.config.annotations()) (*s->mutable_annotations())[k] = val;
     for (const auto& m : c.config.mounts()) *s->add_mounts() = m;
     s->set_log_path(c.rec.logPath);
+    std::lock_guard lk(mu);  // updateContainerResources replaces them
     if (c.config.has_linux() && c.config.linux().has_resources()) {
       *s->mutable_resources()->mutable_linux() = c.config.linux().resources();
     }
@@ -327,7 +333,8 @@ StatusOr<std::unique_ptr<PodRuntime>> PodRuntime::open(PodRuntimeOptions o) {
     auto rec = text.ok() ? sandboxRecordFromJson(*text) : StatusOr<SandboxRecord>(text.status());
     auto cfg = readProto<cri::PodSandboxConfig>(s->dir + "/config.pb");
     if (!rec.ok() || !cfg.ok() || rec->id != id) {
-      (void)removeTree(s->dir);  // debris of a create that did not finish
+      (void)removeTree(s->dir);              // debris of a create that did not finish
+      (void)im.o.network->tearDown(id, "");  // and its veth and IP, if it got that far
       continue;
     }
     s->rec = *rec;
@@ -367,11 +374,8 @@ Status PodRuntime::runPodSandbox(const cri::RunPodSandboxRequest& req,
     return invalidArgument("runtime handler \"" + req.runtime_handler() + "\" is not supported");
   }
   const auto& ns = cfg.linux().security_context().namespace_options();
-  if (ns.network() == cri::NODE || ns.ipc() == cri::NODE || ns.pid() == cri::NODE ||
-      ns.pid() == cri::POD) {
-    return unimplemented(
-        "kiln: host network/IPC/PID namespaces and a shared pod PID namespace are not supported "
-        "yet");
+  if (ns.pid() == cri::TARGET) {
+    return invalidArgument("pod sandbox namespace_options.pid TARGET is for containers only");
   }
   std::string hostname = cfg.hostname().empty() ? md.name() : cfg.hostname();
   if (hostname.size() > 64) return invalidArgument("hostname \"" + hostname + "\" is too long");
@@ -418,8 +422,17 @@ Status PodRuntime::runPodSandbox(const cri::RunPodSandboxRequest& req,
   st = im.cgroups.create(r.podCgroup, {}, false);
   if (st.ok()) st = im.cgroups.create(im.holderCgroup(r), {}, false);
   if (!st.ok()) return undo(st.withContext("pod cgroup"));
-  auto pid = spawnHelper({"pause", "--dir", s->dir, "--hostname", hostname}, s->dir + "/pause.log",
-                         milliseconds(10000));
+  // Host network (namespace_options.network NODE): the holder stays in the runtime's network
+  // namespace, so the containers that join it see the host's interfaces; no pod IP.
+  const bool hostNetwork = ns.network() == cri::NODE;
+  std::vector<std::string> pauseArgs = {"pause", "--dir", s->dir, "--hostname", hostname};
+  if (hostNetwork) pauseArgs.insert(pauseArgs.end(), {"--host-network", "true"});
+  // ipc NODE: the holder keeps the host's IPC namespace. Unless pid is NODE, the holder is PID 1
+  // of a PID namespace of its own, which containers with pid POD join (containerd gives the
+  // pause container one for POD and CONTAINER alike).
+  if (ns.ipc() == cri::NODE) pauseArgs.insert(pauseArgs.end(), {"--host-ipc", "true"});
+  if (ns.pid() != cri::NODE) pauseArgs.insert(pauseArgs.end(), {"--pod-pid", "true"});
+  auto pid = spawnHelper(pauseArgs, s->dir + "/pause.log", milliseconds(10000));
   if (!pid.ok()) return undo(pid.status().withContext("starting the sandbox's namespace holder"));
   holderStarted = true;
   r.holderPid = *pid;
@@ -427,7 +440,8 @@ Status PodRuntime::runPodSandbox(const cri::RunPodSandboxRequest& req,
   if (r.holderStartTime == 0) return undo(internalError("the sandbox's holder process exited"));
   st = joinCgroup(im.cgroups.dirs(im.holderCgroup(r)), *pid);
   if (!st.ok()) return undo(st);
-  auto ip = im.o.network->setUp(id, "/proc/" + std::to_string(*pid) + "/ns/net");
+  auto ip = hostNetwork ? StatusOr<std::string>(std::string())
+                        : im.o.network->setUp(id, "/proc/" + std::to_string(*pid) + "/ns/net");
   if (!ip.ok()) return undo(ip.status().withContext("pod network"));
   st = writeProto(s->dir + "/config.pb", cfg);
   if (st.ok()) st = common::writeFileAtomic(s->dir + "/sandbox.json", toJson(r), 0600);
@@ -475,6 +489,7 @@ Status PodRuntime::removePodSandbox(const cri::RemovePodSandboxRequest& req) {
   }
   im.removePodCgroups(s->rec);
   KILN_RETURN_IF_ERROR(removeTree(s->dir));
+  im.cpuRates.forget("sandbox/" + s->rec.id);
   std::lock_guard lk(im.mu);
   im.names.erase(s->rec.name);
   im.sandboxes.erase(s->rec.id);
@@ -492,7 +507,11 @@ Status PodRuntime::podSandboxStatus(const cri::PodSandboxStatusRequest& req,
   bool ready = im.holderAlive(*s);
   st->set_state(ready ? cri::SANDBOX_READY : cri::SANDBOX_NOTREADY);
   st->set_created_at(rec.createdAt);
-  st->mutable_network()->set_ip("");
+  // As containerd: the pod's IP; for host network the node's (additional_ips: IPv4 only).
+  st->mutable_network()->set_ip(
+      s->config.linux().security_context().namespace_options().network() == cri::NODE
+          ? im.o.network->hostIp()
+          : im.o.network->podIp(rec.id));
   *st->mutable_linux()->mutable_namespaces()->mutable_options() =
       s->config.linux().security_context().namespace_options();
   for (const auto& [k, v] : s->config.labels()) (*st->mutable_labels())[k] = v;
@@ -551,10 +570,14 @@ Status PodRuntime::createContainer(const cri::CreateContainerRequest& req,
   }
   const auto& sc = cfg.linux().security_context();
   const auto& cns = sc.namespace_options();
-  if (cns.network() == cri::NODE || cns.ipc() == cri::NODE || cns.pid() == cri::NODE ||
-      cns.pid() == cri::POD || cns.pid() == cri::TARGET) {
-    return unimplemented("kiln: host namespaces and shared PID namespaces are not supported yet");
+  if (cns.network() == cri::NODE &&
+      s->config.linux().security_context().namespace_options().network() != cri::NODE) {
+    return invalidArgument("a host-network container needs a host-network pod sandbox");
   }
+  if (cns.pid() == cri::TARGET) {
+    return unimplemented("kiln: namespace_options.pid TARGET is not supported yet");
+  }
+  const auto& sns = s->config.linux().security_context().namespace_options();
   std::lock_guard sop(s->opMu);
   if (!im.holderAlive(*s)) {
     return failedPrecondition("pod sandbox " + s->rec.id + " is not ready");
@@ -702,6 +725,38 @@ Status PodRuntime::createContainer(const cri::CreateContainerRequest& req,
   spec.holderStartTime = srec.holderStartTime;
   spec.cgroupDirs = im.cgroups.dirs(r.cgroup);
   spec.logPath = r.logPath;
+  spec.logMaxSize = im.o.logMaxSize;
+  spec.logMaxFiles = im.o.logMaxFiles;
+  spec.pidNamespace = cns.pid() == cri::POD ? "pod" : cns.pid() == cri::NODE ? "host" : "container";
+  spec.hostIpc = cns.ipc() == cri::NODE || sns.ipc() == cri::NODE;
+  if (spec.hostIpc) {
+    // As containerd for host IPC: the host's /dev/shm instead of a private tmpfs.
+    for (auto& m : spec.mounts) {
+      if (m.destination == "/dev/shm" && m.type == "tmpfs") {
+        m = {"/dev/shm", "bind", "/dev/shm", {"rbind", "rprivate"}};
+      }
+    }
+  }
+  {
+    SeccompRequest sreq;
+    if (sc.has_seccomp()) {
+      const auto t = sc.seccomp().profile_type();
+      sreq.kind = t == cri::SecurityProfile::Localhost    ? SeccompRequest::Kind::kLocalhost
+                  : t == cri::SecurityProfile::Unconfined ? SeccompRequest::Kind::kUnconfined
+                                                          : SeccompRequest::Kind::kRuntimeDefault;
+      sreq.localhostRef = sc.seccomp().localhost_ref();
+    } else {
+      // Deprecated in CRI, still honored by containerd for older kubelets.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+      sreq.profilePath = sc.seccomp_profile_path();
+#pragma GCC diagnostic pop
+    }
+    KILN_RETURN_IF_ERROR(configureSeccomp(
+        sreq, spec.privileged, spec.capabilities,
+        [](const std::string& f) { return common::readFile(f, 4 << 20); }, &spec.seccompDefault,
+        &spec.seccompProfile));
+  }
   CgroupResources res;
   const auto& lr = cfg.linux().resources();
   if (lr.memory_limit_in_bytes() < 0 || lr.cpu_shares() < 0 || lr.cpu_period() < 0) {
@@ -875,6 +930,308 @@ Status PodRuntime::execSync(const cri::ExecSyncRequest& req, cri::ExecSyncRespon
   resp->set_stderr(r->stderrData);
   resp->set_exit_code(r->exitCode);
   return Status::Ok();
+}
+
+// Streaming calls: validated as the kubelet's streaming server and containerd do, then parked
+// on the streaming server under a single-use token.
+namespace {
+template <typename Req>
+Status validateStreams(const Req& req) {
+  if (req.tty() && req.stderr()) {
+    // One pty carries stdout and stderr: no multiplexing (upstream's message).
+    return invalidArgument("tty and stderr cannot both be true");
+  }
+  if (!req.stdin() && !req.stdout() && !req.stderr()) {
+    return invalidArgument("one of stdin, stdout, or stderr must be set");
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Status PodRuntime::exec(const cri::ExecRequest& req, cri::ExecResponse* resp) {
+  Impl& im = *impl_;
+  if (req.container_id().empty()) return invalidArgument("missing required container_id");
+  KILN_RETURN_IF_ERROR(validateStreams(req));
+  if (req.cmd_size() == 0) return invalidArgument("exec: no command");
+  KILN_ASSIGN_OR_RETURN(auto c, im.find(im.containers, req.container_id(), "container"));
+  ContainerView v = im.view(*c);
+  if (v.state != cri::CONTAINER_RUNNING) {
+    return failedPrecondition("container " + c->rec.id + " is in " +
+                              cri::ContainerState_Name(v.state) + " state");
+  }
+  if (!im.o.streaming) return unavailable("kiln: the streaming server is not running");
+  ExecStreamRequest sr;
+  sr.containerId = c->rec.id;
+  sr.containerDir = c->dir;
+  sr.pid = v.status.pid;
+  sr.pidStartTime = v.status.pidStartTime;
+  sr.cmd.assign(req.cmd().begin(), req.cmd().end());
+  sr.tty = req.tty();
+  sr.in = req.stdin();
+  sr.out = req.stdout();
+  sr.err = req.stderr();
+  KILN_ASSIGN_OR_RETURN(std::string url, im.o.streaming->registerExec(std::move(sr)));
+  resp->set_url(url);
+  return Status::Ok();
+}
+
+Status PodRuntime::attach(const cri::AttachRequest& req, cri::AttachResponse*) {
+  Impl& im = *impl_;
+  if (req.container_id().empty()) return invalidArgument("missing required container_id");
+  KILN_RETURN_IF_ERROR(validateStreams(req));
+  KILN_ASSIGN_OR_RETURN(auto c, im.find(im.containers, req.container_id(), "container"));
+  ContainerView v = im.view(*c);
+  if (v.state != cri::CONTAINER_RUNNING) {
+    return failedPrecondition("container " + c->rec.id + " is in " +
+                              cri::ContainerState_Name(v.state) + " state");
+  }
+  return unimplemented("kiln: attach is not supported yet");
+}
+
+Status PodRuntime::portForward(const cri::PortForwardRequest& req, cri::PortForwardResponse* resp) {
+  Impl& im = *impl_;
+  if (req.pod_sandbox_id().empty()) return invalidArgument("missing required pod_sandbox_id");
+  for (int32_t port : req.port()) {
+    if (port <= 0 || port > 65535) {
+      return invalidArgument("invalid port " + std::to_string(port));
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(auto s, im.find(im.sandboxes, req.pod_sandbox_id(), "pod sandbox"));
+  if (!im.holderAlive(*s)) {
+    return failedPrecondition("sandbox " + s->rec.id + " is not running");
+  }
+  if (!im.o.streaming) return unavailable("kiln: the streaming server is not running");
+  SandboxRecord rec = im.recordOf(*s);
+  PortForwardStreamRequest pr;
+  pr.sandboxId = rec.id;
+  pr.holderPid = rec.holderPid;
+  pr.holderStartTime = rec.holderStartTime;
+  KILN_ASSIGN_OR_RETURN(std::string url, im.o.streaming->registerPortForward(std::move(pr)));
+  resp->set_url(url);
+  return Status::Ok();
+}
+
+}  // namespace kiln::runtime
+
+// --- stats, resource updates, log reopening (issue 6) -------------------------------------
+namespace kiln::runtime {
+namespace {
+
+void fillCpu(CpuRateCache& rates, const std::string& key, const CgroupStats& st, int64_t ts,
+             cri::CpuUsage* cpu) {
+  cpu->set_timestamp(ts);
+  if (!st.cpuUsageNanos) return;
+  cpu->mutable_usage_core_nano_seconds()->set_value(*st.cpuUsageNanos);
+  cpu->mutable_usage_nano_cores()->set_value(rates.update(key, *st.cpuUsageNanos, ts));
+}
+
+void fillMemory(const CgroupStats& st, int64_t ts, cri::MemoryUsage* m) {
+  m->set_timestamp(ts);
+  if (!st.hasMemory) return;
+  m->mutable_working_set_bytes()->set_value(st.workingSet);
+  m->mutable_usage_bytes()->set_value(st.memoryUsage);
+  m->mutable_rss_bytes()->set_value(st.rss);
+  m->mutable_page_faults()->set_value(st.pageFaults);
+  m->mutable_major_page_faults()->set_value(st.majorPageFaults);
+  if (st.memoryLimit > 0) {
+    m->mutable_available_bytes()->set_value(
+        st.memoryLimit > st.workingSet ? st.memoryLimit - st.workingSet : 0);
+  }
+}
+
+}  // namespace
+
+Status PodRuntime::containerStats(const cri::ContainerStatsRequest& req,
+                                  cri::ContainerStatsResponse* resp) {
+  Impl& im = *impl_;
+  KILN_ASSIGN_OR_RETURN(auto c, im.find(im.containers, req.container_id(), "container"));
+  auto* out = resp->mutable_stats();
+  auto* a = out->mutable_attributes();
+  a->set_id(c->rec.id);
+  *a->mutable_metadata() = c->config.metadata();
+  for (const auto& [k, v] : c->config.labels()) (*a->mutable_labels())[k] = v;
+  for (const auto& [k, v] : c->config.annotations()) (*a->mutable_annotations())[k] = v;
+  const int64_t ts = nowUnixNanos();
+  auto st = readCgroupStats(im.cgroups.dirs(c->rec.cgroup));
+  if (!st.ok()) return st.status().withContext("stats of container " + c->rec.id);
+  fillCpu(im.cpuRates, c->rec.id, *st, ts, out->mutable_cpu());
+  fillMemory(*st, ts, out->mutable_memory());
+  DiskUsage du = diskUsage(c->dir + "/fs/upper");
+  auto* w = out->mutable_writable_layer();
+  w->set_timestamp(ts);
+  w->mutable_fs_id()->set_mountpoint(im.o.agentDir);
+  w->mutable_used_bytes()->set_value(du.bytes);
+  w->mutable_inodes_used()->set_value(du.inodes);
+  return Status::Ok();
+}
+
+Status PodRuntime::listContainerStats(const cri::ListContainerStatsRequest& req,
+                                      cri::ListContainerStatsResponse* resp) {
+  Impl& im = *impl_;
+  std::vector<std::shared_ptr<Container>> all;
+  {
+    std::lock_guard lk(im.mu);
+    for (const auto& [id, c] : im.containers) all.push_back(c);
+  }
+  const auto& f = req.filter();
+  for (const auto& c : all) {
+    if (!f.id().empty() && c->rec.id.rfind(f.id(), 0) != 0) continue;
+    if (!f.pod_sandbox_id().empty() && c->rec.sandboxId.rfind(f.pod_sandbox_id(), 0) != 0) {
+      continue;
+    }
+    if (!labelsMatch(c->config.labels(), f.label_selector())) continue;
+    if (im.view(*c).state != cri::CONTAINER_RUNNING) continue;
+    cri::ContainerStatsRequest one;
+    one.set_container_id(c->rec.id);
+    cri::ContainerStatsResponse r;
+    // A container removed or stopped meanwhile is left out rather than failing the list.
+    if (containerStats(one, &r).ok()) *resp->add_stats() = std::move(*r.mutable_stats());
+  }
+  return Status::Ok();
+}
+
+Status PodRuntime::podSandboxStats(const cri::PodSandboxStatsRequest& req,
+                                   cri::PodSandboxStatsResponse* resp) {
+  Impl& im = *impl_;
+  KILN_ASSIGN_OR_RETURN(auto s, im.find(im.sandboxes, req.pod_sandbox_id(), "pod sandbox"));
+  const SandboxRecord rec = im.recordOf(*s);
+  auto* out = resp->mutable_stats();
+  auto* a = out->mutable_attributes();
+  a->set_id(rec.id);
+  *a->mutable_metadata() = s->config.metadata();
+  for (const auto& [k, v] : s->config.labels()) (*a->mutable_labels())[k] = v;
+  for (const auto& [k, v] : s->config.annotations()) (*a->mutable_annotations())[k] = v;
+  auto* lx = out->mutable_linux();
+  const int64_t ts = nowUnixNanos();
+  auto st = readCgroupStats(im.cgroups.dirs(rec.podCgroup));
+  if (st.ok()) {
+    fillCpu(im.cpuRates, "sandbox/" + rec.id, *st, ts, lx->mutable_cpu());
+    fillMemory(*st, ts, lx->mutable_memory());
+    if (st->pids) {
+      lx->mutable_process()->set_timestamp(ts);
+      lx->mutable_process()->mutable_process_count()->set_value(*st->pids);
+    }
+  }
+  if (im.holderAlive(*s)) {
+    auto dev = common::readFile("/proc/" + std::to_string(rec.holderPid) + "/net/dev", 1 << 20);
+    if (dev.ok()) {
+      auto* n = lx->mutable_network();
+      n->set_timestamp(ts);
+      for (const auto& i : parseNetDev(*dev)) {
+        cri::NetworkInterfaceUsage u;
+        u.set_name(i.name);
+        u.mutable_rx_bytes()->set_value(i.rxBytes);
+        u.mutable_rx_errors()->set_value(i.rxErrors);
+        u.mutable_tx_bytes()->set_value(i.txBytes);
+        u.mutable_tx_errors()->set_value(i.txErrors);
+        if (i.name == "eth0") *n->mutable_default_interface() = u;
+        *n->add_interfaces() = std::move(u);
+      }
+    }
+  }
+  for (const auto& c : im.containersOf(rec.id)) {
+    if (im.view(*c).state != cri::CONTAINER_RUNNING) continue;
+    cri::ContainerStatsRequest one;
+    one.set_container_id(c->rec.id);
+    cri::ContainerStatsResponse r;
+    if (containerStats(one, &r).ok()) *lx->add_containers() = std::move(*r.mutable_stats());
+  }
+  return Status::Ok();
+}
+
+Status PodRuntime::listPodSandboxStats(const cri::ListPodSandboxStatsRequest& req,
+                                       cri::ListPodSandboxStatsResponse* resp) {
+  Impl& im = *impl_;
+  std::vector<std::shared_ptr<Sandbox>> all;
+  {
+    std::lock_guard lk(im.mu);
+    for (const auto& [id, s] : im.sandboxes) all.push_back(s);
+  }
+  const auto& f = req.filter();
+  for (const auto& s : all) {
+    if (!f.id().empty() && s->rec.id.rfind(f.id(), 0) != 0) continue;
+    if (!labelsMatch(s->config.labels(), f.label_selector())) continue;
+    if (!im.holderAlive(*s)) continue;
+    cri::PodSandboxStatsRequest one;
+    one.set_pod_sandbox_id(s->rec.id);
+    cri::PodSandboxStatsResponse r;
+    if (podSandboxStats(one, &r).ok()) *resp->add_stats() = std::move(*r.mutable_stats());
+  }
+  return Status::Ok();
+}
+
+Status PodRuntime::updateContainerResources(const cri::UpdateContainerResourcesRequest& req) {
+  Impl& im = *impl_;
+  KILN_ASSIGN_OR_RETURN(auto c, im.find(im.containers, req.container_id(), "container"));
+  std::lock_guard op(c->opMu);
+  const auto state = im.view(*c).state;
+  if (state != cri::CONTAINER_RUNNING && state != cri::CONTAINER_CREATED) {
+    return failedPrecondition("container " + c->rec.id + " is in state " +
+                              cri::ContainerState_Name(state) +
+                              ": only created or running containers can be updated");
+  }
+  if (!req.has_linux()) return Status::Ok();
+  const auto& lr = req.linux();
+  if (lr.memory_limit_in_bytes() < 0 || lr.cpu_shares() < 0 || lr.cpu_period() < 0 ||
+      lr.memory_swap_limit_in_bytes() < 0) {
+    return invalidArgument("negative resource limits");
+  }
+  CgroupResources res;
+  res.memoryLimit = lr.memory_limit_in_bytes();
+  res.memorySwapLimit = lr.memory_swap_limit_in_bytes();
+  res.cpuShares = lr.cpu_shares();
+  res.cpuQuota = lr.cpu_quota();
+  res.cpuPeriod = lr.cpu_period();
+  for (const auto& [k, v] : lr.unified()) res.unified[k] = v;
+  // create() on an existing cgroup writes only the limits given (non-zero), as containerd's
+  // WithResources leaves unset fields as they were.
+  Status st = im.cgroups.create(c->rec.cgroup, res, false);
+  if (!st.ok()) {
+    return Status(st.code() == Code::kInternal ? Code::kInternal : Code::kFailedPrecondition,
+                  "updating the cgroup of container " + c->rec.id + ": " + st.message());
+  }
+  cri::ContainerConfig cfg;
+  {
+    std::lock_guard lk(im.mu);
+    cfg = c->config;
+  }
+  auto* merged = cfg.mutable_linux()->mutable_resources();
+  if (lr.hugepage_limits_size() > 0) merged->clear_hugepage_limits();
+  merged->MergeFrom(lr);  // proto3: only the non-zero fields of the update replace
+  KILN_RETURN_IF_ERROR(writeProto(c->dir + "/config.pb", cfg));
+  std::lock_guard lk(im.mu);
+  // Only the resources change: other readers of the config (labels, metadata) are not locked.
+  *c->config.mutable_linux()->mutable_resources() = *merged;
+  return Status::Ok();
+}
+
+Status PodRuntime::reopenContainerLog(const cri::ReopenContainerLogRequest& req) {
+  Impl& im = *impl_;
+  KILN_ASSIGN_OR_RETURN(auto c, im.find(im.containers, req.container_id(), "container"));
+  ContainerView v = im.view(*c);
+  if (v.state != cri::CONTAINER_RUNNING) {
+    return failedPrecondition("container " + c->rec.id + " is not running");
+  }
+  if (c->rec.logPath.empty()) return Status::Ok();
+  if (v.status.shimPid <= 0 || processStartTime(v.status.shimPid) == 0 ||
+      ::kill(v.status.shimPid, SIGUSR1) != 0) {
+    return failedPrecondition("the shim of container " + c->rec.id + " is not running");
+  }
+  // The kubelet renamed the file away before asking: done when the shim created it again.
+  for (int i = 0; i < 250; ++i) {
+    if (::access(c->rec.logPath.c_str(), F_OK) == 0) return Status::Ok();
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return deadlineExceeded("the shim of container " + c->rec.id + " did not reopen " +
+                          c->rec.logPath + " within 5 s");
+}
+
+std::set<std::string> PodRuntime::imagesInUse() {
+  Impl& im = *impl_;
+  std::lock_guard lk(im.mu);
+  std::set<std::string> out;
+  for (const auto& [id, c] : im.containers) out.insert(c->rec.imageId);
+  return out;
 }
 
 }  // namespace kiln::runtime

@@ -10,9 +10,13 @@
 // else SIGTERM) then SIGKILL after the timeout. CreateContainer resolves everything that can be
 // resolved without starting anything (image, command, env, capabilities, mounts, cgroup with
 // its limits) and leaves nothing behind on error; StartContainer starts the shim.
-// Not yet: host network/IPC/PID namespaces, a shared pod PID namespace, pod IPs (PodNetwork
-// below is the seam; loopback only), seccomp/AppArmor/SELinux, devices, TTY/stdin, streaming
-// Exec, Attach, PortForward, stats, UpdateContainerResources, ReopenContainerLog.
+// Namespaces: the holder is PID 1 of a PID namespace of its own (unless the sandbox's pid is
+// NODE) that containers with pid POD join; CONTAINER gets a new one, pid NODE and ipc NODE the
+// host's. seccomp (seccomp.h); stats,
+// UpdateContainerResources, ReopenContainerLog and size rotation of logs (log_rotation.h).
+// Not yet: pod IPs (PodNetwork
+// below is the seam; loopback only), AppArmor/SELinux, devices, TTY/stdin, streaming
+// Exec, Attach, PortForward, pid TARGET.
 //
 // Threading: every public method is thread-safe (called on gRPC's threads). A global mutex
 // guards the maps; operations that wait (start, stop, remove) hold only their object's own
@@ -20,6 +24,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 
 #include "common/status.h"
@@ -44,16 +49,34 @@ class ListContainersRequest;
 class ListContainersResponse;
 class ExecSyncRequest;
 class ExecSyncResponse;
+class ExecRequest;
+class ExecResponse;
+class AttachRequest;
+class AttachResponse;
+class PortForwardRequest;
+class PortForwardResponse;
+class ContainerStatsRequest;
+class ContainerStatsResponse;
+class ListContainerStatsRequest;
+class ListContainerStatsResponse;
+class PodSandboxStatsRequest;
+class PodSandboxStatsResponse;
+class ListPodSandboxStatsRequest;
+class ListPodSandboxStatsResponse;
+class UpdateContainerResourcesRequest;
+class ReopenContainerLogRequest;
 }  // namespace runtime::v1
 
 namespace kiln::runtime {
 
 class ImageStore;
+class StreamingServer;
 namespace cri = ::runtime::v1;
 
 // Pod networking seam: called once the sandbox's namespaces exist (setUp) and before they go
 // (tearDown). setUp returns the pod IP ("" when none). The default is loopback only (the
-// holder brings lo up); the bridge/veth/IPAM implementation comes with the pod network.
+// holder brings lo up); the real one is network::BridgeNetwork (src/agent/network). Host-network
+// sandboxes never call setUp.
 // Threading: called from the runtime's request threads, one call per sandbox at a time.
 class PodNetwork {
  public:
@@ -61,6 +84,13 @@ class PodNetwork {
   virtual StatusOr<std::string> setUp(const std::string& sandboxId,
                                       const std::string& netnsPath) = 0;
   virtual Status tearDown(const std::string& sandboxId, const std::string& netnsPath) = 0;
+  // CRI UpdateRuntimeConfig's pod CIDR (the Node's spec.podCIDR). Default: ignored.
+  virtual Status setPodCidr(const std::string& /*cidr*/) { return Status::Ok(); }
+  // "" when pods can get their network, else why not (CRI Status: NetworkReady=false).
+  virtual std::string notReadyReason() { return "kiln: pod networking is loopback only"; }
+  // The IP setUp gave the sandbox ("" when none); the node's IP, for host-network sandboxes.
+  virtual std::string podIp(const std::string& /*sandboxId*/) { return ""; }
+  virtual std::string hostIp() { return ""; }
 };
 std::unique_ptr<PodNetwork> makeLoopbackOnlyNetwork();
 
@@ -70,7 +100,12 @@ struct PodRuntimeOptions {
   std::string cgroupRoot = "/sys/fs/cgroup";
   // Pod cgroups when the sandbox config names no cgroup_parent: <parent>/<sandbox id>.
   std::string defaultCgroupParent = "kiln";
-  std::unique_ptr<PodNetwork> network;  // null: loopback only
+  std::shared_ptr<PodNetwork> network;  // null: loopback only (shared with the CRI server)
+  // CRI Exec/PortForward sessions (streaming_server.h); null: those calls are Unavailable.
+  std::shared_ptr<StreamingServer> streaming;
+  // Size rotation of container logs by the shim (log_rotation.h); kubelet defaults.
+  int64_t logMaxSize = 10 << 20;  // 0: never rotate
+  int logMaxFiles = 5;
 };
 
 class PodRuntime {
@@ -99,6 +134,32 @@ class PodRuntime {
   // Runs a command in a running container (shim.h's execInContainer), output capped at 16 MiB
   // per stream; DeadlineExceeded on timeout.
   Status execSync(const cri::ExecSyncRequest& req, cri::ExecSyncResponse* resp);
+  // Streaming Exec/Attach/PortForward (containerd's checks, then a URL on the streaming
+  // server): InvalidArgument for a bad request (tty with stderr, no stream), NotFound for an
+  // unknown container/sandbox, FailedPrecondition when it is not running/ready. Attach is
+  // Unimplemented (containers have no stdin/tty yet).
+  Status exec(const cri::ExecRequest& req, cri::ExecResponse* resp);
+  Status attach(const cri::AttachRequest& req, cri::AttachResponse* resp);
+  Status portForward(const cri::PortForwardRequest& req, cri::PortForwardResponse* resp);
+  // Stats from the cgroups (cgroup_stats.h): CPU (rate between this and the previous sample of
+  // the same container/sandbox), memory, the writable layer (the overlay upper dir), pod
+  // network (/proc/<holder>/net/dev) and process count. The lists cover running containers and
+  // ready sandboxes, as containerd (which lists tasks).
+  Status containerStats(const cri::ContainerStatsRequest& req, cri::ContainerStatsResponse* resp);
+  Status listContainerStats(const cri::ListContainerStatsRequest& req,
+                            cri::ListContainerStatsResponse* resp);
+  Status podSandboxStats(const cri::PodSandboxStatsRequest& req,
+                         cri::PodSandboxStatsResponse* resp);
+  Status listPodSandboxStats(const cri::ListPodSandboxStatsRequest& req,
+                             cri::ListPodSandboxStatsResponse* resp);
+  // Writes the new limits to a created or running container's cgroup (non-zero fields replace,
+  // as containerd's WithResources) and records them for ContainerStatus.resources.
+  Status updateContainerResources(const cri::UpdateContainerResourcesRequest& req);
+  // Asks the running container's shim to reopen its log file (SIGUSR1) and waits until the file
+  // exists again; FailedPrecondition when the container is not running.
+  Status reopenContainerLog(const cri::ReopenContainerLogRequest& req);
+  // The image ids that containers (in any state) refer to: never removed by image GC.
+  std::set<std::string> imagesInUse();
 
  private:
   PodRuntime();

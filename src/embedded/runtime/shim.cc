@@ -33,15 +33,20 @@
 #include "common/fs.h"
 #include "embedded/runtime/cgroups.h"
 #include "embedded/runtime/cri_log.h"
+#include "embedded/runtime/log_rotation.h"
 #include "embedded/runtime/oci_spec.h"
 #include "embedded/runtime/runtime_state.h"
+#include "embedded/runtime/seccomp.h"
 
 extern char** environ;
+// jemalloc's control entry point in the static release build (weak: null without jemalloc).
+extern "C" int mallctl(const char*, void*, size_t*, void*, size_t) __attribute__((weak));
 
 namespace kiln::runtime {
 namespace {
 
 constexpr int kStatusFd = 3;
+constexpr int kConsoleFd = 4;  // `kiln exec --tty`: where the pty master goes (SCM_RIGHTS)
 
 void writeAll(int fd, std::string_view s) {
   while (!s.empty()) {
@@ -71,44 +76,74 @@ std::string argValue(int argc, char** argv, std::string_view name) {
 // relocated: their private pages would be lost): a long-lived helper then holds only the pages
 // its steady-state loop touches again, not the start-up code's (measured: VmRSS 6.2 MiB -> 1.4
 // MiB for an idle shim, of which ~1 MiB is clean page cache shared with the server and every
-// other shim: the kernel maps whole page-cache folios back on a fault).
+// other shim: the kernel maps whole page-cache folios back on a fault). Also returns jemalloc's
+// unused dirty pages and the stack below the current frame. The mappings are found once (from
+// /proc/self/smaps) and remembered, so the shim's loop can call this again cheaply whenever it
+// goes idle (the pages its last wake-up faulted back are dropped again).
 void trimResidentImage() {
-  auto smaps = common::readFile("/proc/self/smaps", 4 << 20);
-  if (!smaps.ok()) return;
-  // Collect first, then madvise in a tight loop: code running after the text is dropped faults
-  // its pages back in.
-  std::pair<unsigned long, unsigned long> ranges[64];
-  size_t n = 0;
-  unsigned long lo = 0, hi = 0;
-  bool candidate = false;
-  size_t pos = 0;
-  while (pos < smaps->size()) {
-    size_t end = smaps->find('\n', pos);
-    if (end == std::string::npos) end = smaps->size();
-    std::string line = smaps->substr(pos, end - pos);
-    pos = end + 1;
-    char perms[5] = {};
-    unsigned long long off = 0;
-    char dev[16] = {};
-    unsigned long inode = 0;
-    unsigned long a = 0, b = 0;
-    if (std::sscanf(line.c_str(), "%lx-%lx %4s %llx %15s %lu", &a, &b, perms, &off, dev, &inode) ==
-        6) {
-      lo = a;
-      hi = b;
-      candidate = inode != 0 && perms[1] != 'w' && perms[3] == 'p';
-      continue;
+  static std::pair<unsigned long, unsigned long> ranges[64];
+  static size_t n = 0;
+  static unsigned long stackLo = 0;
+  static bool scanned = false;
+  static int pagemap = -1;
+  if (!scanned) {
+    scanned = true;
+    auto smaps = common::readFile("/proc/self/smaps", 4 << 20);
+    if (!smaps.ok()) return;
+    unsigned long lo = 0, hi = 0;
+    bool candidate = false;
+    size_t pos = 0;
+    while (pos < smaps->size()) {
+      size_t end = smaps->find('\n', pos);
+      if (end == std::string::npos) end = smaps->size();
+      std::string line = smaps->substr(pos, end - pos);
+      pos = end + 1;
+      char perms[5] = {};
+      unsigned long long off = 0;
+      char dev[16] = {};
+      unsigned long inode = 0;
+      unsigned long a = 0, b = 0;
+      if (std::sscanf(line.c_str(), "%lx-%lx %4s %llx %15s %lu", &a, &b, perms, &off, dev,
+                      &inode) == 6) {
+        lo = a;
+        hi = b;
+        candidate = inode != 0 && perms[3] == 'p';
+        if (line.find("[stack]") != std::string::npos) stackLo = a;
+        if (candidate && n < 64) ranges[n++] = {lo, hi};
+        continue;
+      }
     }
-    unsigned long kb = 0;
-    if (candidate && std::sscanf(line.c_str(), "Anonymous: %lu kB", &kb) == 1) {
-      if (kb == 0 && n < 64) ranges[n++] = {lo, hi};
-      candidate = false;
-    }
+    pagemap = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   }
+  // jemalloc: purge every arena's unused dirty pages (the start-up's JSON and strings).
+  if (mallctl != nullptr) (void)mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);
+  // The stack below this frame (deeper start-up calls touched it), minus a page of margin.
+  if (stackLo != 0) {
+    unsigned long sp = reinterpret_cast<unsigned long>(__builtin_frame_address(0));
+    unsigned long top = (sp & ~4095UL) - 2 * 4096UL;
+    if (top > stackLo) ::madvise(reinterpret_cast<void*>(stackLo), top - stackLo, MADV_DONTNEED);
+  }
+  // Then the file pages: only runs of present pages that still map the page cache (pagemap bit
+  // 61; a page that start-up wrote, relocations in RELRO or .data, is a private anonymous copy
+  // and is kept). In a tight loop: code running after the text is dropped faults it back in.
+  if (pagemap < 0) return;
+  uint64_t e[512];
   for (size_t i = 0; i < n; ++i) {
-    void* p = reinterpret_cast<void*>(ranges[i].first);
-    size_t len = ranges[i].second - ranges[i].first;
-    ::madvise(p, len, MADV_DONTNEED);
+    unsigned long run = 0;  // start of the current run of droppable pages, 0: none
+    for (unsigned long a = ranges[i].first; a < ranges[i].second;) {
+      size_t cnt = std::min<unsigned long>(512, (ranges[i].second - a) / 4096);
+      ssize_t got = ::pread(pagemap, e, cnt * 8, static_cast<off_t>(a / 4096 * 8));
+      if (got <= 0) break;
+      for (size_t k = 0; k < static_cast<size_t>(got) / 8; ++k, a += 4096) {
+        bool drop = (e[k] >> 63 & 1) != 0 && (e[k] >> 61 & 1) != 0;
+        if (drop && run == 0) run = a;
+        if (!drop && run != 0) {
+          ::madvise(reinterpret_cast<void*>(run), a - run, MADV_DONTNEED);
+          run = 0;
+        }
+      }
+    }
+    if (run != 0) ::madvise(reinterpret_cast<void*>(run), ranges[i].second - run, MADV_DONTNEED);
   }
 }
 
@@ -365,6 +400,9 @@ std::string lookPath(const std::string& file, const std::vector<std::string>& en
   if (init && !s.cwd.empty() && s.cwd != "/" && !mkdirAll(s.cwd, 0755)) {
     fail(errFd, "mkdir working dir " + s.cwd, errno);
   }
+  if (!s.noNewPrivileges) {  // loading a filter without no_new_privs needs CAP_SYS_ADMIN (runc)
+    if (Status sc = applySeccomp(s); !sc.ok()) fail(errFd, sc.message());
+  }
   setCapabilities(errFd, s.capabilities, false);
   if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) fail(errFd, "keepcaps", errno);
   std::vector<gid_t> groups(user->additionalGids.begin(), user->additionalGids.end());
@@ -375,6 +413,9 @@ std::string lookPath(const std::string& file, const std::vector<std::string>& en
   setCapabilities(errFd, s.capabilities, true);
   if (s.noNewPrivileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     fail(errFd, "no_new_privs", errno);
+  }
+  if (s.noNewPrivileges) {  // seccomp last (runc); without no_new_privs it was loaded above
+    if (Status sc = applySeccomp(s); !sc.ok()) fail(errFd, sc.message());
   }
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   if (::chdir(s.cwd.empty() ? "/" : s.cwd.c_str()) != 0) {
@@ -405,6 +446,10 @@ std::string lookPath(const std::string& file, const std::vector<std::string>& en
   ::umask(0);
   for (int i = 0; i < 3; ++i) {
     static const int kTypes[3] = {CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS};
+    if (kTypes[i] == CLONE_NEWIPC && s.hostIpc) {  // ipc NODE: keep the host's
+      ::close(nsFds[i]);
+      continue;
+    }
     if (::setns(nsFds[i], kTypes[i]) != 0) fail(errFd, "setns into the sandbox", errno);
     ::close(nsFds[i]);
   }
@@ -442,6 +487,43 @@ std::string lookPath(const std::string& file, const std::vector<std::string>& en
 
 // ---------------------------------------------------------------------------------------------
 
+// A new pty in the devpts at /dev/pts (the caller's mount namespace): the unlocked master and
+// its slave's path.
+StatusOr<int> openPtyMaster(std::string* slavePath) {
+  int m = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (m < 0) m = ::open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (m < 0) return errnoStatus("open /dev/ptmx in the container", errno);
+  int unlock = 0;
+  unsigned n = 0;
+  if (::ioctl(m, TIOCSPTLCK, &unlock) != 0 || ::ioctl(m, TIOCGPTN, &n) != 0) {
+    int e = errno;
+    ::close(m);
+    return errnoStatus("set up the pty", e);
+  }
+  *slavePath = "/dev/pts/" + std::to_string(n);
+  return m;
+}
+
+Status sendFd(int sock, int fd) {
+  char byte = 'p';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl;
+  msg.msg_controllen = sizeof ctl;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  while (::sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) {
+    if (errno != EINTR) return errnoStatus("send the pty to the runtime", errno);
+  }
+  return Status::Ok();
+}
+
 int exitCodeOf(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -459,8 +541,12 @@ timespec realNow() {
 int pauseMain(int argc, char** argv) {
   closeFrom(kStatusFd + 1);
   std::string hostname = argValue(argc, argv, "--hostname");
+  const bool hostIpc = argValue(argc, argv, "--host-ipc") == "true";
+  const bool hostNetwork = argValue(argc, argv, "--host-network") == "true";
+  const bool podPid = argValue(argc, argv, "--pod-pid") == "true";
   detach();
-  if (::unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) != 0) {
+  if (::unshare((hostNetwork ? 0 : CLONE_NEWNET) | (hostIpc ? 0 : CLONE_NEWIPC) | CLONE_NEWUTS) !=
+      0) {
     report(std::string("error unshare network/IPC/UTS namespaces: ") + std::strerror(errno));
     return 1;
   }
@@ -482,6 +568,34 @@ int pauseMain(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  if (podPid) {
+    // A shared pod PID namespace: the holder is its PID 1 (the containers join it), so it
+    // reaps the pod's orphans.
+    sigaddset(&set, SIGCHLD);
+    ::sigprocmask(SIG_BLOCK, &set, nullptr);
+    if (::unshare(CLONE_NEWPID) != 0) {
+      report(std::string("error unshare PID namespace: ") + std::strerror(errno));
+      return 1;
+    }
+    pid_t init = ::fork();
+    if (init < 0) {
+      report(std::string("error fork: ") + std::strerror(errno));
+      return 1;
+    }
+    if (init > 0) {
+      report("ok " + std::to_string(init));
+      return 0;
+    }
+    ::close(kStatusFd);
+    trimResidentImage();
+    while (true) {
+      int sig = 0;
+      ::sigwait(&set, &sig);
+      if (sig != SIGCHLD) return 0;
+      while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+      }
+    }
+  }
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
   report("ok " + std::to_string(::getpid()));
   trimResidentImage();
@@ -491,7 +605,13 @@ int pauseMain(int argc, char** argv) {
 }
 
 int execMain(int argc, char** argv) {
-  closeFrom(kStatusFd + 1);
+  // --tty (streaming Exec, startExecProcess): fd 4 is a unix socket that gets the pty master.
+  bool tty = false;
+  for (int i = 2; i < argc && std::string_view(argv[i]) != "--"; ++i) {
+    if (std::string_view(argv[i]) == "--tty") tty = true;
+  }
+  closeFrom(tty ? kConsoleFd + 1 : kStatusFd + 1);
+  if (tty) ::fcntl(kConsoleFd, F_SETFD, FD_CLOEXEC);
   ::fcntl(kStatusFd, F_SETFD, FD_CLOEXEC);  // EOF for the runtime once the command execs
   const std::string dir = argValue(argc, argv, "--dir");
   const int pid = std::atoi(argValue(argc, argv, "--pid").c_str());
@@ -536,12 +656,41 @@ int execMain(int argc, char** argv) {
     }
     ::close(fds[i]);
   }
+  std::string pts;
+  if (tty) {
+    // The pty comes from the container's own devpts (we are in its mount namespace now), so
+    // the command's ttyname() resolves inside it, as runc's console socket does.
+    auto master = openPtyMaster(&pts);
+    if (!master.ok()) {
+      report(master.status().message());
+      return 126;
+    }
+    Status sent = sendFd(kConsoleFd, *master);
+    ::close(*master);
+    ::close(kConsoleFd);
+    if (!sent.ok()) {
+      report(sent.message());
+      return 126;
+    }
+  }
   pid_t child = ::fork();  // the child is in the container's PID namespace
   if (child < 0) {
     report(std::string("fork: ") + std::strerror(errno));
     return 126;
   }
-  if (child == 0) becomeProcess(*spec, args, kStatusFd, false);
+  if (child == 0) {
+    if (tty) {
+      ::setsid();
+      int slave = ::open(pts.c_str(), O_RDWR);
+      if (slave < 0) fail(kStatusFd, "open " + pts, errno);
+      if (::ioctl(slave, TIOCSCTTY, 0) != 0) fail(kStatusFd, "set the controlling tty", errno);
+      for (int fd = 0; fd < 3; ++fd) {
+        if (::dup2(slave, fd) < 0) fail(kStatusFd, "dup the tty", errno);
+      }
+      if (slave > 2) ::close(slave);
+    }
+    becomeProcess(*spec, args, kStatusFd, false);
+  }
   ::close(kStatusFd);
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
@@ -596,12 +745,13 @@ int shimMain(int argc, char** argv) {
     nsFds[i] = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     if (nsFds[i] < 0) return startError("open " + p + ": " + std::strerror(errno));
   }
-  int logFd = -1;
+  RotatingLog log;  // size rotation and ReopenContainerLog (SIGUSR1): log_rotation.h
   if (!s.logPath.empty()) {
     std::string parent = s.logPath.substr(0, s.logPath.rfind('/'));
     if (!parent.empty()) (void)common::makeDirs(parent, 0755);
-    logFd = ::open(s.logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (logFd < 0) return startError("open log " + s.logPath + ": " + std::strerror(errno));
+    if (Status o = log.open(s.logPath, s.logMaxSize, s.logMaxFiles); !o.ok()) {
+      return startError(o.message());
+    }
   }
   int out[2], err[2], errp[2], sync[2];
   if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
@@ -611,9 +761,18 @@ int shimMain(int argc, char** argv) {
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
+  sigaddset(&chld, SIGUSR1);  // ReopenContainerLog
   ::sigprocmask(SIG_BLOCK, &chld, nullptr);
   int sigFd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (::unshare(CLONE_NEWPID) != 0) {
+  if (s.pidNamespace == "pod") {
+    // The sandbox holder's PID namespace (it is PID 1 there): the child is forked into it.
+    std::string p = "/proc/" + std::to_string(s.holderPid) + "/ns/pid";
+    int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::setns(fd, CLONE_NEWPID) != 0) {
+      return startError("join the pod's PID namespace " + p + ": " + std::strerror(errno));
+    }
+    ::close(fd);
+  } else if (s.pidNamespace != "host" && ::unshare(CLONE_NEWPID) != 0) {
     return startError(std::string("unshare PID namespace: ") + std::strerror(errno));
   }
   pid_t child = ::fork();
@@ -658,7 +817,6 @@ int shimMain(int argc, char** argv) {
   st.startedAt = nowUnixNanos();
   writeStatus(st);
   report("ok " + std::to_string(child));
-  trimResidentImage();
 
   // Pump stdout/stderr into the log until the container exited and both pipes are closed.
   LogFramer framers[2] = {LogFramer("stdout"), LogFramer("stderr")};
@@ -667,13 +825,15 @@ int shimMain(int argc, char** argv) {
   bool exited = false;
   int waitStatus = 0;
   timespec exitedAt{};
+  // Trimmed here, after the set-up, and again whenever idle for 1 s after a wake-up. The pollfds
+  // are built once: GCC loads the constant of {fd, POLLIN, 0} from .rodata, and that one read
+  // would map the binary's page-cache folio (up to 2 MiB) back in after every trim.
+  pollfd p[3] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}, {sigFd, POLLIN, 0}};
+  trimResidentImage();
+  bool trimmed = true;
   while (fds[0] >= 0 || fds[1] >= 0 || !exited) {
-    pollfd p[3];
-    int np = 0;
-    for (int fd : fds) {
-      if (fd >= 0) p[np++] = {fd, POLLIN, 0};
-    }
-    p[np++] = {sigFd, POLLIN, 0};
+    p[0].fd = fds[0];  // -1 once closed: poll ignores it
+    p[1].fd = fds[1];
     int timeout = -1;
     if (exited) {
       // After the init exited, its namespace's other processes are killed and the pipes close;
@@ -683,9 +843,17 @@ int shimMain(int argc, char** argv) {
       long ms = (now.tv_sec - exitedAt.tv_sec) * 1000 + (now.tv_nsec - exitedAt.tv_nsec) / 1000000;
       if (ms >= 2000) break;
       timeout = static_cast<int>(2000 - ms);
+    } else if (!trimmed) {
+      timeout = 1000;  // idle for 1 s after a wake-up: drop what it faulted back in
     }
-    int r = ::poll(p, static_cast<nfds_t>(np), timeout);
+    int r = ::poll(p, 3, timeout);
     if (r < 0 && errno != EINTR) break;
+    if (r == 0 && !exited) {
+      trimResidentImage();
+      trimmed = true;
+      continue;
+    }
+    trimmed = false;
     for (int i = 0; i < 2; ++i) {
       if (fds[i] < 0) continue;
       while (true) {
@@ -693,12 +861,11 @@ int shimMain(int argc, char** argv) {
         if (n > 0) {
           std::string rec =
               framers[i].feed(std::string_view(buf, static_cast<size_t>(n)), realNow());
-          if (logFd >= 0 && !rec.empty()) writeAll(logFd, rec);
+          log.write(rec);
           continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
-        std::string rec = framers[i].finish(realNow());
-        if (logFd >= 0 && !rec.empty()) writeAll(logFd, rec);
+        log.write(framers[i].finish(realNow()));
         ::close(fds[i]);
         fds[i] = -1;
         break;
@@ -706,6 +873,7 @@ int shimMain(int argc, char** argv) {
     }
     signalfd_siginfo si{};
     while (::read(sigFd, &si, sizeof si) > 0) {
+      if (si.ssi_signo == SIGUSR1 && log.isOpen()) (void)log.reopen();
     }
     while (!exited) {
       int ws = 0;
@@ -714,18 +882,20 @@ int shimMain(int argc, char** argv) {
         exited = true;
         waitStatus = ws;
         ::clock_gettime(CLOCK_MONOTONIC, &exitedAt);
+        // Without a PID namespace of its own, the init's exit kills nothing: its processes
+        // go with it as runc does (the kernel does that for a private namespace).
+        if (s.pidNamespace != "container") killCgroupProcesses(s.cgroupDirs);
       }
       if (w <= 0) break;
     }
   }
   for (int i = 0; i < 2; ++i) {
     if (fds[i] >= 0) {
-      std::string rec = framers[i].finish(realNow());
-      if (logFd >= 0 && !rec.empty()) writeAll(logFd, rec);
+      log.write(framers[i].finish(realNow()));
       ::close(fds[i]);
     }
   }
-  if (logFd >= 0) ::close(logFd);
+  log.close();
   st.exited = true;
   st.exitCode = exitCodeOf(waitStatus);
   st.finishedAt = nowUnixNanos();
@@ -859,6 +1029,135 @@ StatusOr<ExecResult> execInContainer(const std::string& dir, int pid, uint64_t s
   if (!startError.empty()) return failedPrecondition(startError);
   r.exitCode = exitCodeOf(status);
   return r;
+}
+
+StatusOr<ExecProcess> startExecProcess(const std::string& dir, int pid, uint64_t startTime,
+                                       const std::vector<std::string>& cmd,
+                                       const ExecStdio& stdio) {
+  // Every fd this function owns, closed on the way out unless handed to the caller.
+  std::vector<int> owned;
+  auto cleanup = [&] {
+    for (int fd : owned) ::close(fd);
+  };
+  auto makePipe = [&](int fds[2]) -> Status {
+    if (::pipe2(fds, O_CLOEXEC) != 0) return errnoStatus("pipe", errno);
+    owned.push_back(fds[0]);
+    owned.push_back(fds[1]);
+    return Status::Ok();
+  };
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, st[2] = {-1, -1};
+  int console[2] = {-1, -1};
+  Status s = makePipe(st);
+  if (s.ok() && !stdio.tty && stdio.in) s = makePipe(in);
+  if (s.ok() && !stdio.tty && stdio.out) s = makePipe(out);
+  if (s.ok() && !stdio.tty && stdio.err) s = makePipe(err);
+  if (s.ok() && stdio.tty) {
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console) != 0) {
+      s = errnoStatus("socketpair", errno);
+    } else {
+      owned.push_back(console[0]);
+      owned.push_back(console[1]);
+    }
+  }
+  if (!s.ok()) {
+    cleanup();
+    return s;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&attr);
+  if (in[0] >= 0) {
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  } else {
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  }
+  if (out[1] >= 0) {
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  } else {
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  }
+  if (err[1] >= 0) {
+    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  } else {
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  }
+  posix_spawn_file_actions_adddup2(&fa, st[1], kStatusFd);
+  if (stdio.tty) posix_spawn_file_actions_adddup2(&fa, console[1], kConsoleFd);
+  posix_spawn_file_actions_addclosefrom_np(&fa, (stdio.tty ? kConsoleFd : kStatusFd) + 1);
+  resetSignalsOnSpawn(&attr);
+  std::vector<std::string> a = {"kiln",    "exec",
+                                "--dir",   dir,
+                                "--pid",   std::to_string(pid),
+                                "--start", std::to_string(startTime)};
+  if (stdio.tty) a.push_back("--tty");
+  a.push_back("--");
+  a.insert(a.end(), cmd.begin(), cmd.end());
+  std::vector<char*> argv;
+  for (auto& x : a) argv.push_back(x.data());
+  argv.push_back(nullptr);
+  pid_t helper = 0;
+  int rc = ::posix_spawn(&helper, "/proc/self/exe", &fa, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    cleanup();
+    return errnoStatus("spawn kiln exec", rc);
+  }
+  // The child's ends go; ours stay.
+  auto closeOwned = [&](int& fd) {
+    if (fd < 0) return;
+    ::close(fd);
+    owned.erase(std::find(owned.begin(), owned.end(), fd));
+    fd = -1;
+  };
+  closeOwned(in[0]);
+  closeOwned(out[1]);
+  closeOwned(err[1]);
+  closeOwned(st[1]);
+  closeOwned(console[1]);
+  ExecProcess p;
+  p.pid = helper;
+  if (stdio.tty) {
+    // Wait for the pty master (or for the helper to fail before sending it).
+    pollfd pf{console[0], POLLIN, 0};
+    int r = 0;
+    do {
+      r = ::poll(&pf, 1, 10000);
+    } while (r < 0 && errno == EINTR);
+    char byte = 0;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl;
+    msg.msg_controllen = sizeof ctl;
+    ssize_t n = r > 0 ? ::recvmsg(console[0], &msg, MSG_CMSG_CLOEXEC) : -1;
+    cmsghdr* c = n > 0 ? CMSG_FIRSTHDR(&msg) : nullptr;
+    if (c != nullptr && c->cmsg_type == SCM_RIGHTS)
+      std::memcpy(&p.ptyFd, CMSG_DATA(c), sizeof(int));
+    if (p.ptyFd < 0) {
+      // Its error is on the status pipe (EOF on the socket), or it hangs: kill it either way.
+      if (r <= 0) ::kill(helper, SIGKILL);
+      int status = 0;
+      while (::waitpid(helper, &status, 0) < 0 && errno == EINTR) {
+      }
+      std::string msgText;
+      char buf[4096];
+      ssize_t got;
+      while ((got = ::read(st[0], buf, sizeof buf)) > 0)
+        msgText.append(buf, static_cast<size_t>(got));
+      cleanup();
+      return failedPrecondition(msgText.empty() ? "kiln exec did not set up a tty" : msgText);
+    }
+  }
+  p.stdinFd = in[1];
+  p.stdoutFd = out[0];
+  p.stderrFd = err[0];
+  p.startErrorFd = st[0];
+  closeOwned(console[0]);
+  return p;
 }
 
 StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::string& stderrPath,

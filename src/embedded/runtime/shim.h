@@ -17,8 +17,9 @@
 //     writes status.json again with the exit code, finish time and reason (Completed, Error,
 //     OOMKilled) and exits. If the shim dies, the container is SIGKILLed (PR_SET_PDEATHSIG).
 //     The shim never starts gRPC or Asio; its state is the files in its directory.
-//   kiln exec --dir <container dir> --pid PID --start T -- CMD...   (fd 3: start errors)
-//     ExecSync's helper (execInContainer below), in the foreground of the runtime.
+//   kiln exec --dir <container dir> --pid PID --start T [--tty] -- CMD...   (fd 3: start errors)
+//     ExecSync's helper (execInContainer below), in the foreground of the runtime; also
+//     streaming Exec's (startExecProcess; --tty: fd 4 gets the pty master).
 // All three run from an ELF constructor before the binary's other static initializers.
 //
 // Threading: shimMain/pauseMain run in their own processes (single-threaded). spawnHelper is
@@ -53,6 +54,27 @@ struct ExecResult {
 StatusOr<ExecResult> execInContainer(const std::string& containerDir, int pid, uint64_t startTime,
                                      const std::vector<std::string>& cmd,
                                      std::chrono::milliseconds timeout, size_t maxOutput);
+
+// Streaming Exec (CRI Exec): `kiln exec` as for execInContainer, its stdio handed to the
+// caller. With tty the helper allocates a pty in the container's devpts (its /dev/ptmx), makes
+// its slave the command's controlling terminal and stdin/stdout/stderr, and passes the master
+// back (SCM_RIGHTS on fd 4); without, pipes for the requested streams (others /dev/null).
+struct ExecStdio {
+  bool in = false;  // stdin
+  bool out = false;
+  bool err = false;
+  bool tty = false;
+};
+struct ExecProcess {
+  int pid = -1;      // the `kiln exec` helper (the caller reaps it; its exit code is the command's)
+  int stdinFd = -1;  // pipe write end (close for EOF); -1 with a tty or without stdin
+  int stdoutFd = -1;  // pipe read ends; -1 with a tty or when not requested
+  int stderrFd = -1;
+  int ptyFd = -1;         // the pty master: read/write/TIOCSWINSZ; -1 without a tty
+  int startErrorFd = -1;  // EOF once the command exec'd; otherwise why it could not start
+};
+StatusOr<ExecProcess> startExecProcess(const std::string& containerDir, int pid, uint64_t startTime,
+                                       const std::vector<std::string>& cmd, const ExecStdio& stdio);
 
 // Runs `/proc/self/exe ARGS...` with fd 3 a pipe, stdin/stdout on /dev/null and stderr appended
 // to `stderrPath`, reaps the intermediate process and waits up to `timeout` for its "ok <pid>"
