@@ -6,6 +6,8 @@
 # Server-side apply, defaults and validation. (TLS, full OpenAPI schemas and protobuf bodies
 # come with the rest of the API-server issue.)
 source "$(dirname "$0")/lib/harness.sh"
+# Pods here are scheduled and observed, never run: no kubelet (nor runtime) on these servers.
+export KILN_DISABLE_AGENT=true
 kh_init
 kh_netns_create api
 kh_server_start || kh_abort "server did not start"

@@ -7,6 +7,8 @@
 # once everything in it is gone; while content with finalizers remains the namespace is
 # Terminating and refuses new content with upstream's Forbidden message.
 source "$(dirname "$0")/lib/harness.sh"
+# Pods here are scheduled and observed, never run: no kubelet (nor runtime) on these servers.
+export KILN_DISABLE_AGENT=true
 kh_init
 kh_netns_create ctrl
 kh_server_start || kh_abort "server did not start"

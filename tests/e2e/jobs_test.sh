@@ -11,6 +11,8 @@
 # next minute that completes (status, scheduled-timestamp annotation, LAST SCHEDULE), and
 # `kubectl create job --from=cronjob/...` works.
 source "$(dirname "$0")/lib/harness.sh"
+# Pods here are scheduled and observed, never run: no kubelet (nor runtime) on these servers.
+export KILN_DISABLE_AGENT=true
 kh_init
 kh_netns_create jobs
 kh_server_start || kh_abort "server did not start"

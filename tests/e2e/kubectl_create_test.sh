@@ -5,6 +5,8 @@
 # objects `kubectl apply` of the equivalent JSON would store. Also: YAML request bodies, and
 # malformed or unknown bodies answered with upstream's Status (400/415), storing nothing.
 source "$(dirname "$0")/lib/harness.sh"
+# Pods here are scheduled and observed, never run: no kubelet (nor runtime) on these servers.
+export KILN_DISABLE_AGENT=true
 kh_init
 kh_netns_create kcreate
 kh_server_start || kh_abort "server did not start"

@@ -5,6 +5,8 @@
 # `edit` through KUBE_EDITOR, `wait --for` (jsonpath, delete), `describe`, immutable fields,
 # graceful pod deletion and `delete --all`.
 source "$(dirname "$0")/lib/harness.sh"
+# Pods here are scheduled and observed, never run: no kubelet (nor runtime) on these servers.
+export KILN_DISABLE_AGENT=true
 kh_init
 kh_netns_create kflow
 kh_server_start || kh_abort "server did not start"

@@ -7,6 +7,8 @@
 # controller) so that a new pod is admitted again; a compute quota requires limits. Pods are
 # created directly; there are no nodes, so they stay Pending, which is all quota needs.
 source "$(dirname "$0")/lib/harness.sh"
+# Pods here are scheduled and observed, never run: no kubelet (nor runtime) on these servers.
+export KILN_DISABLE_AGENT=true
 kh_init
 kh_netns_create quota
 kh_server_start || kh_abort "server did not start"

@@ -6,6 +6,8 @@
 # retried when the cluster changes (a node appears, is relabelled, uncordoned, untainted);
 # resources are accounted; --disable-scheduler leaves pods pending.
 source "$(dirname "$0")/lib/harness.sh"
+# Pods here are scheduled and observed, never run: no kubelet (nor runtime) on these servers.
+export KILN_DISABLE_AGENT=true
 kh_init
 kh_netns_create sched
 kh_server_start || kh_abort "server did not start"

@@ -9,6 +9,8 @@
 # automountServiceAccountToken: false, a missing account).
 # shellcheck disable=SC2016,SC2317  # single-quoted bash -c scripts; helpers run via kh_wait_for
 source "$(dirname "$0")/lib/harness.sh"
+# Pods here are scheduled and observed, never run: no kubelet (nor runtime) on these servers.
+export KILN_DISABLE_AGENT=true
 kh_init
 kh_netns_create sa
 W=$KH_WORK

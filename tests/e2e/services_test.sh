@@ -9,6 +9,8 @@
 # slices; a pod bound to a node that does not exist is deleted by the pod GC (after its 40 s
 # quarantine; the pod is created first so that the wait overlaps the rest of the test).
 source "$(dirname "$0")/lib/harness.sh"
+# Pods here are scheduled and observed, never run: no kubelet (nor runtime) on these servers.
+export KILN_DISABLE_AGENT=true
 kh_init
 kh_netns_create svc
 kh_server_start || kh_abort "server did not start"

@@ -8,6 +8,8 @@
 # one PVC each, and rolls out and back; a node that stops heartbeating goes NotReady, is
 # tainted, and its pods are evicted and rescheduled on the healthy node.
 source "$(dirname "$0")/lib/harness.sh"
+# Pods here are scheduled and observed, never run: no kubelet (nor runtime) on these servers.
+export KILN_DISABLE_AGENT=true
 kh_init
 kh_netns_create wl
 kh_server_start || kh_abort "server did not start"

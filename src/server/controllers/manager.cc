@@ -18,6 +18,7 @@
 #include "server/controllers/job/job_controller.h"
 #include "server/controllers/job/ttl_after_finished_controller.h"
 #include "server/controllers/namespace/namespace_controller.h"
+#include "server/controllers/nodeipam/node_ipam_controller.h"
 #include "server/controllers/nodelifecycle/node_lifecycle_controller.h"
 #include "server/controllers/podgc/podgc_controller.h"
 #include "server/controllers/replicaset/replicaset_controller.h"
@@ -39,6 +40,7 @@ class ControllerManager final : public common::Component {
         rootCaPem_(std::move(o.rootCaPem)),
         serviceAccountKeyPem_(std::move(o.serviceAccountKeyPem)),
         storageRoot_(std::move(o.storageRoot)),
+        clusterCidr_(std::move(o.clusterCidr)),
         leaderElect_(o.leaderElect) {}
   std::string name() const override { return "controller-manager"; }
   std::vector<std::string> dependencies() const override { return {"apiserver"}; }
@@ -123,6 +125,7 @@ class ControllerManager final : public common::Component {
                                             *byResource.at("discovery.k8s.io/endpointslices"),
                                             *byResource.at("/nodes"));
     PodGcController podGc(*api, pods, *byResource.at("/nodes"));
+    NodeIpamController ipamController(*api, *byResource.at("/nodes"), clusterCidr_);
     PersistentVolumeController pvController(
         *api, *byResource.at("/persistentvolumeclaims"), *byResource.at("/persistentvolumes"),
         *byResource.at("storage.k8s.io/storageclasses"), storageRoot_);
@@ -145,6 +148,7 @@ class ControllerManager final : public common::Component {
       dsController.stop();
       pvController.stop();
       podGc.stop();
+      ipamController.stop();
       sliceController.stop();
       endpointsController.stop();
       nodeController.stop();
@@ -205,6 +209,7 @@ class ControllerManager final : public common::Component {
     endpointsController.start(2);
     sliceController.start(2);
     podGc.start();
+    ipamController.start(1);
     quotaController.start(2);
     ctx.logger().info(
         "controllers running",
@@ -212,7 +217,7 @@ class ControllerManager final : public common::Component {
           "namespace,serviceaccount,serviceaccount-token,root-ca-publisher,garbage-collector,"
           "replicaset,"
           "deployment,statefulset,daemonset,job,ttl-after-finished,cronjob,node-lifecycle,"
-          "endpoint,endpointslice,pod-garbage-collector,persistentvolume,resourcequota"},
+          "endpoint,endpointslice,pod-garbage-collector,persistentvolume,resourcequota,node-ipam"},
          {"informers", informers.size()}});
     if (!leaderElect_) ctx.ready();
     bool lost;
@@ -243,6 +248,7 @@ class ControllerManager final : public common::Component {
   const std::string rootCaPem_;
   const std::string serviceAccountKeyPem_;
   const std::string storageRoot_;
+  const std::string clusterCidr_;
   const bool leaderElect_;
   bool lost_ = false;
   std::mutex mu_;

@@ -17,7 +17,8 @@ struct ControllerManagerOptions {
   // Signs the tokens of legacy service-account token Secrets (the API server's
   // service-account key, PEM); empty: the tokens controller is off.
   std::string serviceAccountKeyPem;
-  std::string storageRoot;  // local-path volumes: <data-dir>/storage
+  std::string storageRoot;                   // local-path volumes: <data-dir>/storage
+  std::string clusterCidr = "10.42.0.0/16";  // node podCIDRs (/24 each) are taken from it
   // Run the controllers only while holding the kube-system/kube-controller-manager Lease
   // (several servers on one etcd); a lost Lease stops the component with an error, as
   // upstream's controller manager exits.

@@ -1,0 +1,1407 @@
+// The kubelet component (see kubelet.h).
+#include "agent/kubelet/kubelet.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "agent/kubelet/cri_client.h"
+#include "agent/kubelet/kubelet_pods.h"
+#include "agent/kubelet/node_status.h"
+#include "agent/kubelet/pod_env.h"
+#include "agent/kubelet/probes.h"
+#include "agent/kubelet/volumes.h"
+#include "api/quantity.h"
+#include "client/api_client.h"
+#include "client/informer.h"
+#include "client/workqueue.h"
+#include "common/build_info.h"
+#include "common/encoding.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "server/apiserver/api_server.h"
+
+namespace kiln::kubelet {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string nodeNameOrHostname(const std::string& flag) {
+  std::string n = flag;
+  if (n.empty()) {
+    char buf[256] = {};
+    ::gethostname(buf, sizeof(buf) - 1);
+    n = buf;
+  }
+  std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
+  return n;
+}
+
+namespace {
+
+constexpr auto kCriTimeout = 30s;
+constexpr auto kLeaseDuration = 40;  // seconds, upstream's nodeLeaseDurationSeconds
+constexpr auto kLeaseRenew = 10s;
+constexpr auto kStatusUpdate = 10s;
+constexpr auto kStatusReport = 5min;  // posted at least this often when unchanged
+
+const json& field(const json& j, const char* key) {
+  static const json kNull;
+  if (!j.is_object()) return kNull;
+  auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+std::string str(const json& j, const char* key) {
+  const json& v = field(j, key);
+  return v.is_string() ? v.get<std::string>() : std::string();
+}
+const json& arr(const json& j, const char* key) {
+  static const json kEmpty = json::array();
+  const json& v = field(j, key);
+  return v.is_array() ? v : kEmpty;
+}
+// CRI bytes fields are base64 in proto3 JSON.
+std::string b64(const std::string& v) {
+  auto d = common::base64Decode(v);
+  return d.ok() ? *d : std::string();
+}
+
+std::string nowRfc3339Micro() {
+  // Leases carry MicroTime.
+  auto now = std::chrono::system_clock::now();
+  auto secs = std::chrono::time_point_cast<std::chrono::seconds>(now);
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - secs).count();
+  std::string s = common::rfc3339(secs);  // ...Z
+  char frac[16];
+  std::snprintf(frac, sizeof frac, ".%06lld", static_cast<long long>(us));
+  return s.substr(0, s.size() - 1) + frac + "Z";
+}
+
+const api::ResourceInfo& res(const char* group, const char* version, const char* resource) {
+  return *api::findResource(group, version, resource);
+}
+
+// Per-container probe state the prober loop owns.
+struct ProbeEntry {
+  std::string podUid, container, containerId;
+  nlohmann::json probe, containerSpec;
+  std::unique_ptr<ProbeTracker> tracker;
+};
+
+struct PodState {
+  json pod;
+  bool removed = false;  // gone from the API
+  std::map<std::string, ContainerExtra> extra;
+  std::set<std::string> killRequests;  // container ids the prober wants restarted
+  json lastStatus;                     // as last written
+  bool sandboxStopped = false;
+};
+
+class Kubelet final : public common::Component, public KubeletRuntime {
+ public:
+  explicit Kubelet(KubeletOptions o)
+      : o_(std::move(o)), log_("kubelet"), crashBackoff_(10s, 300s), pullBackoff_(10s, 300s) {}
+
+  std::string name() const override { return "kubelet"; }
+  std::vector<std::string> dependencies() const override { return o_.dependencies; }
+
+  Status run(common::ComponentContext& ctx) override;
+  void stop() override {
+    std::lock_guard lock(stopMu_);
+    stop_ = true;
+    stopCv_.notify_all();
+  }
+
+  StatusOr<ContainerRef> findContainer(const std::string& ns, const std::string& pod,
+                                       const std::string& container, bool previous) override;
+  CriClient& cri() override { return *cri_; }
+
+ private:
+  bool stopping() {
+    std::lock_guard lock(stopMu_);
+    return stop_;
+  }
+  // Sleeps up to `d`; false when stopping.
+  bool sleepFor(std::chrono::milliseconds d) {
+    std::unique_lock lock(stopMu_);
+    return !stopCv_.wait_for(lock, d, [this] { return stop_; });
+  }
+
+  StatusOr<json> criCall(const std::string& m, const json& req,
+                         std::chrono::milliseconds t = kCriTimeout) {
+    return cri_->call(m, req, t);
+  }
+
+  // Node.
+  Status registerNode();
+  void nodeLoop();
+  Status renewLease();
+  Status updateNodeStatus(bool force);
+
+  // Pods.
+  void onPod(const client::Object& o, bool deleted);
+  void workerLoop();
+  Status syncPod(const std::string& uid);
+  StatusOr<PodRuntimeView> runtimeView(const std::string& uid, std::string* sandboxId,
+                                       std::vector<std::string>* allSandboxes,
+                                       std::vector<std::string>* allContainers);
+  Status killPod(const std::string& uid, const json& pod, int64_t gracePeriod,
+                 const std::vector<std::string>& sandboxes);
+  StatusOr<std::string> createSandbox(const json& pod, const std::vector<std::string>& old);
+  json sandboxConfig(const json& pod, int attempt);
+  // Starts one container; sets extra (waiting reasons); returns a delay after which the pod
+  // should be synced again (0: none).
+  std::chrono::milliseconds startContainer(const std::string& uid, const json& pod,
+                                           const json& container, bool init,
+                                           const std::string& sandboxId, const json& sbConfig,
+                                           const PodRuntimeView& view,
+                                           std::map<std::string, ContainerExtra>& extra);
+  Status ensureImage(const json& pod, const json& container, const json& sbConfig,
+                     ContainerExtra& extra, std::chrono::milliseconds* retry);
+  Status writeStatus(const std::string& uid, const json& pod, const json& status);
+  void event(const json& pod, const std::string& type, const std::string& reason,
+             const std::string& message, const std::string& fieldPath = "");
+  void relistLoop();
+  void proberLoop();
+  void syncProbes(const std::string& uid, const json& pod, const PodRuntimeView& v);
+  std::string podLogDir(const json& pod) const;
+  std::string podDir(const std::string& uid) const { return o_.dataDir + "/agent/pods/" + uid; }
+  // host_ is refreshed by the node loop: readers copy under mu_.
+  std::vector<std::string> hostIPs() {
+    std::lock_guard lock(mu_);
+    return host_.ips;
+  }
+  std::string hostName() {
+    std::lock_guard lock(mu_);
+    return host_.hostname;
+  }
+
+  KubeletOptions o_;
+  log::Logger log_;
+  std::string nodeName_;
+  std::unique_ptr<client::ApiClient> api_;
+  std::unique_ptr<CriClient> cri_;
+  std::unique_ptr<VolumeManager> volumes_;
+  HostInfo host_;
+  NodeConfig nodeCfg_;
+  DnsSettings dns_;
+  std::string runtimeVersion_;
+  json lastNodeStatus_;
+  std::chrono::steady_clock::time_point lastNodeReport_{};
+  std::string podCidr_;
+
+  Backoff crashBackoff_, pullBackoff_;
+  std::unique_ptr<client::Informer> informer_;
+  std::unique_ptr<client::WorkQueue> queue_;
+
+  std::mutex mu_;
+  std::map<std::string, PodState> pods_;            // by uid
+  std::map<std::string, std::string> relistState_;  // uid -> runtime signature
+  std::map<std::string, ProbeEntry> probes_;        // key: uid/container/kind
+
+  std::mutex stopMu_;
+  std::condition_variable stopCv_;
+  bool stop_ = false;
+};
+
+// --- Node --------------------------------------------------------------------------------------
+
+Status Kubelet::registerNode() {
+  const auto& nodes = res("", "v1", "nodes");
+  json node = initialNode(nodeCfg_, host_);
+  auto created = api_->create(nodes, "", node);
+  if (created.ok()) {
+    log_.info("node registered", {{"node", nodeName_}});
+    return Status::Ok();
+  }
+  if (created.status().code() != Code::kAlreadyExists) return created.status();
+  // Already registered (a restart): reconcile the labels the kubelet owns, keep the rest.
+  KILN_ASSIGN_OR_RETURN(json cur, api_->get(nodes, "", nodeName_));
+  json patch = {{"metadata", {{"labels", node["metadata"]["labels"]}}}};
+  if (node["spec"].contains("taints") && !field(cur, "spec").contains("taints")) {
+    patch["spec"] = {{"taints", node["spec"]["taints"]}};
+  }
+  auto p = api_->patch(nodes, "", nodeName_, patch, "application/merge-patch+json");
+  if (!p.ok()) return p.status();
+  log_.info("node already registered", {{"node", nodeName_}});
+  return Status::Ok();
+}
+
+Status Kubelet::renewLease() {
+  const auto& leases = res("coordination.k8s.io", "v1", "leases");
+  auto cur = api_->get(leases, "kube-node-lease", nodeName_);
+  if (!cur.ok() && cur.status().code() != Code::kNotFound) return cur.status();
+  if (!cur.ok()) {
+    // Owned by the Node, so deleting the Node collects its Lease.
+    auto node = api_->get(res("", "v1", "nodes"), "", nodeName_);
+    if (!node.ok()) return node.status();
+    json lease = {
+        {"apiVersion", "coordination.k8s.io/v1"},
+        {"kind", "Lease"},
+        {"metadata",
+         {{"name", nodeName_},
+          {"namespace", "kube-node-lease"},
+          {"ownerReferences", json::array({{{"apiVersion", "v1"},
+                                            {"kind", "Node"},
+                                            {"name", nodeName_},
+                                            {"uid", str(field(*node, "metadata"), "uid")}}})}}},
+        {"spec",
+         {{"holderIdentity", nodeName_},
+          {"leaseDurationSeconds", kLeaseDuration},
+          {"renewTime", nowRfc3339Micro()}}}};
+    auto r = api_->create(leases, "kube-node-lease", lease);
+    return r.ok() ? Status::Ok() : r.status();
+  }
+  json next = *cur;
+  next["spec"]["holderIdentity"] = nodeName_;
+  next["spec"]["leaseDurationSeconds"] = kLeaseDuration;
+  next["spec"]["renewTime"] = nowRfc3339Micro();
+  auto r = api_->update(leases, "kube-node-lease", next);
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Status Kubelet::updateNodeStatus(bool force) {
+  const auto& nodes = res("", "v1", "nodes");
+  KILN_ASSIGN_OR_RETURN(json node, api_->get(nodes, "", nodeName_));
+  // Hand the runtime the pod CIDR once the node IPAM controller assigned it.
+  const std::string cidr = str(field(node, "spec"), "podCIDR");
+  if (!cidr.empty() && cidr != podCidr_) {
+    auto r = criCall("UpdateRuntimeConfig",
+                     {{"runtimeConfig", {{"networkConfig", {{"podCidr", cidr}}}}}}, 10s);
+    if (r.ok() || r.status().code() == Code::kUnimplemented) {
+      podCidr_ = cidr;
+      log_.info("pod CIDR handed to the runtime",
+                {{"pod_cidr", cidr}, {"result", r.ok() ? "ok" : r.status().message()}});
+    } else {
+      log_.warn("UpdateRuntimeConfig failed", {{"error", r.status().message()}});
+    }
+  }
+  auto criStatus = criCall("Status", json::object(), 10s);
+  auto images = criCall("ListImages", json::object(), 10s);
+  auto version = criCall("Version", json::object(), 10s);
+  if (version.ok()) {
+    runtimeVersion_ = str(*version, "runtimeName") + "://" + str(*version, "runtimeVersion");
+  }
+  HostInfo host = readHostInfo(o_.dataDir, o_.nodeIps);
+  {
+    std::lock_guard lock(mu_);
+    host_ = host;
+  }
+  const json& old = field(node, "status");
+  json st = nodeStatus(nodeCfg_, host, runtimeVersion_, criStatus.ok() ? *criStatus : json(),
+                       images.ok() ? *images : json::object(), old,
+                       common::rfc3339(std::chrono::system_clock::now()));
+  const auto now = std::chrono::steady_clock::now();
+  if (!force && !nodeStatusChanged(st, old) && now - lastNodeReport_ < kStatusReport) {
+    return Status::Ok();
+  }
+  // Fields others own on the status (volumesAttached, config) are kept.
+  json merged = old.is_object() ? old : json::object();
+  for (auto& [k, v] : st.items()) merged[k] = v;
+  node["status"] = merged;
+  auto r = api_->update(nodes, "", node, "status");
+  if (!r.ok()) return r.status();
+  lastNodeReport_ = now;
+  std::lock_guard lock(mu_);
+  lastNodeStatus_ = merged;
+  return Status::Ok();
+}
+
+void Kubelet::nodeLoop() {
+  auto nextLease = std::chrono::steady_clock::now();
+  auto nextStatus = nextLease;
+  bool first = true;
+  while (!stopping()) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= nextLease) {
+      if (Status s = renewLease(); !s.ok()) {
+        log_.warn("lease renewal failed", {{"error", s.message()}});
+        nextLease = now + 2s;
+      } else {
+        nextLease = now + kLeaseRenew;
+      }
+    }
+    if (now >= nextStatus) {
+      if (Status s = updateNodeStatus(first); !s.ok()) {
+        log_.warn("node status update failed", {{"error", s.message()}});
+        nextStatus = now + 2s;
+      } else {
+        first = false;
+        // Until the pod CIDR is known, look again soon (the IPAM controller assigns it).
+        nextStatus = now + (podCidr_.empty() ? 1s : std::chrono::seconds(kStatusUpdate));
+      }
+    }
+    if (!sleepFor(200ms)) break;
+  }
+}
+
+// --- Pods: informer, workers, relist ------------------------------------------------------------
+
+void Kubelet::onPod(const client::Object& o, bool deleted) {
+  if (!o || str(field(*o, "spec"), "nodeName") != nodeName_) return;
+  const std::string uid = str(field(*o, "metadata"), "uid");
+  if (uid.empty()) return;
+  {
+    std::lock_guard lock(mu_);
+    PodState& st = pods_[uid];
+    st.pod = *o;
+    if (deleted) st.removed = true;
+  }
+  queue_->add(uid);
+}
+
+void Kubelet::workerLoop() {
+  while (auto key = queue_->get()) {
+    Status s;
+    try {
+      s = syncPod(*key);
+    } catch (const std::exception& e) {
+      // A malformed pod must never take the kubelet down.
+      s = Status(Code::kInternal, std::string("sync: ") + e.what());
+    }
+    if (!s.ok()) {
+      log_.info("pod sync failed, retrying", {{"pod_uid", *key}, {"error", s.message()}});
+      queue_->addAfter(*key, 2s);
+    }
+    queue_->done(*key);
+  }
+}
+
+void Kubelet::relistLoop() {
+  while (sleepFor(1s)) {
+    auto sbs = criCall("ListPodSandbox", json::object(), 10s);
+    auto cts = criCall("ListContainers", json::object(), 10s);
+    if (!sbs.ok() || !cts.ok()) continue;
+    std::map<std::string, std::string> sig;
+    for (const auto& s : arr(*sbs, "items")) {
+      std::string uid = str(field(s, "labels"), kPodUidLabel);
+      // Only sandboxes the kubelet labelled are its own (a CRI client may run others).
+      if (uid.empty()) continue;
+      sig[uid] += "s" + str(s, "id") + ":" + str(s, "state") + ";";
+    }
+    for (const auto& c : arr(*cts, "containers")) {
+      const std::string uid = str(field(c, "labels"), kPodUidLabel);
+      if (uid.empty()) continue;
+      sig[uid] += "c" + str(c, "id") + ":" + str(c, "state") + ";";
+    }
+    std::vector<std::string> changed;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [uid, s] : sig) {
+        auto it = relistState_.find(uid);
+        // A sandbox of a pod the kubelet does not know (deleted while the kubelet was down):
+        // its worker removes it once the informer has synced.
+        bool orphan = !pods_.count(uid) && informer_->hasSynced();
+        if (orphan) pods_[uid].removed = true;
+        if (it == relistState_.end() || it->second != s || orphan) changed.push_back(uid);
+      }
+      for (const auto& [uid, s] : relistState_) {
+        if (!sig.count(uid)) changed.push_back(uid);
+      }
+      relistState_ = std::move(sig);
+    }
+    for (const auto& uid : changed) queue_->add(uid);
+  }
+}
+
+StatusOr<PodRuntimeView> Kubelet::runtimeView(const std::string& uid, std::string* sandboxId,
+                                              std::vector<std::string>* allSandboxes,
+                                              std::vector<std::string>* allContainers) {
+  PodRuntimeView v;
+  KILN_ASSIGN_OR_RETURN(
+      json sbs,
+      criCall("ListPodSandbox", {{"filter", {{"labelSelector", {{kPodUidLabel, uid}}}}}}));
+  int64_t newest = -1;
+  std::string newestId, newestState;
+  for (const auto& s : arr(sbs, "items")) {
+    allSandboxes->push_back(str(s, "id"));
+    int64_t created = criInt64(field(s, "createdAt"));
+    if (created > newest) {
+      newest = created;
+      newestId = str(s, "id");
+      newestState = str(s, "state");
+      if (newestState.empty()) newestState = "SANDBOX_READY";  // the enum's zero value
+    }
+  }
+  if (!newestId.empty() && newestState == "SANDBOX_READY") {
+    v.sandboxReady = true;
+    *sandboxId = newestId;
+    auto st = criCall("PodSandboxStatus", {{"podSandboxId", newestId}});
+    if (st.ok()) {
+      const json& net = field(field(*st, "status"), "network");
+      if (!str(net, "ip").empty()) v.podIPs.push_back(str(net, "ip"));
+      for (const auto& ip : arr(net, "additionalIps")) {
+        if (!str(ip, "ip").empty()) v.podIPs.push_back(str(ip, "ip"));
+      }
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(
+      json cts,
+      criCall("ListContainers", {{"filter", {{"labelSelector", {{kPodUidLabel, uid}}}}}}));
+  for (const auto& c : arr(cts, "containers")) {
+    const std::string id = str(c, "id");
+    allContainers->push_back(id);
+    auto st = criCall("ContainerStatus", {{"containerId", id}});
+    if (!st.ok()) continue;  // removed meanwhile
+    RuntimeContainer rc = runtimeContainerFromCri(field(*st, "status"));
+    if (rc.id.empty()) rc.id = id;
+    const json& ann = field(c, "annotations");
+    if (ann.is_object() && ann.contains(kRestartCountAnnotation)) {
+      rc.attempt = static_cast<int>(criInt64(ann[kRestartCountAnnotation]));
+    }
+    v.containers.push_back(std::move(rc));
+  }
+  return v;
+}
+
+std::string Kubelet::podLogDir(const json& pod) const {
+  const json& m = field(pod, "metadata");
+  return o_.dataDir + "/agent/logs/pods/" + str(m, "namespace") + "_" + str(m, "name") + "_" +
+         str(m, "uid");
+}
+
+json Kubelet::sandboxConfig(const json& pod, int attempt) {
+  const json& m = field(pod, "metadata");
+  const json& spec = field(pod, "spec");
+  auto [hostname, domain] = podHostnameAndDomain(pod, o_.clusterDomain);
+  json labels = {{kPodNameLabel, str(m, "name")},
+                 {kPodNamespaceLabel, str(m, "namespace")},
+                 {kPodUidLabel, str(m, "uid")}};
+  if (field(m, "labels").is_object()) {
+    for (const auto& [k, v] : field(m, "labels").items()) {
+      if (v.is_string() && !labels.contains(k)) labels[k] = v;
+    }
+  }
+  json annotations = json::object();
+  if (field(m, "annotations").is_object()) {
+    for (const auto& [k, v] : field(m, "annotations").items()) {
+      if (v.is_string()) annotations[k] = v;
+    }
+  }
+  const bool hostNetwork = field(spec, "hostNetwork") == true;
+  json ports = json::array();
+  for (const auto& c : arr(spec, "containers")) {
+    for (const auto& p : arr(c, "ports")) {
+      if (!field(p, "hostPort").is_number_integer() || field(p, "hostPort").get<int>() == 0) {
+        continue;
+      }
+      std::string proto = str(p, "protocol");
+      if (proto.empty()) proto = "TCP";
+      json pm = {{"protocol", proto},
+                 {"containerPort", field(p, "containerPort").is_number_integer()
+                                       ? field(p, "containerPort").get<int>()
+                                       : 0},
+                 {"hostPort", field(p, "hostPort").get<int>()}};
+      if (!str(p, "hostIP").empty()) pm["hostIp"] = str(p, "hostIP");
+      ports.push_back(pm);
+    }
+  }
+  bool privileged = false;
+  for (const char* list : {"containers", "initContainers"}) {
+    for (const auto& c : arr(spec, list)) {
+      if (field(field(c, "securityContext"), "privileged") == true) privileged = true;
+    }
+  }
+  json nsOpts = {{"network", hostNetwork ? "NODE" : "POD"},
+                 {"pid", field(spec, "hostPID") == true ? "NODE" : "CONTAINER"},
+                 {"ipc", field(spec, "hostIPC") == true ? "NODE" : "POD"}};
+  json cfg = {{"metadata",
+               {{"name", str(m, "name")},
+                {"namespace", str(m, "namespace")},
+                {"uid", str(m, "uid")},
+                {"attempt", attempt}}},
+              {"hostname", hostNetwork ? hostName() : hostname},
+              {"logDirectory", podLogDir(pod)},
+              {"portMappings", ports},
+              {"labels", labels},
+              {"annotations", annotations},
+              {"linux",
+               {{"cgroupParent", podCgroupParent("kiln", pod)},
+                {"securityContext", {{"namespaceOptions", nsOpts}, {"privileged", privileged}}}}}};
+  std::string warning;
+  cfg["dnsConfig"] = podDnsConfig(pod, dns_, &warning);
+  return cfg;
+}
+
+StatusOr<std::string> Kubelet::createSandbox(const json& pod, const std::vector<std::string>& old) {
+  // Old sandboxes (and their containers) go first: one sandbox per pod.
+  int attempt = 0;
+  for (const auto& id : old) {
+    (void)criCall("StopPodSandbox", {{"podSandboxId", id}});
+    (void)criCall("RemovePodSandbox", {{"podSandboxId", id}});
+    ++attempt;
+  }
+  (void)common::makeDirs(podLogDir(pod), 0755);
+  json cfg = sandboxConfig(pod, attempt);
+  auto r = criCall("RunPodSandbox", {{"config", cfg}}, 120s);
+  if (!r.ok()) {
+    event(pod, "Warning", "FailedCreatePodSandBox",
+          "Failed to create pod sandbox: " + r.status().message());
+    return r.status();
+  }
+  return str(*r, "podSandboxId");
+}
+
+Status Kubelet::killPod(const std::string& uid, const json& pod, int64_t gracePeriod,
+                        const std::vector<std::string>& sandboxes) {
+  // preStop hooks and StopContainer for every running container, then the sandboxes.
+  auto cts = criCall("ListContainers", {{"filter", {{"labelSelector", {{kPodUidLabel, uid}}}}}});
+  if (!cts.ok()) return cts.status();
+  std::vector<std::thread> stoppers;
+  for (const auto& c : arr(*cts, "containers")) {
+    if (str(c, "state") != "CONTAINER_RUNNING") continue;
+    const std::string id = str(c, "id");
+    const std::string name = str(field(c, "metadata"), "name");
+    json spec;
+    for (const char* list : {"containers", "initContainers"}) {
+      for (const auto& s : arr(field(pod, "spec"), list)) {
+        if (str(s, "name") == name) spec = s;
+      }
+    }
+    stoppers.emplace_back([this, id, name, spec, pod, gracePeriod] {
+      auto start = std::chrono::steady_clock::now();
+      const json& preStop = field(field(spec, "lifecycle"), "preStop");
+      if (preStop.is_object() && !pod.is_null()) {
+        auto out = runProbe(
+            preStop, spec, "", id,
+            [this](const std::string& cid, const std::vector<std::string>& cmd,
+                   std::chrono::milliseconds t) -> StatusOr<std::pair<int, std::string>> {
+              KILN_ASSIGN_OR_RETURN(
+                  json r,
+                  criCall("ExecSync",
+                          {{"containerId", cid}, {"cmd", cmd}, {"timeout", t.count() / 1000}},
+                          t + 5s));
+              std::string out = b64(str(r, "stdout")) + b64(str(r, "stderr"));
+              return std::make_pair(static_cast<int>(criInt64(field(r, "exitCode"))), out);
+            });
+        if (out.result != ProbeResult::Success) {
+          event(pod, "Warning", "FailedPreStopHook", "PreStopHook failed: " + out.message,
+                "spec.containers{" + name + "}");
+        }
+      }
+      int64_t left = gracePeriod - std::chrono::duration_cast<std::chrono::seconds>(
+                                       std::chrono::steady_clock::now() - start)
+                                       .count();
+      if (left < 2 && gracePeriod > 0) left = 2;  // upstream's minimumGracePeriodInSeconds
+      if (!pod.is_null()) {
+        event(pod, "Normal", "Killing", "Stopping container " + name,
+              "spec.containers{" + name + "}");
+      }
+      (void)criCall("StopContainer", {{"containerId", id}, {"timeout", std::max<int64_t>(0, left)}},
+                    std::chrono::seconds(std::max<int64_t>(0, left)) + 30s);
+    });
+  }
+  for (auto& t : stoppers) t.join();
+  for (const auto& id : sandboxes) {
+    auto s = criCall("StopPodSandbox", {{"podSandboxId", id}}, 60s);
+    if (!s.ok() && s.status().code() != Code::kNotFound) return s.status();
+    auto r = criCall("RemovePodSandbox", {{"podSandboxId", id}}, 60s);
+    if (!r.ok() && r.status().code() != Code::kNotFound) return r.status();
+  }
+  return Status::Ok();
+}
+
+Status Kubelet::ensureImage(const json& pod, const json& c, const json& sbConfig,
+                            ContainerExtra& extra, std::chrono::milliseconds* retry) {
+  const std::string image = str(c, "image");
+  const std::string name = str(c, "name");
+  const std::string fieldPath = "spec.containers{" + name + "}";
+  std::string policy = str(c, "imagePullPolicy");
+  if (policy.empty()) {
+    const std::string last = image.substr(
+        image.find_last_of('/') == std::string::npos ? 0 : image.find_last_of('/') + 1);
+    policy = (last.find(':') == std::string::npos || image.ends_with(":latest")) &&
+                     image.find('@') == std::string::npos
+                 ? "Always"
+                 : "IfNotPresent";
+  }
+  auto st = criCall("ImageStatus", {{"image", {{"image", image}}}});
+  const bool present =
+      st.ok() && field(*st, "image").is_object() && !str(field(*st, "image"), "id").empty();
+  if (present && policy != "Always") return Status::Ok();
+  if (policy == "Never") {
+    extra.waitingReason = "ErrImageNeverPull";
+    extra.waitingMessage =
+        "Container image \"" + image + "\" is not present with pull policy of Never";
+    event(pod, "Warning", "ErrImageNeverPull", extra.waitingMessage, fieldPath);
+    *retry = 10s;
+    return Status(Code::kFailedPrecondition, extra.waitingMessage);
+  }
+  const std::string key = str(field(pod, "metadata"), "uid") + "/" + image;
+  const auto now = Clock::now();
+  if (pullBackoff_.inBackoffSince(key, now, now) && !present) {
+    extra.waitingReason = "ImagePullBackOff";
+    extra.waitingMessage = "Back-off pulling image \"" + image + "\"";
+    event(pod, "Normal", "BackOff", extra.waitingMessage, fieldPath);
+    *retry = pullBackoff_.get(key);
+    return Status(Code::kUnavailable, extra.waitingMessage);
+  }
+  event(pod, "Normal", "Pulling", "Pulling image \"" + image + "\"", fieldPath);
+  auto started = std::chrono::steady_clock::now();
+  auto r = criCall("PullImage", {{"image", {{"image", image}}}, {"sandboxConfig", sbConfig}}, 600s);
+  if (!r.ok()) {
+    if (present) return Status::Ok();  // Always with a local copy: run what we have
+    pullBackoff_.next(key, now);
+    extra.waitingReason = "ErrImagePull";
+    extra.waitingMessage = r.status().message();
+    event(pod, "Warning", "Failed",
+          "Failed to pull image \"" + image + "\": " + r.status().message(), fieldPath);
+    event(pod, "Warning", "Failed", "Error: ErrImagePull", fieldPath);
+    *retry = pullBackoff_.get(key);
+    return r.status();
+  }
+  pullBackoff_.reset(key);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  started)
+                .count();
+  event(pod, "Normal", "Pulled",
+        "Successfully pulled image \"" + image + "\" in " + std::to_string(ms) + "ms", fieldPath);
+  return Status::Ok();
+}
+
+std::chrono::milliseconds Kubelet::startContainer(const std::string& uid, const json& pod,
+                                                  const json& c, bool init,
+                                                  const std::string& sandboxId,
+                                                  const json& sbConfig, const PodRuntimeView& view,
+                                                  std::map<std::string, ContainerExtra>& extras) {
+  const std::string name = str(c, "name");
+  const json& meta = field(pod, "metadata");
+  const std::string fieldPath =
+      std::string(init ? "spec.initContainers{" : "spec.containers{") + name + "}";
+  ContainerExtra& extra = extras[name];
+  const RuntimeContainer* rc = latestContainer(view, name);
+  const auto now = Clock::now();
+  const std::string bkey = uid + "/" + name;
+  // CrashLoopBackOff: an exited container restarts after its back-off since it finished.
+  if (rc && rc->state == "CONTAINER_EXITED") {
+    auto finished = Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+        std::chrono::nanoseconds(rc->finishedAt ? rc->finishedAt : rc->createdAt)));
+    if (crashBackoff_.inBackoffSince(bkey, finished, now)) {
+      auto delay = crashBackoff_.get(bkey);
+      extra.waitingReason = "CrashLoopBackOff";
+      extra.waitingMessage = "back-off " + std::to_string(delay.count() / 1000) +
+                             "s restarting failed container=" + name + " pod=" + str(meta, "name") +
+                             "_" + str(meta, "namespace") + "(" + uid + ")";
+      event(pod, "Warning", "BackOff",
+            "Back-off restarting failed container " + name + " in pod " + str(meta, "name") + "_" +
+                str(meta, "namespace") + "(" + uid + ")",
+            fieldPath);
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(finished + delay - now);
+      return std::max(left, std::chrono::milliseconds(100));
+    }
+    crashBackoff_.next(bkey, now);
+  }
+  std::chrono::milliseconds retry{0};
+  if (!ensureImage(pod, c, sbConfig, extra, &retry).ok()) return std::max(retry, 1000ms);
+  // The environment and mounts (CreateContainerConfigError on failure, as upstream).
+  EnvSources envSrc;
+  envSrc.getConfigMap = [this](const std::string& ns, const std::string& n) {
+    return api_->get(res("", "v1", "configmaps"), ns, n);
+  };
+  envSrc.getSecret = [this](const std::string& ns, const std::string& n) {
+    return api_->get(res("", "v1", "secrets"), ns, n);
+  };
+  envSrc.listServices = [this](const std::string& ns) {
+    std::vector<json> out;
+    auto l = api_->list(res("", "v1", "services"), ns);
+    if (l.ok()) {
+      for (const auto& s : arr(*l, "items")) out.push_back(s);
+    }
+    return out;
+  };
+  json nodeAllocatable;
+  {
+    std::lock_guard lock(mu_);
+    nodeAllocatable = field(lastNodeStatus_, "allocatable");
+  }
+  auto env = containerEnv(pod, c, hostIPs().empty() ? "" : hostIPs()[0], view.podIPs,
+                          nodeAllocatable, envSrc);
+  auto configError = [&](const std::string& msg) {
+    extra.waitingReason = "CreateContainerConfigError";
+    extra.waitingMessage = msg;
+    event(pod, "Warning", "Failed", "Error: " + msg, fieldPath);
+    return std::chrono::milliseconds(10s);
+  };
+  if (!env.ok()) return configError(env.status().message());
+  auto mounts = volumes_->mountsFor(pod, c, *env);
+  if (!mounts.ok()) return configError(mounts.status().message());
+  const bool hostNetwork = field(field(pod, "spec"), "hostNetwork") == true;
+  json jm = json::array();
+  bool hasEtcHosts = false;
+  for (const auto& m : *mounts) {
+    jm.push_back(
+        {{"containerPath", m.containerPath}, {"hostPath", m.hostPath}, {"readonly", m.readOnly}});
+    if (m.containerPath == "/etc/hosts") hasEtcHosts = true;
+  }
+  if (!hostNetwork && !hasEtcHosts) {
+    jm.push_back({{"containerPath", "/etc/hosts"}, {"hostPath", podDir(uid) + "/etc-hosts"}});
+  }
+  json envs = json::array();
+  for (const auto& e : *env) envs.push_back({{"key", e.name}, {"value", e.value}});
+  std::vector<std::string> command, args;
+  for (const auto& s : arr(c, "command")) {
+    if (s.is_string()) command.push_back(expandEnvRefs(s.get<std::string>(), *env));
+  }
+  for (const auto& s : arr(c, "args")) {
+    if (s.is_string()) args.push_back(expandEnvRefs(s.get<std::string>(), *env));
+  }
+  // The restart count: the runtime's, or the API's when the runtime forgot (a new sandbox).
+  int attempt = 0;
+  if (rc) {
+    attempt = rc->attempt + 1;
+  } else {
+    const char* list = init ? "initContainerStatuses" : "containerStatuses";
+    for (const auto& s : arr(field(pod, "status"), list)) {
+      if (str(s, "name") == name && !str(s, "containerID").empty()) {
+        attempt = static_cast<int>(criInt64(field(s, "restartCount"))) + 1;
+      }
+    }
+  }
+  // Keep the newest dead container (lastState, logs --previous), remove older ones.
+  for (const auto& old : view.containers) {
+    if (old.name == name && rc && old.id != rc->id && old.state != "CONTAINER_RUNNING") {
+      (void)criCall("RemoveContainer", {{"containerId", old.id}});
+    }
+  }
+  // Resources as cgroup settings (upstream's milliCPUToShares/milliCPUToQuota).
+  json linuxRes = json::object();
+  const json& requests = field(field(c, "resources"), "requests");
+  const json& limits = field(field(c, "resources"), "limits");
+  auto qty = [](const json& m, const char* k) -> std::optional<api::Quantity> {
+    return field(m, k).is_null() ? std::nullopt : api::Quantity::fromJson(field(m, k));
+  };
+  auto cpuReq = qty(requests, "cpu");
+  auto cpuLim = qty(limits, "cpu");
+  if (!cpuReq && cpuLim) cpuReq = cpuLim;
+  int64_t shares = cpuReq ? std::max<int64_t>(2, cpuReq->milliValue() * 1024 / 1000) : 2;
+  linuxRes["cpuShares"] = shares;
+  if (cpuLim) {
+    linuxRes["cpuPeriod"] = 100000;
+    linuxRes["cpuQuota"] = std::max<int64_t>(1000, cpuLim->milliValue() * 100000 / 1000);
+  }
+  if (auto mem = qty(limits, "memory")) linuxRes["memoryLimitInBytes"] = mem->value();
+  // Security context: the container's over the pod's.
+  const json& psc = field(field(pod, "spec"), "securityContext");
+  const json& csc = field(c, "securityContext");
+  json sc = {{"namespaceOptions", field(field(sbConfig, "linux"), "securityContext")
+                                      .value("namespaceOptions", json::object())}};
+  if (field(csc, "privileged") == true) sc["privileged"] = true;
+  for (const char* k : {"runAsUser", "runAsGroup"}) {
+    const json& v = field(csc, k).is_number_integer() ? field(csc, k) : field(psc, k);
+    if (v.is_number_integer()) sc[k] = {{"value", v.get<int64_t>()}};
+  }
+  if (field(csc, "readOnlyRootFilesystem") == true) sc["readonlyRootfs"] = true;
+  if (field(psc, "supplementalGroups").is_array()) {
+    sc["supplementalGroups"] = json::array();
+    for (const auto& g : field(psc, "supplementalGroups")) {
+      if (g.is_number_integer()) sc["supplementalGroups"].push_back(g);
+    }
+  }
+  const json& caps = field(csc, "capabilities");
+  if (caps.is_object()) {
+    json cc = json::object();
+    for (auto [from, to] : {std::pair{"add", "addCapabilities"}, {"drop", "dropCapabilities"}}) {
+      json list = json::array();
+      for (const auto& cap : arr(caps, from)) {
+        if (cap.is_string()) list.push_back(cap);
+      }
+      if (!list.empty()) cc[to] = list;
+    }
+    sc["capabilities"] = cc;
+  }
+  const json& seccomp = field(csc, "seccompProfile").is_object() ? field(csc, "seccompProfile")
+                                                                 : field(psc, "seccompProfile");
+  if (seccomp.is_object()) {
+    const std::string t = str(seccomp, "type");
+    if (t == "RuntimeDefault") sc["seccomp"] = {{"profileType", "RuntimeDefault"}};
+    if (t == "Unconfined") sc["seccomp"] = {{"profileType", "Unconfined"}};
+    if (t == "Localhost") {
+      sc["seccomp"] = {{"profileType", "Localhost"},
+                       {"localhostRef", str(seccomp, "localhostProfile")}};
+    }
+  }
+  json labels = {{kPodNameLabel, str(meta, "name")},
+                 {kPodNamespaceLabel, str(meta, "namespace")},
+                 {kPodUidLabel, uid},
+                 {kContainerNameLabel, name}};
+  std::string tmp = str(c, "terminationMessagePath");
+  json annotations = {
+      {kRestartCountAnnotation, std::to_string(attempt)},
+      {"io.kubernetes.container.terminationMessagePath",
+       tmp.empty() ? "/dev/termination-log" : tmp},
+      {"io.kubernetes.pod.terminationGracePeriod",
+       std::to_string(criInt64(field(field(pod, "spec"), "terminationGracePeriodSeconds")))}};
+  if (init) annotations[kInitContainerAnnotation] = "true";
+  (void)common::makeDirs(podLogDir(pod) + "/" + name, 0755);
+  json cfg = {{"metadata", {{"name", name}, {"attempt", attempt}}},
+              {"image", {{"image", str(c, "image")}}},
+              {"command", command},
+              {"args", args},
+              {"envs", envs},
+              {"mounts", jm},
+              {"labels", labels},
+              {"annotations", annotations},
+              {"logPath", name + "/" + std::to_string(attempt) + ".log"},
+              {"linux", {{"resources", linuxRes}, {"securityContext", sc}}}};
+  if (!str(c, "workingDir").empty()) cfg["workingDir"] = str(c, "workingDir");
+  auto created =
+      criCall("CreateContainer",
+              {{"podSandboxId", sandboxId}, {"config", cfg}, {"sandboxConfig", sbConfig}});
+  if (!created.ok()) {
+    extra.waitingReason = "CreateContainerError";
+    extra.waitingMessage = created.status().message();
+    event(pod, "Warning", "Failed", "Error: " + created.status().message(), fieldPath);
+    return 10s;
+  }
+  const std::string id = str(*created, "containerId");
+  event(pod, "Normal", "Created", "Created container " + name, fieldPath);
+  auto started = criCall("StartContainer", {{"containerId", id}});
+  if (!started.ok()) {
+    extra.waitingReason = "RunContainerError";
+    extra.waitingMessage = started.status().message();
+    event(pod, "Warning", "Failed", "Error: " + started.status().message(), fieldPath);
+    return 10s;
+  }
+  extra.waitingReason.clear();
+  extra.waitingMessage.clear();
+  extra.ready.reset();
+  extra.started.reset();
+  if (field(c, "readinessProbe").is_object()) extra.ready = false;
+  if (field(c, "startupProbe").is_object()) extra.started = false;
+  event(pod, "Normal", "Started", "Started container " + name, fieldPath);
+  // postStart: run before the container counts as started; a failure kills it (upstream).
+  const json& postStart = field(field(c, "lifecycle"), "postStart");
+  if (postStart.is_object()) {
+    auto out = runProbe(
+        postStart, c, view.podIPs.empty() ? "" : view.podIPs[0], id,
+        [this](const std::string& cid, const std::vector<std::string>& cmd,
+               std::chrono::milliseconds t) -> StatusOr<std::pair<int, std::string>> {
+          KILN_ASSIGN_OR_RETURN(
+              json r,
+              criCall("ExecSync",
+                      {{"containerId", cid}, {"cmd", cmd}, {"timeout", t.count() / 1000}}, t + 5s));
+          std::string out = b64(str(r, "stdout")) + b64(str(r, "stderr"));
+          return std::make_pair(static_cast<int>(criInt64(field(r, "exitCode"))), out);
+        });
+    if (out.result != ProbeResult::Success) {
+      event(pod, "Warning", "FailedPostStartHook", "PostStartHook failed: " + out.message,
+            fieldPath);
+      (void)criCall("StopContainer", {{"containerId", id}, {"timeout", 2}}, 40s);
+    }
+  }
+  return 0ms;
+}
+
+Status Kubelet::writeStatus(const std::string& uid, const json& pod, const json& status) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = pods_.find(uid);
+    if (it != pods_.end() && it->second.lastStatus == status) return Status::Ok();
+  }
+  if (field(pod, "status") == status) {
+    std::lock_guard lock(mu_);
+    if (auto it = pods_.find(uid); it != pods_.end()) it->second.lastStatus = status;
+    return Status::Ok();
+  }
+  json next = pod;
+  {
+    // Onto the newest version seen (fewer conflicts with writers of metadata and spec).
+    std::lock_guard lock(mu_);
+    auto it = pods_.find(uid);
+    if (it != pods_.end() && !it->second.pod.is_null()) next = it->second.pod;
+  }
+  next["status"] = status;
+  auto r =
+      api_->update(res("", "v1", "pods"), str(field(pod, "metadata"), "namespace"), next, "status");
+  if (!r.ok()) {
+    if (r.status().code() == Code::kNotFound) return Status::Ok();
+    return r.status();  // Conflict: the next sync (after the informer's event) retries
+  }
+  std::lock_guard lock(mu_);
+  if (auto it = pods_.find(uid); it != pods_.end()) {
+    it->second.lastStatus = status;
+    it->second.pod = *r;
+  }
+  return Status::Ok();
+}
+
+void Kubelet::event(const json& pod, const std::string& type, const std::string& reason,
+                    const std::string& message, const std::string& fieldPath) {
+  static std::atomic<uint64_t> seq{0};
+  const json& m = field(pod, "metadata");
+  const auto wall = std::chrono::system_clock::now();
+  const auto nanos =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(wall.time_since_epoch()).count();
+  char suffix[32];
+  std::snprintf(suffix, sizeof suffix, ".%llx",
+                static_cast<unsigned long long>(nanos) + (seq++ & 0xffff));
+  const std::string ns = str(m, "namespace").empty() ? "default" : str(m, "namespace");
+  const std::string now = common::rfc3339(wall);
+  json involved = {{"apiVersion", "v1"},
+                   {"kind", "Pod"},
+                   {"name", str(m, "name")},
+                   {"namespace", ns},
+                   {"uid", str(m, "uid")}};
+  if (!str(m, "resourceVersion").empty()) involved["resourceVersion"] = str(m, "resourceVersion");
+  if (!fieldPath.empty()) involved["fieldPath"] = fieldPath;
+  json ev = {{"apiVersion", "v1"},
+             {"kind", "Event"},
+             {"metadata", {{"name", str(m, "name") + suffix}, {"namespace", ns}}},
+             {"involvedObject", involved},
+             {"reason", reason},
+             {"message", message},
+             {"type", type},
+             {"source", {{"component", "kubelet"}, {"host", nodeName_}}},
+             {"firstTimestamp", now},
+             {"lastTimestamp", now},
+             {"count", 1},
+             {"reportingComponent", "kubelet"},
+             {"reportingInstance", nodeName_}};
+  (void)api_->create(res("", "v1", "events"), ns, ev);
+}
+
+Status Kubelet::syncPod(const std::string& uid) {
+  json pod;
+  bool removed = false;
+  std::map<std::string, ContainerExtra> extra;
+  std::set<std::string> kills;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pods_.find(uid);
+    if (it == pods_.end()) return Status::Ok();
+    pod = it->second.pod;
+    removed = it->second.removed;
+    extra = it->second.extra;
+    kills = std::exchange(it->second.killRequests, {});
+  }
+  std::string sandboxId;
+  std::vector<std::string> sandboxes, containers;
+  KILN_ASSIGN_OR_RETURN(PodRuntimeView view, runtimeView(uid, &sandboxId, &sandboxes, &containers));
+  const json& meta = field(pod, "metadata");
+  const json& spec = field(pod, "spec");
+  const std::string ns = str(meta, "namespace");
+
+  // Gone from the API, or being deleted: stop everything, then finish the deletion.
+  if (removed || field(meta, "deletionTimestamp").is_string()) {
+    int64_t grace = 30;
+    if (field(meta, "deletionGracePeriodSeconds").is_number_integer()) {
+      grace = field(meta, "deletionGracePeriodSeconds").get<int64_t>();
+    } else if (field(spec, "terminationGracePeriodSeconds").is_number_integer()) {
+      grace = field(spec, "terminationGracePeriodSeconds").get<int64_t>();
+    }
+    if (removed) grace = std::min<int64_t>(grace, 2);  // nobody waits for it any more
+    {
+      std::lock_guard lock(mu_);
+      for (auto it = probes_.begin(); it != probes_.end();) {
+        it = it->second.podUid == uid ? probes_.erase(it) : std::next(it);
+      }
+    }
+    KILN_RETURN_IF_ERROR(killPod(uid, removed ? json() : pod, grace, sandboxes));
+    // Containers left without a sandbox (none with the embedded runtime).
+    for (const auto& id : containers) (void)criCall("RemoveContainer", {{"containerId", id}});
+    if (Status s = volumes_->tearDown(uid); !s.ok()) {
+      log_.warn("volume teardown failed", {{"pod_uid", uid}, {"error", s.message()}});
+    }
+    // Volumes are torn down (unmounted) above; what is left is the kubelet's own files.
+    std::error_code ec;
+    std::filesystem::remove(podDir(uid) + "/etc-hosts", ec);
+    std::filesystem::remove(podDir(uid), ec);
+    if (removed) {
+      if (!pod.is_null()) std::filesystem::remove_all(podLogDir(pod), ec);
+      std::lock_guard lock(mu_);
+      pods_.erase(uid);
+      crashBackoff_.forgetPrefix(uid + "/");
+      pullBackoff_.forgetPrefix(uid + "/");
+      return Status::Ok();
+    }
+    // The status manager's final step: delete with grace 0, only this pod (its uid).
+    json opts = {{"apiVersion", "v1"},
+                 {"kind", "DeleteOptions"},
+                 {"gracePeriodSeconds", 0},
+                 {"preconditions", {{"uid", uid}}}};
+    Status s = api_->remove(res("", "v1", "pods"), ns, str(meta, "name"), opts);
+    if (!s.ok() && s.code() != Code::kNotFound && s.code() != Code::kConflict) return s;
+    return Status::Ok();
+  }
+
+  // Liveness failures the prober reported: kill, and the restart policy decides.
+  for (const auto& id : kills) {
+    for (const auto& c : view.containers) {
+      if (c.id != id || c.state != "CONTAINER_RUNNING") continue;
+      int64_t grace = criInt64(field(spec, "terminationGracePeriodSeconds"));
+      if (!field(spec, "terminationGracePeriodSeconds").is_number_integer()) grace = 30;
+      event(pod, "Normal", "Killing",
+            "Container " + c.name + " failed liveness probe, will be restarted",
+            "spec.containers{" + c.name + "}");
+      (void)criCall("StopContainer", {{"containerId", id}, {"timeout", grace}},
+                    std::chrono::seconds(grace) + 30s);
+    }
+  }
+  if (!kills.empty()) {
+    sandboxes.clear();
+    containers.clear();
+    KILN_ASSIGN_OR_RETURN(view, runtimeView(uid, &sandboxId, &sandboxes, &containers));
+  }
+  view.extra = extra;
+  PodActions actions = computePodActions(pod, view);
+  std::chrono::milliseconds requeue{0};
+  if (actions.createSandbox) {
+    auto id = createSandbox(pod, sandboxes);
+    if (!id.ok()) {
+      view.extra.clear();
+      json st = generatePodStatus(pod, view, hostIPs(), Clock::now());
+      (void)writeStatus(uid, pod, st);
+      return id.status();
+    }
+    sandboxId = *id;
+    sandboxes.clear();
+    containers.clear();
+    KILN_ASSIGN_OR_RETURN(view, runtimeView(uid, &sandboxId, &sandboxes, &containers));
+    view.extra = extra;
+  }
+  if (!actions.podDone && view.sandboxReady) {
+    if (Status s = volumes_->setUp(pod); !s.ok()) {
+      event(pod, "Warning", "FailedMount", s.message());
+      requeue = 5s;
+    } else {
+      if (field(spec, "hostNetwork") != true) {
+        (void)common::makeDirs(podDir(uid), 0755);
+        (void)common::writeFileAtomic(podDir(uid) + "/etc-hosts",
+                                      managedHostsFile(pod, view.podIPs, o_.clusterDomain), 0644);
+      }
+      const json sbCfg = sandboxConfig(pod, 0);
+      for (const auto& name : actions.start) {
+        json c;
+        for (const auto& s : arr(spec, actions.startAreInit ? "initContainers" : "containers")) {
+          if (str(s, "name") == name) c = s;
+        }
+        if (c.is_null()) continue;
+        auto d =
+            startContainer(uid, pod, c, actions.startAreInit, sandboxId, sbCfg, view, view.extra);
+        if (d.count() > 0 && (requeue.count() == 0 || d < requeue)) requeue = d;
+      }
+    }
+  }
+  if (actions.podDone && !sandboxes.empty()) {
+    // A finished pod: its containers stay (for their logs and status), the sandbox stops.
+    bool stopped;
+    {
+      std::lock_guard lock(mu_);
+      stopped = pods_[uid].sandboxStopped;
+    }
+    if (!stopped && !view.sandboxReady) stopped = true;
+    if (!stopped) {
+      for (const auto& id : sandboxes) (void)criCall("StopPodSandbox", {{"podSandboxId", id}});
+      std::lock_guard lock(mu_);
+      pods_[uid].sandboxStopped = true;
+    }
+  }
+  // Fresh view for the status (what just started is running now).
+  {
+    auto ex = view.extra;
+    sandboxes.clear();
+    containers.clear();
+    std::string sid;
+    auto v2 = runtimeView(uid, &sid, &sandboxes, &containers);
+    if (v2.ok()) {
+      view = std::move(*v2);
+      view.extra = ex;
+    }
+  }
+  // Waiting reasons hold only while the container is not running.
+  for (auto& [name, e] : view.extra) {
+    const RuntimeContainer* rc = latestContainer(view, name);
+    if (rc && rc->state == "CONTAINER_RUNNING") {
+      e.waitingReason.clear();
+      e.waitingMessage.clear();
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto it = pods_.find(uid);
+    if (it != pods_.end()) {
+      // Probe results may have changed meanwhile: keep the prober's ready/started.
+      for (auto& [name, e] : view.extra) {
+        auto cur = it->second.extra.find(name);
+        if (cur != it->second.extra.end() &&
+            (e.ready.has_value() == cur->second.ready.has_value())) {
+          e.ready = cur->second.ready;
+          e.started = cur->second.started;
+        }
+      }
+      it->second.extra = view.extra;
+    }
+  }
+  syncProbes(uid, pod, view);
+  json st = generatePodStatus(pod, view, hostIPs(), Clock::now());
+  Status ws = writeStatus(uid, pod, st);
+  if (requeue.count() > 0) queue_->addAfter(uid, requeue);
+  return ws;
+}
+
+// --- Probes --------------------------------------------------------------------------------------
+
+void Kubelet::syncProbes(const std::string& uid, const json& pod, const PodRuntimeView& v) {
+  std::lock_guard lock(mu_);
+  std::set<std::string> want;
+  for (const char* list : {"containers", "initContainers"}) {
+    for (const auto& c : arr(field(pod, "spec"), list)) {
+      const std::string name = str(c, "name");
+      const RuntimeContainer* rc = latestContainer(v, name);
+      if (!rc || rc->state != "CONTAINER_RUNNING") continue;
+      if (std::string(list) == "initContainers" && !isSidecar(c)) continue;
+      for (auto [k, kind] : {std::pair{"livenessProbe", ProbeTracker::Kind::Liveness},
+                             {"readinessProbe", ProbeTracker::Kind::Readiness},
+                             {"startupProbe", ProbeTracker::Kind::Startup}}) {
+        if (!field(c, k).is_object()) continue;
+        const std::string key = uid + "/" + name + "/" + k;
+        want.insert(key);
+        auto it = probes_.find(key);
+        if (it != probes_.end() && it->second.containerId == rc->id) continue;
+        ProbeEntry e;
+        e.podUid = uid;
+        e.container = name;
+        e.containerId = rc->id;
+        e.probe = field(c, k);
+        e.containerSpec = c;
+        auto startedAt =
+            std::chrono::steady_clock::now() -
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                Clock::now() - Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::nanoseconds(rc->startedAt))));
+        if (rc->startedAt == 0) startedAt = std::chrono::steady_clock::now();
+        e.tracker = std::make_unique<ProbeTracker>(kind, e.probe, startedAt);
+        probes_[key] = std::move(e);
+      }
+    }
+  }
+  for (auto it = probes_.begin(); it != probes_.end();) {
+    if (it->second.podUid == uid && !want.count(it->first)) {
+      it = probes_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Kubelet::proberLoop() {
+  ExecFn exec = [this](const std::string& cid, const std::vector<std::string>& cmd,
+                       std::chrono::milliseconds t) -> StatusOr<std::pair<int, std::string>> {
+    KILN_ASSIGN_OR_RETURN(json r, criCall("ExecSync",
+                                          {{"containerId", cid},
+                                           {"cmd", cmd},
+                                           {"timeout", std::max<int64_t>(1, t.count() / 1000)}},
+                                          t + 5s));
+    std::string out = b64(str(r, "stdout")) + b64(str(r, "stderr"));
+    return std::make_pair(static_cast<int>(criInt64(field(r, "exitCode"))), out);
+  };
+  while (sleepFor(200ms)) {
+    // Pick the due probes under the lock, run them without it.
+    struct Due {
+      std::string key, uid, container, containerId, podIP;
+      json probe, spec;
+      ProbeTracker::Kind kind;
+      std::chrono::milliseconds timeout;
+    };
+    std::vector<Due> due;
+    const auto now = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [key, e] : probes_) {
+        if (!e.tracker->due(now)) continue;
+        // Liveness and readiness wait for the startup probe (upstream's startup gating).
+        if (e.tracker->kind() != ProbeTracker::Kind::Startup) {
+          auto st = probes_.find(e.podUid + "/" + e.container + "/startupProbe");
+          if (st != probes_.end() && st->second.tracker->result() != ProbeResult::Success) {
+            continue;
+          }
+        }
+        std::string podIP;
+        auto p = pods_.find(e.podUid);
+        if (p != pods_.end()) podIP = str(field(p->second.pod, "status"), "podIP");
+        due.push_back({key, e.podUid, e.container, e.containerId, podIP, e.probe, e.containerSpec,
+                       e.tracker->kind(), e.tracker->timeout()});
+      }
+    }
+    struct Unhealthy {
+      json pod;
+      std::string message, fieldPath;
+    };
+    std::vector<Unhealthy> unhealthy;  // events, written after the lock is released
+    for (const auto& d : due) {
+      if (stopping()) return;
+      for (const auto& u : std::exchange(unhealthy, {})) {
+        event(u.pod, "Warning", "Unhealthy", u.message, u.fieldPath);
+      }
+      ProbeOutcome out = runProbe(d.probe, d.spec, d.podIP, d.containerId, exec);
+      std::lock_guard lock(mu_);
+      auto it = probes_.find(d.key);
+      if (it == probes_.end() || it->second.containerId != d.containerId) continue;
+      const bool changed = it->second.tracker->record(out, std::chrono::steady_clock::now());
+      auto p = pods_.find(d.uid);
+      if (p == pods_.end()) continue;
+      if (out.result == ProbeResult::Failure) {
+        const char* what = d.kind == ProbeTracker::Kind::Liveness    ? "Liveness"
+                           : d.kind == ProbeTracker::Kind::Readiness ? "Readiness"
+                                                                     : "Startup";
+        unhealthy.push_back({p->second.pod, std::string(what) + " probe failed: " + out.message,
+                             "spec.containers{" + d.container + "}"});
+      }
+      if (!changed) continue;
+      const ProbeResult r = it->second.tracker->result();
+      ContainerExtra& ex = p->second.extra[d.container];
+      if (d.kind == ProbeTracker::Kind::Readiness) ex.ready = r == ProbeResult::Success;
+      if (d.kind == ProbeTracker::Kind::Startup) ex.started = r == ProbeResult::Success;
+      if ((d.kind == ProbeTracker::Kind::Liveness || d.kind == ProbeTracker::Kind::Startup) &&
+          r == ProbeResult::Failure) {
+        p->second.killRequests.insert(d.containerId);
+        probes_.erase(it);
+      }
+      queue_->add(d.uid);
+    }
+    for (const auto& u : unhealthy) event(u.pod, "Warning", "Unhealthy", u.message, u.fieldPath);
+  }
+}
+
+// --- KubeletRuntime --------------------------------------------------------------------------
+
+StatusOr<KubeletRuntime::ContainerRef> Kubelet::findContainer(const std::string& ns,
+                                                              const std::string& podName,
+                                                              const std::string& container,
+                                                              bool previous) {
+  std::string uid;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [u, st] : pods_) {
+      const json& m = field(st.pod, "metadata");
+      if (!st.removed && str(m, "namespace") == ns && str(m, "name") == podName) uid = u;
+    }
+  }
+  if (uid.empty())
+    return Status(Code::kNotFound, "pod " + ns + "/" + podName + " is not on this node");
+  std::string sid;
+  std::vector<std::string> sbs, cts;
+  KILN_ASSIGN_OR_RETURN(PodRuntimeView v, runtimeView(uid, &sid, &sbs, &cts));
+  const RuntimeContainer* c =
+      previous ? previousContainer(v, container) : latestContainer(v, container);
+  if (!c) {
+    return Status(Code::kNotFound, std::string(previous ? "previous terminated " : "") +
+                                       "container \"" + container + "\" in pod \"" + podName +
+                                       "\" not found");
+  }
+  return ContainerRef{c->id, c->logPath, c->state == "CONTAINER_RUNNING"};
+}
+
+// --- run ------------------------------------------------------------------------------------
+
+Status Kubelet::run(common::ComponentContext& ctx) {
+  auto local = o_.api ? o_.api->get() : nullptr;
+  if (!local) return failedPrecondition("the API server published no in-process API");
+  api_ = client::makeLocalClient(local, "kubelet");
+  nodeName_ = nodeNameOrHostname(o_.nodeName);
+  cri_ = makeGrpcCriClient(o_.criEndpoint);
+  // Ready at once: nothing depends on the kubelet, and a runtime or API that is slow to answer
+  // must not hold the whole server's start (the node shows up when it can register).
+  ctx.ready();
+  // The runtime may still be coming up (an external one especially).
+  for (int i = 0;; ++i) {
+    auto v = criCall("Version", json::object(), 5s);
+    if (v.ok()) {
+      runtimeVersion_ = str(*v, "runtimeName") + "://" + str(*v, "runtimeVersion");
+      break;
+    }
+    if (i % 10 == 0) {
+      ctx.logger().warn("waiting for the container runtime",
+                        {{"endpoint", o_.criEndpoint}, {"error", v.status().message()}});
+    }
+    if (!sleepFor(500ms)) return Status::Ok();
+  }
+  host_ = readHostInfo(o_.dataDir, o_.nodeIps);
+  nodeCfg_.name = nodeName_;
+  nodeCfg_.controlPlane = o_.controlPlane;
+  nodeCfg_.kubeletPort = o_.kubeletPort;
+  nodeCfg_.extraLabels = o_.nodeLabels;
+  nodeCfg_.taints = o_.nodeTaints;
+  nodeCfg_.kubeletVersion = common::buildInfo().kubernetes + "+kiln";
+  dns_.clusterDns = o_.clusterDns;
+  dns_.clusterDomain = o_.clusterDomain;
+  if (auto rc = common::readFile("/etc/resolv.conf", 1 << 16); rc.ok()) {
+    parseResolvConf(*rc, &dns_);
+  }
+  VolumeSources vs;
+  vs.getConfigMap = [this](const std::string& ns, const std::string& n) {
+    return api_->get(res("", "v1", "configmaps"), ns, n);
+  };
+  vs.getSecret = [this](const std::string& ns, const std::string& n) {
+    return api_->get(res("", "v1", "secrets"), ns, n);
+  };
+  vs.getPVC = [this](const std::string& ns, const std::string& n) {
+    return api_->get(res("", "v1", "persistentvolumeclaims"), ns, n);
+  };
+  vs.getPV = [this](const std::string& n) {
+    return api_->get(res("", "v1", "persistentvolumes"), "", n);
+  };
+  vs.requestToken = [this](const std::string& ns, const std::string& sa,
+                           const json& spec) -> StatusOr<json> {
+    json tr = {
+        {"apiVersion", "authentication.k8s.io/v1"}, {"kind", "TokenRequest"}, {"spec", spec}};
+    KILN_ASSIGN_OR_RETURN(
+        json r, api_->createSubresource(res("", "v1", "serviceaccounts"), ns, sa, "token", tr));
+    return field(r, "status");
+  };
+  (void)common::makeDirs(o_.dataDir + "/agent/pods", 0750);
+  (void)common::makeDirs(o_.dataDir + "/agent/logs/pods", 0755);
+  volumes_ = std::make_unique<VolumeManager>(o_.dataDir + "/agent/pods", vs);
+
+  while (true) {
+    Status s = registerNode();
+    if (s.ok()) break;
+    ctx.logger().warn("node registration failed, retrying", {{"error", s.message()}});
+    if (!sleepFor(1s)) return Status::Ok();
+  }
+  queue_ = std::make_unique<client::WorkQueue>();
+  informer_ =
+      std::make_unique<client::Informer>(client::makeListWatch(*api_, res("", "v1", "pods")));
+  informer_->addHandlers(
+      {[this](const client::Object& o) { onPod(o, false); },
+       [this](const client::Object&, const client::Object& cur) { onPod(cur, false); },
+       [this](const client::Object& o) { onPod(o, true); }});
+  informer_->start();
+  // Not owning: the supervisor owns the component; the slot is cleared before run() returns.
+  if (o_.slot) o_.slot->set(std::shared_ptr<KubeletRuntime>(this, [](KubeletRuntime*) {}));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < o_.workers; ++i) threads.emplace_back([this] { workerLoop(); });
+  threads.emplace_back([this] { nodeLoop(); });
+  threads.emplace_back([this] { relistLoop(); });
+  threads.emplace_back([this] { proberLoop(); });
+  ctx.logger().info(
+      "kubelet running",
+      {{"node", nodeName_}, {"runtime", runtimeVersion_}, {"cri_endpoint", o_.criEndpoint}});
+  {
+    std::unique_lock lock(stopMu_);
+    stopCv_.wait(lock, [this] { return stop_; });
+  }
+  if (o_.slot) o_.slot->set(nullptr);
+  informer_->stop();
+  queue_->shutDown();
+  // Workers may be inside a long CRI call (a StopContainer waiting out a grace period): cancel
+  // it; what was left undone is redone by the next kubelet (the API still says what to do).
+  cri_->shutdown();
+  for (auto& t : threads) t.join();
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::unique_ptr<common::Component> makeKubelet(KubeletOptions options) {
+  return std::make_unique<Kubelet>(std::move(options));
+}
+
+}  // namespace kiln::kubelet

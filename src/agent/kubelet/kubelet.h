@@ -1,0 +1,86 @@
+// The `kubelet` component of `kiln server` (and later `kiln agent`): registers this machine's
+// Node, renews its kube-node-lease Lease, reports the Node's status, and runs the pods bound to
+// it through CRI only (upstream pkg/kubelet: pod workers, SyncPod, the status manager, the
+// prober manager, a PLEG that relists the runtime every second). API access goes through
+// client::ApiClient so a remote agent can swap the in-process client for an HTTPS one.
+//
+// Threads: the pod informer's; `workers` pod workers draining one work queue keyed by pod uid
+// (so one pod's syncs never overlap); the node loop (status, lease); the relist loop; the
+// prober loop. Containers keep running when the kubelet stops (they are the runtime's), and a
+// kubelet that starts adopts what the runtime already runs for its pods.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/supervisor.h"
+
+namespace kiln::apiserver {
+class LocalApiSlot;
+}
+
+namespace kiln::kubelet {
+
+class CriClient;
+
+// What the kubelet's HTTPS API (logs, exec, attach, port-forward) needs from the kubelet.
+// Thread-safe.
+class KubeletRuntime {
+ public:
+  virtual ~KubeletRuntime() = default;
+  struct ContainerRef {
+    std::string containerId;  // the CRI id (no kiln:// prefix)
+    std::string logPath;      // the CRI log file (absolute)
+    bool running = false;
+  };
+  // The newest (or with `previous`, the one before it) container `container` of the pod
+  // namespace/pod that this kubelet runs. NotFound when there is none.
+  virtual StatusOr<ContainerRef> findContainer(const std::string& ns, const std::string& pod,
+                                               const std::string& container,
+                                               bool previous = false) = 0;
+  // The CRI runtime the kubelet uses (for exec/attach/port-forward streaming).
+  virtual CriClient& cri() = 0;
+};
+
+// Where the running kubelet publishes itself (set once it runs, reset when it stops).
+class KubeletSlot {
+ public:
+  std::shared_ptr<KubeletRuntime> get() const {
+    std::lock_guard lock(mu_);
+    return k_;
+  }
+  void set(std::shared_ptr<KubeletRuntime> k) {
+    std::lock_guard lock(mu_);
+    k_ = std::move(k);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<KubeletRuntime> k_;
+};
+
+struct KubeletOptions {
+  std::shared_ptr<apiserver::LocalApiSlot> api;
+  std::string dataDir;
+  std::string nodeName;  // "" = the hostname, lowercased
+  std::vector<std::string> nodeIps, nodeLabels, nodeTaints;
+  std::string criEndpoint = "/run/kiln/cri.sock";  // a socket path or unix:// URL
+  std::string clusterDns = "10.43.0.10";
+  std::string clusterDomain = "cluster.local";
+  bool controlPlane = true;  // a server's node: control-plane/master role labels
+  std::vector<std::string> dependencies = {"apiserver"};
+  std::shared_ptr<KubeletSlot> slot;  // may be null
+  int workers = 4;
+  int kubeletPort = 10250;  // where the kubelet API (kubelet_server.h) listens
+};
+
+std::unique_ptr<common::Component> makeKubelet(KubeletOptions options);
+
+// The node name the kubelet uses for `flag` (--node-name): the flag, else the hostname,
+// lowercased.
+std::string nodeNameOrHostname(const std::string& flag);
+
+}  // namespace kiln::kubelet
