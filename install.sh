@@ -191,4 +191,25 @@ until ready; do
   fi
   sleep 0.2
 done
-info "kiln is ready: kubeconfig $KUBECONFIG_FILE; try: kiln kubectl get namespaces"
+# With the node agent (the default), ready means this machine's Node is Ready too.
+node_ready() {
+  kubectl --kubeconfig "$KUBECONFIG_FILE" --request-timeout=2s get nodes \
+    -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null |
+    grep -qx True
+}
+case " ${INSTALL_KILN_EXEC:-} " in
+  *" --disable-agent "*) ;;
+  *)
+    info "waiting for the node to be Ready"
+    until node_ready; do
+      if [ "$(date +%s)" -ge "$deadline" ]; then
+        show_log
+        kubectl --kubeconfig "$KUBECONFIG_FILE" get nodes -o wide 2>&1 || true
+        fatal "the node did not become Ready within ${READY_TIMEOUT}s (log above)"
+      fi
+      sleep 0.2
+    done
+    kubectl --kubeconfig "$KUBECONFIG_FILE" get nodes
+    ;;
+esac
+info "kiln is ready: kubeconfig $KUBECONFIG_FILE; try: kiln kubectl get nodes"

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "agent/kubelet/kubelet.h"
+#include "agent/kubelet/kubelet_server.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/datastore_flags.h"
@@ -54,6 +56,12 @@ CommandSpec serverSpec() {
        .type = FlagType::kInt,
        .defaultValue = "6443",
        .help = "API server port",
+       .valueName = "PORT",
+       .check = checks::port},
+      {.name = "kubelet-port",
+       .type = FlagType::kInt,
+       .defaultValue = "10250",
+       .help = "kubelet API port (logs, exec, attach, port-forward)",
        .valueName = "PORT",
        .check = checks::port},
       {.name = "advertise-address",
@@ -139,6 +147,12 @@ CommandSpec serverSpec() {
        .defaultValue = "/run/kiln/cri.sock",
        .help = "socket of the embedded runtime's CRI server (mode 0600)",
        .valueName = "PATH",
+       .check = checks::nonEmpty},
+      {.name = "cri-stream-address",
+       .defaultValue = "127.0.0.1:0",
+       .help = "HOST:PORT of the embedded runtime's streaming server (CRI Exec/PortForward URLs; "
+               "port 0: an ephemeral one)",
+       .valueName = "HOST:PORT",
        .check = checks::nonEmpty},
       {.name = "private-registry",
        .defaultValue = "/etc/kiln/registries.yaml",
@@ -320,6 +334,9 @@ int runServer(const Args& args) {
   api.tlsCertFile = tls->servingCertFile;
   api.tlsKeyFile = tls->servingKeyFile;
   api.clientCaFile = tls->clientCaFile;
+  api.kubeletClientCertFile = tls->kubeletClientCertFile;
+  api.kubeletClientKeyFile = tls->kubeletClientKeyFile;
+  api.kubeletCaFile = tls->serverCaFile;
   api.tokens = {tls->token, tls->token.substr(tls->token.find("::") + 2)};
   api.nodePortRange = cfg.str("service-node-port-range");
   api.serviceAccountIssuer = "https://kubernetes.default.svc." + cfg.str("cluster-domain");
@@ -333,6 +350,7 @@ int runServer(const Args& args) {
                                             .rootCaPem = tls->serverCaCertPem,
                                             .serviceAccountKeyPem = tls->serviceAccountKeyPem,
                                             .storageRoot = dataDir + "/storage",
+                                            .clusterCidr = cfg.str("cluster-cidr"),
                                             .leaderElect = !etcd->endpoints.empty()}));
   }
   if (!cfg.boolean("disable-scheduler")) {
@@ -342,9 +360,50 @@ int runServer(const Args& args) {
 
   // The embedded container runtime, unless there is no agent or an external runtime is used.
   if (!cfg.boolean("disable-agent") && cfg.str("container-runtime-endpoint").empty()) {
-    supervisor.add(runtime::makeRuntimeComponent({.dataDir = dataDir,
-                                                  .socketPath = cfg.str("cri-socket"),
-                                                  .registriesFile = cfg.str("private-registry")}));
+    runtime::RuntimeOptions ro{.dataDir = dataDir,
+                               .socketPath = cfg.str("cri-socket"),
+                               .registriesFile = cfg.str("private-registry"),
+                               .clusterCidr = cfg.str("cluster-cidr"),
+                               .streamingAddress = cfg.str("cri-stream-address")};
+    // Image GC thresholds and container log rotation: the kubelet settings k3s passes with
+    // --kubelet-arg, applied by the runtime.
+    if (auto st = runtime::applyKubeletArgs(cfg.list("kubelet-arg"), &ro); !st.ok()) {
+      printError("server", st.message());
+      return kExitError;
+    }
+    supervisor.add(runtime::makeRuntimeComponent(std::move(ro)));
+  }
+  // The kubelet: this machine's Node and its pods, over the embedded runtime's CRI socket or
+  // --container-runtime-endpoint.
+  if (!cfg.boolean("disable-agent")) {
+    kubelet::KubeletOptions ko;
+    ko.api = localApi;
+    ko.dataDir = dataDir;
+    ko.nodeName = cfg.str("node-name");
+    ko.nodeIps = cfg.list("node-ip");
+    ko.nodeLabels = cfg.list("node-label");
+    ko.nodeTaints = cfg.list("node-taint");
+    ko.clusterDns = cfg.str("cluster-dns");
+    ko.clusterDomain = cfg.str("cluster-domain");
+    ko.kubeletPort = static_cast<int>(cfg.integer("kubelet-port"));
+    ko.criEndpoint = cfg.str("container-runtime-endpoint");
+    if (ko.criEndpoint.empty()) {
+      ko.criEndpoint = cfg.str("cri-socket");
+      ko.dependencies = {"apiserver", "runtime"};
+    }
+    supervisor.add(kubelet::makeKubelet(std::move(ko)));
+    // The kubelet API on :10250 (logs, exec, attach, port-forward for the API server).
+    kubelet::KubeletServerOptions ks;
+    ks.port = static_cast<uint16_t>(cfg.integer("kubelet-port"));
+    ks.tlsCertFile = tls->kubeletServingCertFile;
+    ks.tlsKeyFile = tls->kubeletServingKeyFile;
+    ks.clientCaFile = tls->clientCaFile;
+    ks.allowedClientCommonName = pki::kKubeletClientCommonName;
+    ks.criEndpoint = cfg.str("container-runtime-endpoint").empty()
+                         ? cfg.str("cri-socket")
+                         : cfg.str("container-runtime-endpoint");
+    if (cfg.str("container-runtime-endpoint").empty()) ks.dependencies = {"runtime"};
+    supervisor.add(kubelet::makeKubeletServer(std::move(ks)));
   }
 
   Status result = supervisor.run();

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <variant>
 
 #include "api/k8s_protobuf.h"
 #include "api/managed_fields.h"
@@ -29,6 +30,7 @@
 #include "api/selector.h"
 #include "api/yaml_json.h"
 #include "common/build_info.h"
+#include "common/byte_pump.h"
 #include "common/encoding.h"
 #include "common/io_component.h"
 #include "common/metrics.h"
@@ -103,6 +105,22 @@ std::string strictDecodingError(const std::vector<std::string>& fields) {
   std::string out = "strict decoding error: ";
   for (size_t i = 0; i < fields.size(); ++i) {
     out += (i ? ", unknown field \"" : "unknown field \"") + fields[i] + "\"";
+  }
+  return out;
+}
+
+// A query value for a URL (RFC 3986 unreserved characters kept).
+std::string percentEncodeQuery(const std::string& v) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : v) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
   }
   return out;
 }
@@ -1007,6 +1025,178 @@ class Handlers {
                                    details));
   }
 
+ public:
+  // Where a pod's kubelet serves pods/log, exec, attach and portforward (its Node's InternalIP
+  // and kubelet port, and the kubelet's path and query, as upstream's pod strategy builds them
+  // in LogLocation/ExecLocation/AttachLocation/PortForwardLocation), or the error to answer.
+  struct KubeletTarget {
+    std::string host;
+    uint16_t port = 10250;
+    std::string target;
+  };
+  std::variant<KubeletTarget, Response> kubeletLocation(const Request& req, const RequestInfo& ri) {
+    const api::ResourceInfo& info = *api::findResource("", "v1", "pods");
+    StatusDetails details{ri.name, "", "pods", {}};
+    const std::string& sub = ri.subresource;
+    const std::string target(req.target());
+    auto bad = [&](const std::string& msg) -> Response {
+      return fromStatus(toApiStatus(invalidArgument(msg), details));
+    };
+    auto pod = storeFor(info).get(ri.namespaceName, ri.name);
+    if (!pod.ok()) return fromStatus(toApiStatus(pod.status(), details));
+    // Fields read leniently: a null or mistyped field is treated as absent.
+    auto obj = [](const json& o, const char* k) -> const json& {
+      static const json empty = json::object();
+      auto it = o.is_object() ? o.find(k) : o.end();
+      return o.is_object() && it != o.end() && it->is_object() ? *it : empty;
+    };
+    auto arr = [](const json& o, const char* k) -> const json& {
+      static const json empty = json::array();
+      auto it = o.is_object() ? o.find(k) : o.end();
+      return o.is_object() && it != o.end() && it->is_array() ? *it : empty;
+    };
+    auto str = [](const json& o, const char* k) -> std::string {
+      auto it = o.is_object() ? o.find(k) : o.end();
+      return o.is_object() && it != o.end() && it->is_string() ? it->get<std::string>() : "";
+    };
+    const json& spec = obj(*pod, "spec");
+    const json& status = obj(*pod, "status");
+    std::string node = str(spec, "nodeName");
+    if (node.empty()) return bad("pod " + ri.name + " does not have a host assigned");
+    std::string query;
+    auto add = [&query](const std::string& k, const std::string& v) {
+      query += (query.empty() ? "?" : "&") + k + "=" + percentEncodeQuery(v);
+    };
+    std::string path;
+    if (sub == "portforward") {
+      path = "/portForward/" + ri.namespaceName + "/" + ri.name;
+      for (const auto& p : queryParams(target, "ports")) add("port", p);
+    } else {
+      // The container: named, else the only one (upstream's message otherwise).
+      std::string container = queryParam(target, "container");
+      std::vector<std::string> names, initNames;
+      for (const auto& c : arr(spec, "containers")) names.push_back(str(c, "name"));
+      for (const auto& c : arr(spec, "initContainers")) {
+        initNames.push_back(str(c, "name"));
+      }
+      auto list = [](const std::vector<std::string>& v) {
+        std::string out;
+        for (const auto& n : v) out += (out.empty() ? "" : " ") + n;
+        return "[" + out + "]";
+      };
+      if (container.empty()) {
+        if (names.size() == 1) {
+          container = names[0];
+        } else {
+          std::string msg = "a container name must be specified for pod " + ri.name +
+                            ", choose one of: " + list(names);
+          if (!initNames.empty()) msg += " or one of the init containers: " + list(initNames);
+          return bad(msg);
+        }
+      }
+      bool known = std::find(names.begin(), names.end(), container) != names.end() ||
+                   std::find(initNames.begin(), initNames.end(), container) != initNames.end();
+      for (const auto& c : arr(spec, "ephemeralContainers")) {
+        if (str(c, "name") == container) known = true;
+      }
+      if (!known) return bad("container " + container + " is not valid for pod " + ri.name);
+      std::string phase = str(status, "phase");
+      if (sub == "log") {
+        // What the kubelet checks before reading a log (validateContainerLogStatus).
+        const json* cs = nullptr;
+        for (const char* field : {"containerStatuses", "initContainerStatuses"}) {
+          for (const auto& c : arr(status, field)) {
+            if (str(c, "name") == container) cs = &c;
+          }
+        }
+        bool previous = queryParam(target, "previous") == "true";
+        if (cs == nullptr) {
+          return bad("container \"" + container + "\" in pod \"" + ri.name +
+                     "\" is waiting to start: ContainerCreating");
+        }
+        const json& st = obj(*cs, "state");
+        const json& last = obj(*cs, "lastState");
+        if (previous && !last.contains("terminated")) {
+          return bad("previous terminated container \"" + container + "\" in pod \"" + ri.name +
+                     "\" not found");
+        }
+        if (!previous && st.contains("waiting") && !last.contains("terminated")) {
+          return bad(
+              "container \"" + container + "\" in pod \"" + ri.name + "\" is waiting to start: " +
+              (str(obj(st, "waiting"), "reason").empty() ? std::string("ContainerCreating")
+                                                         : str(obj(st, "waiting"), "reason")));
+        }
+        for (const char* k : {"follow", "previous", "timestamps", "sinceSeconds", "sinceTime",
+                              "tailLines", "limitBytes"}) {
+          std::string v = queryParam(target, k);
+          if (!v.empty()) add(k, v);
+        }
+        for (const char* k : {"tailLines", "limitBytes", "sinceSeconds"}) {
+          std::string v = queryParam(target, k);
+          if (v.empty()) continue;
+          char* end = nullptr;
+          long long n = std::strtoll(v.c_str(), &end, 10);
+          bool okNumber = end != v.c_str() && *end == '\0';
+          long long min = std::string(k) == "tailLines" ? 0 : 1;
+          if (!okNumber || n < min) {
+            details.kind = "PodLogOptions";
+            details.causes = {
+                {"FieldValueInvalid",
+                 "must be greater than " + std::string(min == 0 ? "or equal to 0" : "0"), k}};
+            return fromStatus(invalidStatus(
+                std::string("PodLogOptions \"\" is invalid: ") + k + ": Invalid value: " + v +
+                    ": must be greater than " + (min == 0 ? "or equal to 0" : "0"),
+                details));
+          }
+        }
+        path = "/containerLogs/" + ri.namespaceName + "/" + ri.name + "/" + container;
+      } else {
+        if (phase == "Succeeded" || phase == "Failed") {
+          return bad(std::string(sub == "exec" ? "cannot exec into" : "cannot attach to") +
+                     " a container in a completed pod; current phase is " + phase);
+        }
+        path = (sub == "exec" ? "/exec/" : "/attach/") + ri.namespaceName + "/" + ri.name + "/" +
+               container;
+        auto flag = [&](const char* from, const char* to) {
+          std::string v = queryParam(target, from);
+          if (v == "true" || v == "1") add(to, "1");
+        };
+        flag("stdin", "input");
+        flag("stdout", "output");
+        flag("stderr", "error");
+        flag("tty", "tty");
+        if (sub == "exec") {
+          auto cmd = queryParams(target, "command");
+          if (cmd.empty()) return bad("you must specify at least 1 command");
+          for (const auto& c : cmd) add("command", c);
+        }
+      }
+    }
+    auto n = storeFor(*api::findResource("", "v1", "nodes")).get("", node);
+    if (!n.ok()) return fromStatus(toApiStatus(n.status(), details));
+    const json& nst = obj(*n, "status");
+    KubeletTarget t;
+    std::string internal, any;
+    for (const auto& a : arr(nst, "addresses")) {
+      std::string type = str(a, "type"), addr = str(a, "address");
+      if (type == "InternalIP" && internal.empty()) internal = addr;
+      if (any.empty() && (type == "InternalIP" || type == "ExternalIP")) any = addr;
+    }
+    t.host = internal.empty() ? any : internal;
+    if (t.host.empty()) {
+      return fromStatus(customStatus(503, "ServiceUnavailable",
+                                     "node \"" + node + "\" has no address for its kubelet",
+                                     details));
+    }
+    const json& ep = obj(obj(nst, "daemonEndpoints"), "kubeletEndpoint");
+    int port =
+        ep.contains("Port") && ep["Port"].is_number_integer() ? ep["Port"].get<int>() : 10250;
+    t.port = static_cast<uint16_t>(port > 0 && port < 65536 ? port : 10250);
+    t.target = path + query;
+    return t;
+  }
+
+ private:
   // POST pods/NAME/binding: assigns the pod to a node (what the scheduler does), as upstream:
   // 409 if it is already assigned, PodScheduled=True, the binding's annotations copied.
   Response bindPod(registry::GenericStore& gs, const Request& req, const RequestInfo& ri,
@@ -1485,6 +1675,7 @@ class ApiServer final : public common::IoComponent {
       return unavailable("listen on " + options_.bindAddress + ":" + std::to_string(options_.port) +
                          ": " + ec.message());
     }
+    if (!options_.kubeletClientCertFile.empty()) KILN_RETURN_IF_ERROR(makeKubeletSslContext());
     if (!options_.tlsCertFile.empty()) {
       KILN_RETURN_IF_ERROR(makeSslContext());
       log_->info("serving the Kubernetes API over HTTPS",
@@ -1495,6 +1686,25 @@ class ApiServer final : public common::IoComponent {
     }
     asio::co_spawn(io(), acceptLoop(), asio::detached);
     if (options_.local) options_.local->set(std::make_shared<LocalApiImpl>(handlers_.get()));
+    return Status::Ok();
+  }
+
+  // Client TLS towards kubelets: the API server's kubelet client certificate, and the
+  // kubelet's serving certificate verified against the server CA.
+  Status makeKubeletSslContext() {
+    kubeletSsl_.emplace(asio::ssl::context::tls_client);
+    boost::system::error_code ec;
+    kubeletSsl_->set_options(asio::ssl::context::default_workarounds |
+                                 asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                                 asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1,
+                             ec);
+    kubeletSsl_->use_certificate_chain_file(options_.kubeletClientCertFile, ec);
+    if (ec) return invalidArgument(options_.kubeletClientCertFile + ": " + ec.message());
+    kubeletSsl_->use_private_key_file(options_.kubeletClientKeyFile, asio::ssl::context::pem, ec);
+    if (ec) return invalidArgument(options_.kubeletClientKeyFile + ": " + ec.message());
+    kubeletSsl_->load_verify_file(options_.kubeletCaFile, ec);
+    if (ec) return invalidArgument(options_.kubeletCaFile + ": " + ec.message());
+    kubeletSsl_->set_verify_mode(asio::ssl::verify_peer, ec);
     return Status::Ok();
   }
 
@@ -1712,6 +1922,13 @@ class ApiServer final : public common::IoComponent {
         co_await serveWatch(stream, std::move(req), std::move(ri).value());
         co_return;
       }
+      if (ri->isResourceRequest && ri->apiGroup.empty() && ri->resource == "pods" &&
+          (ri->subresource == "log" || ri->subresource == "exec" || ri->subresource == "attach" ||
+           ri->subresource == "portforward") &&
+          (req.method() == http::verb::get || req.method() == http::verb::post)) {
+        co_await serveKubeletProxy(stream, buf, std::move(req), std::move(ri).value());
+        co_return;
+      }
       Response r;
       auto started = std::chrono::steady_clock::now();
       if (!ri->isResourceRequest && isHealth(ri->path)) {
@@ -1844,6 +2061,87 @@ class ApiServer final : public common::IoComponent {
     auto [ec, n] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
     (void)n;
     co_return !ec;
+  }
+
+  // pods/log, exec, attach, portforward: the request goes to the pod's kubelet over TLS with
+  // the API server's kubelet client certificate, and from then on the connection is relayed
+  // byte for byte (the upgrade handshake and the WebSocket/SPDY streams, or the log text), as
+  // upstream's UpgradeAwareHandler does.
+  template <typename Stream>
+  asio::awaitable<void> serveKubeletProxy(Stream& stream, beast::flat_buffer& buf, Request req,
+                                          RequestInfo ri) {
+    auto started = std::chrono::steady_clock::now();
+    Handlers* h = handlers_.get();
+    using Located = std::variant<Handlers::KubeletTarget, Response>;
+    Located where = co_await asio::co_spawn(
+        *pool_,
+        [h, &req, &ri]() -> asio::awaitable<Located> {
+          Located out;
+          try {
+            out = h->kubeletLocation(req, ri);
+          } catch (const std::exception& e) {
+            out = fromStatus(toApiStatus(internalError(e.what())));
+          }
+          co_return out;
+        },
+        asio::use_awaitable);
+    if (auto* r = std::get_if<Response>(&where)) {
+      record(ri, std::string(req.target()), r->code, started);
+      co_await write(stream, std::move(*r), req.version(), false);
+      co_return;
+    }
+    auto& t = std::get<Handlers::KubeletTarget>(where);
+    auto fail = [&](const std::string& why) -> Response {
+      return fromStatus(customStatus(502, "InternalError", "error dialing backend: " + why,
+                                     StatusDetails{ri.name, "", "pods", {}}));
+    };
+    if (!kubeletSsl_) {
+      Response r = fail("this API server has no kubelet client certificate");
+      co_await write(stream, std::move(r), req.version(), false);
+      co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream> up(co_await asio::this_coro::executor, *kubeletSsl_);
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(t.host, ec);
+    if (!ec) {
+      beast::get_lowest_layer(up).expires_after(std::chrono::seconds(10));
+      auto [cec] = co_await beast::get_lowest_layer(up).async_connect(
+          tcp::endpoint(addr, t.port), asio::as_tuple(asio::use_awaitable));
+      ec = cec;
+    }
+    if (!ec) {
+      // The chain is verified against the server CA (kubeletSsl_), not the name: a node's
+      // address can change after its serving certificate was issued (the pod bridge's
+      // address on a machine with no other), and only kiln's CA signs kubelet certificates.
+      auto [hec] = co_await up.async_handshake(asio::ssl::stream_base::client,
+                                               asio::as_tuple(asio::use_awaitable));
+      ec = hec;
+    }
+    if (ec) {
+      Response r = fail("dial tcp " + t.host + ":" + std::to_string(t.port) + ": " + ec.message());
+      record(ri, std::string(req.target()), r.code, started);
+      co_await write(stream, std::move(r), req.version(), false);
+      co_return;
+    }
+    http::request<http::string_body> fwd{req.method(), t.target, req.version()};
+    for (const auto& f : req) {
+      auto name = f.name();
+      if (name == http::field::host || name == http::field::authorization ||
+          name == http::field::content_length || name == http::field::transfer_encoding) {
+        continue;
+      }
+      fwd.insert(f.name_string(), f.value());
+    }
+    fwd.set(http::field::host, t.host + ":" + std::to_string(t.port));
+    fwd.body() = req.body();
+    fwd.prepare_payload();
+    auto [wec, wn] = co_await http::async_write(up, fwd, asio::as_tuple(asio::use_awaitable));
+    (void)wn;
+    record(ri, std::string(req.target()), wec ? 502 : 200, started);
+    if (wec) co_return;
+    std::string pending(static_cast<const char*>(buf.data().data()), buf.size());
+    buf.consume(buf.size());
+    co_await common::pumpBoth(stream, up, pending);
   }
 
   template <typename Stream>
@@ -2006,6 +2304,7 @@ class ApiServer final : public common::IoComponent {
   std::unique_ptr<asio::thread_pool> pool_;
   std::optional<tcp::acceptor> acceptor_;
   std::optional<asio::ssl::context> ssl_;
+  std::optional<asio::ssl::context> kubeletSsl_;  // client side, towards kubelets
   const log::Logger* log_ = nullptr;
   bool stopping_ = false;
 };

@@ -78,6 +78,10 @@ struct ApiServerOptions {
   std::string tlsCertFile, tlsKeyFile;
   // Client certificates signed by this CA authenticate as CN (user) and O (groups).
   std::string clientCaFile;
+  // Towards kubelets (pods/log, exec, attach, portforward): the client certificate and key the
+  // API server presents, and the CA their serving certificates are checked against. Empty: those
+  // subresources answer 502.
+  std::string kubeletClientCertFile, kubeletClientKeyFile, kubeletCaFile;
   // Bearer tokens accepted, each authenticating as `kiln:server-token` in system:masters.
   std::vector<std::string> tokens;
   // Service-account tokens: issued by serviceaccounts/NAME/token with this issuer (also the API

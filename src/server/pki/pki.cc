@@ -340,40 +340,61 @@ StatusOr<Pki> ensurePki(const PkiOptions& o) {
   out.clientCaCertPem = clientCa.certPem;
   out.clientCaFile = o.dir + "/client-ca.crt";
 
-  // The serving certificate: re-issued when SANs are missing or it expires soon.
+  // The serving certificates (the API server's, and the kubelet's for :10250, both from the
+  // server CA with the same SANs): re-issued when SANs are missing or they expire soon.
   CertSpec serving;
-  serving.commonName = "kube-apiserver";
   serving.serverAuth = true;
   serving.dns = o.dnsNames;
   for (const auto& ip : o.ipAddresses) serving.ips.push_back(canonicalIp(ip));
-  auto makeServing = [&](EVP_PKEY* key) {
-    return issue(serving, key, serverCa.cert.get(), serverCa.key.get());
+  auto ensureServing = [&](const std::string& base, const std::string& cn) -> StatusOr<bool> {
+    CertSpec spec = serving;
+    spec.commonName = cn;
+    auto make = [&](EVP_PKEY* key) {
+      return issue(spec, key, serverCa.cert.get(), serverCa.key.get());
+    };
+    bool reissue = false;
+    if (exists(o.dir + "/" + base + ".crt") && exists(o.dir + "/" + base + ".key")) {
+      KILN_ASSIGN_OR_RETURN(Pair cur, loadPair(o.dir, base));
+      std::vector<std::string> have = sansOf(cur.cert.get());
+      for (const auto& want : spec.dns) {
+        if (std::find(have.begin(), have.end(), want) == have.end()) reissue = true;
+      }
+      for (const auto& want : spec.ips) {
+        if (std::find(have.begin(), have.end(), want) == have.end()) reissue = true;
+      }
+      time_t soon = ::time(nullptr) + kRenewBeforeSeconds;
+      if (X509_cmp_time(X509_get0_notAfter(cur.cert.get()), &soon) < 0) reissue = true;
+      if (X509_check_issued(serverCa.cert.get(), cur.cert.get()) != X509_V_OK) reissue = true;
+    } else {
+      reissue = true;
+    }
+    if (reissue) {
+      ::unlink((o.dir + "/" + base + ".crt").c_str());
+      ::unlink((o.dir + "/" + base + ".key").c_str());
+      KILN_RETURN_IF_ERROR(loadOrCreate(o.dir, base, make).status());
+    }
+    return reissue;
   };
-  const std::string base = "serving-kube-apiserver";
-  bool reissue = false;
-  if (exists(o.dir + "/" + base + ".crt") && exists(o.dir + "/" + base + ".key")) {
-    KILN_ASSIGN_OR_RETURN(Pair cur, loadPair(o.dir, base));
-    std::vector<std::string> have = sansOf(cur.cert.get());
-    for (const auto& want : serving.dns) {
-      if (std::find(have.begin(), have.end(), want) == have.end()) reissue = true;
-    }
-    for (const auto& want : serving.ips) {
-      if (std::find(have.begin(), have.end(), want) == have.end()) reissue = true;
-    }
-    time_t soon = ::time(nullptr) + kRenewBeforeSeconds;
-    if (X509_cmp_time(X509_get0_notAfter(cur.cert.get()), &soon) < 0) reissue = true;
-    if (X509_check_issued(serverCa.cert.get(), cur.cert.get()) != X509_V_OK) reissue = true;
-  } else {
-    reissue = true;
-  }
-  if (reissue) {
-    ::unlink((o.dir + "/" + base + ".crt").c_str());
-    ::unlink((o.dir + "/" + base + ".key").c_str());
-    KILN_RETURN_IF_ERROR(loadOrCreate(o.dir, base, makeServing).status());
-    out.servingReissued = true;
-  }
-  out.servingCertFile = o.dir + "/" + base + ".crt";
-  out.servingKeyFile = o.dir + "/" + base + ".key";
+  KILN_ASSIGN_OR_RETURN(out.servingReissued,
+                        ensureServing("serving-kube-apiserver", "kube-apiserver"));
+  out.servingCertFile = o.dir + "/serving-kube-apiserver.crt";
+  out.servingKeyFile = o.dir + "/serving-kube-apiserver.key";
+  KILN_RETURN_IF_ERROR(ensureServing("serving-kubelet", "kiln-kubelet").status());
+  out.kubeletServingCertFile = o.dir + "/serving-kubelet.crt";
+  out.kubeletServingKeyFile = o.dir + "/serving-kubelet.key";
+  out.serverCaFile = o.dir + "/server-ca.crt";
+
+  // The API server's client certificate towards kubelets (logs, exec, port-forward): the only
+  // identity a kubelet's API accepts (kubeadm's name for it).
+  CertSpec kubeletClient;
+  kubeletClient.commonName = kKubeletClientCommonName;
+  kubeletClient.organizations = {"system:masters"};
+  kubeletClient.clientAuth = true;
+  KILN_RETURN_IF_ERROR(loadOrCreate(o.dir, "client-kube-apiserver", [&](EVP_PKEY* key) {
+                         return issue(kubeletClient, key, clientCa.cert.get(), clientCa.key.get());
+                       }).status());
+  out.kubeletClientCertFile = o.dir + "/client-kube-apiserver.crt";
+  out.kubeletClientKeyFile = o.dir + "/client-kube-apiserver.key";
 
   CertSpec admin;
   admin.commonName = "system:admin";

@@ -15,6 +15,8 @@
 
 namespace kiln::pki {
 
+inline constexpr const char* kKubeletClientCommonName = "kube-apiserver-kubelet-client";
+
 struct PkiOptions {
   std::string dir;                    // <data-dir>/server/tls
   std::vector<std::string> dnsNames;  // serving certificate SANs
@@ -26,10 +28,15 @@ struct Pki {
   std::string clientCaCertPem;
   std::string servingCertFile, servingKeyFile;  // for the TLS context
   std::string clientCaFile;                     // verifies client certificates
-  std::string adminCertPem, adminKeyPem;        // for the kubeconfig
-  std::string token;                            // K10<sha256(server CA)>::server:<hex>
-  std::string serviceAccountKeyPem;             // signs service-account tokens (service.key)
-  bool servingReissued = false;                 // the serving certificate was (re)issued now
+  std::string serverCaFile;                     // verifies the serving certificates
+  // The kubelet API's serving certificate (:10250), and the API server's client certificate
+  // towards it (CN kKubeletClientCommonName, the only client a kubelet accepts).
+  std::string kubeletServingCertFile, kubeletServingKeyFile;
+  std::string kubeletClientCertFile, kubeletClientKeyFile;
+  std::string adminCertPem, adminKeyPem;  // for the kubeconfig
+  std::string token;                      // K10<sha256(server CA)>::server:<hex>
+  std::string serviceAccountKeyPem;       // signs service-account tokens (service.key)
+  bool servingReissued = false;           // the serving certificate was (re)issued now
 };
 
 StatusOr<Pki> ensurePki(const PkiOptions& options);
