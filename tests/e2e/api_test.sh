@@ -175,7 +175,8 @@ kh_check "pods/binding assigns the pod (201 Success)" bash -c 'jq -e ".status ==
 kh_assert_eq "n1 True" "$(k get pod evictme -o jsonpath='{.spec.nodeName} {.status.conditions[?(@.type=="PodScheduled")].status}')" "  ... nodeName set, PodScheduled=True"
 out=$(api /api/v1/namespaces/default/pods/evictme/binding '{"apiVersion":"v1","kind":"Binding","metadata":{"name":"evictme"},"target":{"apiVersion":"v1","kind":"Node","name":"n2"}}')
 kh_check "binding an assigned pod again is 409" bash -c 'jq -e ".code == 409 and (.message | contains(\"is already assigned to node \\\"n1\\\"\"))" <<<"$0" >/dev/null' "$out"
-kh_assert_contains "$(k logs evictme 2>&1)" 'Error from server (ServiceUnavailable): the node agent of node "n1" is not reachable' "kubectl logs on a scheduled pod says the node agent is missing"
+kh_assert_contains "$(k logs evictme 2>&1)" 'Error from server (BadRequest): container "c" in pod "evictme" is waiting to start: ContainerCreating' \
+  "kubectl logs on a pod whose container has not started: upstream's BadRequest"
 kh_check "get pdb shows upstream's columns" bash -c 'grep -qE "^guard +1 +N/A +0 +[0-9]+s$" <<<"$0"' "$(k get pdb 2>&1)"
 out=$(api /api/v1/namespaces/default/pods/evictme/eviction '{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"evictme"}}')
 kh_check "an eviction the disruption budget forbids is 429" bash -c 'jq -e ".code == 429 and .message == \"Cannot evict pod as it would violate the pod'"'"'s disruption budget.\"" <<<"$0" >/dev/null' "$out"

@@ -52,7 +52,7 @@ kh_check "install.sh exits 0" test "$rc" -eq 0
 kh_assert_contains "$out" "service manager: supervisor (PID 1 is" "no init system as PID 1: kiln-service is used"
 kh_assert_contains "$out" "kiln is ready" "install.sh waits until kiln is ready"
 kh_check "  ... and ends with kubectl get nodes showing this node Ready" \
-  grep -qE '^  \| [a-z0-9.-]+ +Ready +control-plane,master ' <<<"$out"
+  grep -qE '^[a-z0-9.-]+ +Ready +control-plane,master ' <<<"$out"
 kh_check "kiln installed into the bin dir, identical to the build" cmp -s "$KILN_BIN" "$BIN/kiln"
 kh_check "the installed kiln is statically linked" bash -c 'file -L "$0" | grep -q "statically linked"' "$BIN/kiln"
 kh_check "the installed kiln runs: kiln version" bash -c '"$0" version | grep -q "^kiln version v"' "$BIN/kiln"

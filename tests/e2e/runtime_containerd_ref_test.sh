@@ -19,8 +19,8 @@ CRI_TOOL=${KILN_CRI_TOOL:-$(dirname "$KILN_BIN")/tests/kiln-cri-tool}
 [ -x "$CRI_TOOL" ] || kh_abort "kiln-cri-tool not found (KILN_CRI_TOOL=$CRI_TOOL)"
 if ! command -v containerd >/dev/null || ! command -v ctr >/dev/null || ! command -v runc >/dev/null ||
   [ ! -x /usr/lib/cni/bridge ]; then
-  kh_pass "containerd, runc or the CNI plugins are not installed: reference run skipped"
-  kh_finish
+  # scripts/deps.sh installs them: their absence is a broken environment, not a pass.
+  kh_abort "containerd, ctr, runc or the CNI plugins (/usr/lib/cni) are missing: run scripts/deps.sh"
 fi
 
 # --- containerd with the busybox image and a pause image -------------------------------------------

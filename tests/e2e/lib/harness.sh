@@ -600,6 +600,7 @@ kh_server_stop() {
   wait "$pid" 2>/dev/null || rc=$?
   KH_SERVER_RC=$rc
   if [ "$rc" -ne 0 ]; then
+    kh_server_use "$name" >/dev/null 2>&1 && kh_server_logs 15 >&2
     kh_fail "server $name exited with status $rc on SIGTERM (expected 0)"
     return 1
   fi
