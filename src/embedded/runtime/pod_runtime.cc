@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -143,6 +144,10 @@ struct ContainerView {
 
 struct PodRuntime::Impl {
   PodRuntimeOptions o;
+  // Set by shutdown(): waits for a container to stop give up, so that the runtime component
+  // stops within the supervisor's deadline; the container is left as it is (the kubelet asks
+  // again after the restart).
+  std::atomic<bool> shuttingDown{false};
   Cgroups cgroups;
   std::string sandboxesDir, containersDir;
   std::mutex mu;  // guards the maps and names
@@ -228,7 +233,7 @@ struct PodRuntime::Impl {
   bool waitNotRunning(const Container& c, milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (view(c).state == cri::CONTAINER_RUNNING) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
+      if (std::chrono::steady_clock::now() >= deadline || shuttingDown) return false;
       std::this_thread::sleep_for(milliseconds(20));
     }
     return true;
@@ -240,6 +245,7 @@ struct PodRuntime::Impl {
     if (timeoutSeconds > 0 && processAlive(v.status.pid, v.status.pidStartTime)) {
       ::kill(v.status.pid, c.rec.stopSignal);
       if (waitNotRunning(c, milliseconds(timeoutSeconds * 1000))) return Status::Ok();
+      if (shuttingDown) return unavailable("the runtime is shutting down");
     }
     if (processAlive(v.status.pid, v.status.pidStartTime)) ::kill(v.status.pid, SIGKILL);
     if (!waitNotRunning(c, milliseconds(10000))) {
@@ -1225,6 +1231,8 @@ Status PodRuntime::reopenContainerLog(const cri::ReopenContainerLogRequest& req)
   return deadlineExceeded("the shim of container " + c->rec.id + " did not reopen " +
                           c->rec.logPath + " within 5 s");
 }
+
+void PodRuntime::shutdown() { impl_->shuttingDown = true; }
 
 std::set<std::string> PodRuntime::imagesInUse() {
   Impl& im = *impl_;

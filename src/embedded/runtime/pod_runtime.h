@@ -160,6 +160,9 @@ class PodRuntime {
   Status reopenContainerLog(const cri::ReopenContainerLogRequest& req);
   // The image ids that containers (in any state) refer to: never removed by image GC.
   std::set<std::string> imagesInUse();
+  // Makes calls waiting for a container to stop return (Unavailable) instead of waiting out a
+  // grace period, before the CRI server shuts down. Containers keep running. Any thread.
+  void shutdown();
 
  private:
   PodRuntime();

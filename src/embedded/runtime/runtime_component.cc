@@ -86,6 +86,7 @@ class RuntimeComponent final : public common::Component {
     preload(ctx, *images);
     ctx.ready();
     runImageGc(ctx, images, pods);
+    if (pods) pods->shutdown();
     server->shutdown();
     if (streaming) streaming->shutdown();
     ::unlink(criEndpointPath(o_.dataDir).c_str());
