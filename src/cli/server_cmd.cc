@@ -386,6 +386,20 @@ int runServer(const Args& args) {
     ko.clusterDns = cfg.str("cluster-dns");
     ko.clusterDomain = cfg.str("cluster-domain");
     ko.kubeletPort = static_cast<int>(cfg.integer("kubelet-port"));
+    // --kubelet-arg sync-frequency=DURATION (upstream's flag; 1m by default): s, m or plain
+    // seconds.
+    for (const auto& arg : cfg.list("kubelet-arg")) {
+      if (arg.rfind("sync-frequency=", 0) != 0) continue;
+      std::string v = arg.substr(15);
+      char* end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      std::string unit = end ? std::string(end) : "";
+      if (end == v.c_str() || n <= 0 || (unit != "" && unit != "s" && unit != "m")) {
+        printError("server", "--kubelet-arg sync-frequency: \"" + v + "\" is not a duration");
+        return kExitError;
+      }
+      ko.syncFrequency = std::chrono::seconds(unit == "m" ? n * 60 : n);
+    }
     ko.criEndpoint = cfg.str("container-runtime-endpoint");
     if (ko.criEndpoint.empty()) {
       ko.criEndpoint = cfg.str("cri-socket");

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "agent/kubelet/cri_client.h"
+#include "agent/kubelet/field_access.h"
 #include "agent/kubelet/kubelet_pods.h"
 #include "agent/kubelet/node_status.h"
 #include "agent/kubelet/pod_env.h"
@@ -52,21 +53,10 @@ constexpr auto kLeaseRenew = 10s;
 constexpr auto kStatusUpdate = 10s;
 constexpr auto kStatusReport = 5min;  // posted at least this often when unchanged
 
-const json& field(const json& j, const char* key) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-std::string str(const json& j, const char* key) {
-  const json& v = field(j, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
-const json& arr(const json& j, const char* key) {
-  static const json kEmpty = json::array();
-  const json& v = field(j, key);
-  return v.is_array() ? v : kEmpty;
-}
+// Lenient readers of API objects (field_access.h).
+const json& field(const json& j, const char* key) { return fields::member(j, key); }
+using fields::arr;
+using fields::str;
 // CRI bytes fields are base64 in proto3 JSON.
 std::string b64(const std::string& v) {
   auto d = common::base64Decode(v);
@@ -169,6 +159,7 @@ class Kubelet final : public common::Component, public KubeletRuntime {
   void event(const json& pod, const std::string& type, const std::string& reason,
              const std::string& message, const std::string& fieldPath = "");
   void relistLoop();
+  void resyncLoop();
   void proberLoop();
   void syncProbes(const std::string& uid, const json& pod, const PodRuntimeView& v);
   std::string podLogDir(const json& pod) const;
@@ -371,6 +362,20 @@ void Kubelet::workerLoop() {
       queue_->addAfter(*key, 2s);
     }
     queue_->done(*key);
+  }
+}
+
+// Every pod is synced again every syncFrequency (upstream's --sync-frequency, 1 min), even
+// when nothing about it changed: that is how ConfigMap, Secret, downward API and projected
+// volume contents catch up with their objects, and how a token is refreshed.
+void Kubelet::resyncLoop() {
+  while (sleepFor(o_.syncFrequency)) {
+    std::vector<std::string> uids;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [uid, st] : pods_) uids.push_back(uid);
+    }
+    for (const auto& uid : uids) queue_->add(uid);
   }
 }
 
@@ -1380,6 +1385,7 @@ Status Kubelet::run(common::ComponentContext& ctx) {
   for (int i = 0; i < o_.workers; ++i) threads.emplace_back([this] { workerLoop(); });
   threads.emplace_back([this] { nodeLoop(); });
   threads.emplace_back([this] { relistLoop(); });
+  threads.emplace_back([this] { resyncLoop(); });
   threads.emplace_back([this] { proberLoop(); });
   ctx.logger().info(
       "kubelet running",

@@ -10,6 +10,7 @@
 // kubelet that starts adopts what the runtime already runs for its pods.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -75,6 +76,8 @@ struct KubeletOptions {
   std::shared_ptr<KubeletSlot> slot;  // may be null
   int workers = 4;
   int kubeletPort = 10250;  // where the kubelet API (kubelet_server.h) listens
+  // How often every pod is synced even when nothing changed (--kubelet-arg sync-frequency).
+  std::chrono::milliseconds syncFrequency{std::chrono::minutes(1)};
 };
 
 std::unique_ptr<common::Component> makeKubelet(KubeletOptions options);

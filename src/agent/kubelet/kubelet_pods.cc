@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "agent/kubelet/field_access.h"
 #include "api/quantity.h"
 #include "common/encoding.h"
 
@@ -15,21 +16,10 @@ using nlohmann::json;
 namespace {
 
 // Accessors that never throw on input of the wrong shape (pods come from the API).
-const json& field(const json& j, const char* key) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-std::string str(const json& j, const char* key) {
-  const json& v = field(j, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
-const json& arr(const json& j, const char* key) {
-  static const json kEmpty = json::array();
-  const json& v = field(j, key);
-  return v.is_array() ? v : kEmpty;
-}
+// Lenient readers of API objects (field_access.h).
+const json& field(const json& j, const char* key) { return fields::member(j, key); }
+using fields::arr;
+using fields::str;
 int64_t criInt(const json& v) {
   if (v.is_number_integer()) return v.get<int64_t>();
   if (v.is_string()) {
