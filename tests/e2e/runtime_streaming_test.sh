@@ -4,7 +4,8 @@
 # kiln-cri-tool (tests/tools/cri_tool_stream.cc) drives as kubectl does: exec over WebSocket
 # v5.channel.k8s.io (stdout/stderr channels, exit codes from the Status on channel 3, stdin with
 # its v5 close, a tty with resize) and over SPDY/3.1, port-forward over SPDY/3.1 (plain and
-# tunneled in WebSocket) to busybox httpd and nc on the sandbox's loopback. Also: a used or unknown token is 404, bad requests
+# tunneled in WebSocket) to busybox httpd and nc on the sandbox's loopback; attach (tty with
+# resize, stdin with and without stdin_once, output only, SPDY, after a runtime restart). Also: a used or unknown token is 404, bad requests
 # get gRPC errors, a client that goes away takes its command with it, nothing is left behind.
 # shellcheck disable=SC2016
 set -uo pipefail
@@ -112,6 +113,69 @@ kill "$CLIENT"
 wait "$CLIENT" 2>/dev/null
 kh_wait_for "the command to be killed when its client disconnects" 10 gone "$SLEEP"
 
+# --- attach ---------------------------------------------------------------------------------------
+# feed_until FILE PATTERN TEXT: writes TEXT, then keeps the pipe open until FILE shows PATTERN
+# (the attach session ends when its stdin does, unless stdin_once without a tty).
+feed_until() {
+  printf '%s' "$3"
+  kh_wait_for "attach output with '$2'" 15 grep -q -- "$2" "$1" >&2
+}
+TTY=$(run_ctr "$POD" tty '["sh"]' '{tty: true, stdin: true}')
+kh_wait_for "the tty container to run" 10 running "$TTY"
+feed_until "$W/att1" "typed-42" 'stty size; tty; echo typed-$((6*7))
+' | scri attach -it --size 91x33 "$TTY" >"$W/att1"
+kh_assert_eq 0 $? "attach -it to a tty container: Success when its stdin ends (the session detaches)"
+kh_assert_contains "$(cat "$W/att1")" "33 91" "attach -t: the resize reaches the container's pty (TIOCSWINSZ)"
+kh_assert_contains "$(cat "$W/att1")" "/dev/pts/0" "the container's stdin is a pty from its own devpts"
+kh_check "the container keeps running after the session detached" running "$TTY"
+kh_check "the pty's output is in the CRI log as stdout lines (\\r dropped)" \
+  kh_wait_for "the tty's log" 10 grep -q " stdout F typed-42$" "$W/logs/pod1/tty/0.log"
+feed_until "$W/att2" "again-7" 'echo again-$((3+4))
+' | scri attach -it "$TTY" >"$W/att2"
+kh_assert_contains "$(cat "$W/att2")" "again-7" "a second attach session reaches the same shell"
+# The interactive shim stays small: its private pages (USS) once idle (it trims itself 1 s after
+# a wake-up), as a plain container's (runtime_containers_test.sh).
+uss() { awk '/^Private_(Clean|Dirty)/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"; }
+TSHIM=$(info_of "$TTY" shimPid)
+small_shim() { [ "$(uss "$TSHIM")" -lt 1024 ]; }
+kh_check "the tty shim's private memory after two sessions is under 1 MiB" \
+  kh_wait_for "the tty shim to trim itself" 10 small_shim
+kh_log "tty shim: VmRSS $(awk '/VmRSS/ {print $2}' "/proc/$TSHIM/status") kB, private $(uss "$TSHIM") kB"
+
+ONCE=$(run_ctr "$POD" once '["sh","-c","while read l; do echo got:$l; done; echo stdin-closed; exit 4"]' \
+  '{stdin: true, stdinOnce: true}')
+kh_wait_for "the stdin_once container to run" 10 running "$ONCE"
+out=$(printf 'a\nb\n' | scri attach -i "$ONCE")
+rc=$?
+kh_assert_eq "got:a got:b stdin-closed" "$(echo $out)" \
+  "attach -i, stdin_once: input reaches the container, its EOF closes the container's stdin"
+kh_assert_eq 0 "$rc" "and the session lasts until the container exits (Success)"
+kh_wait_for "the stdin_once container to exit" 10 exited "$ONCE"
+kh_assert_eq 4 "$(cri inspect "$ONCE" | jqr .status.exitCode)" "its exit code is its own"
+kh_assert_contains "$(scri attach "$ONCE" 2>&1)" "ERROR FAILED_PRECONDITION" \
+  "Attach to an exited container: FAILED_PRECONDITION"
+
+KEEP=$(run_ctr "$POD" keep '["sh","-c","while read l; do echo got:$l; done"]' '{stdin: true}')
+kh_wait_for "the stdin container to run" 10 running "$KEEP"
+feed_until "$W/att3" "got:one" 'one
+' | scri attach -i "$KEEP" >"$W/att3"
+kh_assert_eq 0 $? "attach -i without stdin_once: the session ends with its stdin (Success)"
+kh_check "and the container's stdin stays open (it still runs)" running "$KEEP"
+feed_until "$W/att4" "got:two" 'two
+' | scri attach -i --spdy "$KEEP" >"$W/att4"
+kh_assert_eq "got:two" "$(cat "$W/att4")" "a second session (over SPDY) feeds the same stdin"
+
+TICK=$(run_ctr "$POD" tick '["sh","-c","i=0; while true; do i=$((i+1)); echo tick-$i; echo tock-$i >&2; sleep 0.2; done"]')
+kh_wait_for "the ticking container to run" 10 running "$TICK"
+kh_bg ip netns exec "$KH_SERVER_NS" "$CRI_TOOL" --socket "$SOCK" attach "$TICK"
+ATT=$KH_BG_PID
+kh_check "attach without stdin streams the container's stdout" \
+  kh_wait_for "tick lines" 10 grep -q "^tick-" "$KH_BG_LOG"
+kh_check "  ... and its stderr" kh_wait_for "tock lines" 10 grep -q "^tock-" "$KH_BG_LOG"
+kill "$ATT"
+wait "$ATT" 2>/dev/null
+kh_check "the container goes on when its client goes away" running "$TICK"
+
 # --- CRI errors -------------------------------------------------------------------------------------
 kh_assert_contains "$(scri exec nosuch -- true 2>&1)" "ERROR NOT_FOUND" "Exec in an unknown container: NOT_FOUND"
 kh_assert_contains "$(scri port-forward nosuch 1:80 2>&1)" "ERROR NOT_FOUND" \
@@ -177,6 +241,16 @@ in_srv curl -s --max-time 10 "http://127.0.0.1:$LP3/" >/dev/null 2>&1
 kh_wait_for "the error stream to report the refused connection" 10 grep -q "connection refused\|Connection refused" "$PF3LOG"
 kill "$PF3"
 wait "$PF3" 2>/dev/null
+
+# --- attach after a runtime restart: the shim's socket is found again --------------------------------
+KPID=$(info_of "$KEEP" pid)
+kh_server_stop || kh_abort "the server did not stop"
+kh_check "the container outlives the runtime ($KPID)" kill -0 "$KPID"
+kh_server_start --cri-socket "$SOCK" --cri-stream-address "127.0.0.1:$SPORT" ||
+  kh_abort "server did not restart"
+feed_until "$W/att5" "got:three" 'three
+' | scri attach -i "$KEEP" >"$W/att5"
+kh_assert_eq "got:three" "$(cat "$W/att5")" "attach after a runtime restart reaches the running container"
 
 # --- the sandbox stopped: no more sessions ---------------------------------------------------------
 cri stopp "$POD" >/dev/null

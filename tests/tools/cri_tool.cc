@@ -8,7 +8,8 @@
 //                           | --registry-token T]   (CRI PullImageRequest.auth)
 //                 | runp | stopp | rmp | inspectp | pods | create | start | stop | rm | inspect
 //                 | ps   (sandboxes and containers: see cri_tool_pods.cc)
-//                 | exec | stream-exec | port-forward   (streaming: see cri_tool_stream.cc)
+//                 | exec | attach | stream-exec | port-forward   (streaming: see
+//                 cri_tool_stream.cc)
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>

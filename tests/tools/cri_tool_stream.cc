@@ -1,4 +1,4 @@
-// kiln-cri-tool's streaming commands: CRI Exec/PortForward, then the client side of the
+// kiln-cri-tool's streaming commands: CRI Exec/Attach/PortForward, then the client side of the
 // returned URL, speaking what kubectl speaks (WebSocket v5.channel.k8s.io for exec; SPDY/3.1
 // portforward.k8s.io, plain or tunneled in WebSocket, for port-forward).
 //   exec [-i] [-t] [--size COLSxROWS] [--print-url] [--spdy] CONTAINER -- CMD...
@@ -6,6 +6,9 @@
 //       command's (from the Status on channel 3). --size sends a resize first (with -t).
 //       --print-url: print the URL and stop (for stream-exec). --spdy: SPDY/3.1 (v4.channel)
 //       instead of WebSocket.
+//   attach [-i] [-t] [--size COLSxROWS] [--print-url] [--spdy] CONTAINER
+//       CRI Attach, then the same client as exec (stdout, stderr unless -t; stdin with -i);
+//       exits 0 on the Success status that ends the session.
 //   stream-exec [-i] [-t] URL    the client side only, for a URL from exec --print-url;
 //       an HTTP error prints "HTTP <code>" on stderr and exits 3.
 //   port-forward [--ws] SANDBOX LOCALPORT:PORT
@@ -507,7 +510,9 @@ int portForward(const std::string& url, int localPort, int remotePort, bool over
 // Returns -1 when `cmd` is not one of these commands.
 int runStreamCommand(const std::string& cmd, const std::vector<std::string>& args,
                      cri::RuntimeService::Stub& rt) {
-  if (cmd != "exec" && cmd != "stream-exec" && cmd != "port-forward") return -1;
+  if (cmd != "exec" && cmd != "stream-exec" && cmd != "port-forward" && cmd != "attach") {
+    return -1;
+  }
   bool in = false, tty = false, printUrl = false, overWs = false, overSpdy = false;
   int cols = 0, rows = 0;
   std::vector<std::string> pos, command;
@@ -559,6 +564,26 @@ int runStreamCommand(const std::string& cmd, const std::vector<std::string>& arg
     req.set_stderr(!tty);
     cri::ExecResponse resp;
     if (int rc = criToolCheck(rt.Exec(&ctx, req, &resp))) return rc;
+    if (printUrl) {
+      std::cout << resp.url() << "\n";
+      return 0;
+    }
+    return overSpdy ? streamExecSpdy(resp.url(), in, tty, cols, rows)
+                    : streamExec(resp.url(), in, tty, cols, rows);
+  }
+  if (cmd == "attach") {
+    if (pos.size() != 1) {
+      std::cerr << "usage: attach [-i] [-t] [--size CxR] [--print-url] [--spdy] CONTAINER\n";
+      return 2;
+    }
+    cri::AttachRequest req;
+    req.set_container_id(pos[0]);
+    req.set_tty(tty);
+    req.set_stdin(in);
+    req.set_stdout(true);
+    req.set_stderr(!tty);
+    cri::AttachResponse resp;
+    if (int rc = criToolCheck(rt.Attach(&ctx, req, &resp))) return rc;
     if (printUrl) {
       std::cout << resp.url() << "\n";
       return 0;

@@ -404,7 +404,10 @@ std::string toJson(const ContainerSpec& s) {
             {"pidNamespace", s.pidNamespace},
             {"hostIpc", s.hostIpc},
             {"seccompDefault", s.seccompDefault},
-            {"seccompProfile", s.seccompProfile}};
+            {"seccompProfile", s.seccompProfile},
+            {"tty", s.tty},
+            {"stdin", s.stdin},
+            {"stdinOnce", s.stdinOnce}};
   return j.dump(2);
 }
 
@@ -451,6 +454,9 @@ StatusOr<ContainerSpec> containerSpecFromJson(std::string_view text) {
     s.hostIpc = j.value("hostIpc", false);
     s.seccompDefault = j.value("seccompDefault", false);
     s.seccompProfile = j.value("seccompProfile", std::string());
+    s.tty = j.value("tty", false);
+    s.stdin = j.value("stdin", false);
+    s.stdinOnce = j.value("stdinOnce", false);
   } catch (const json::exception& e) {
     return invalidArgument(std::string("bad container spec: ") + e.what());
   }

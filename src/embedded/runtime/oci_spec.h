@@ -153,6 +153,13 @@ struct ContainerSpec {
   // unconfined.
   bool seccompDefault = false;
   std::string seccompProfile;
+  // CRI tty/stdin/stdin_once: with tty the init's stdin/stdout/stderr are a pty's slave (from
+  // the container's devpts) whose master the shim keeps; with stdin (no tty) its stdin is a pipe
+  // the shim keeps open for attach sessions (shim.h); stdinOnce closes it after the first
+  // attach session's stdin ends.
+  bool tty = false;
+  bool stdin = false;
+  bool stdinOnce = false;
 };
 std::string toJson(const ContainerSpec& spec);
 StatusOr<ContainerSpec> containerSpecFromJson(std::string_view json);

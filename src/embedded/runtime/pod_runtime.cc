@@ -568,9 +568,6 @@ Status PodRuntime::createContainer(const cri::CreateContainerRequest& req,
     return invalidArgument("container config must include metadata with a name");
   }
   if (cfg.image().image().empty()) return invalidArgument("container config has no image");
-  if (cfg.tty() || cfg.stdin()) {
-    return unimplemented("kiln: tty and stdin for containers are not supported yet");
-  }
   if (cfg.devices_size() > 0 || cfg.cdi_devices_size() > 0) {
     return unimplemented("kiln: devices for containers are not supported yet");
   }
@@ -678,6 +675,9 @@ Status PodRuntime::createContainer(const cri::CreateContainerRequest& req,
           ? std::vector<std::string>(sc.readonly_paths().begin(), sc.readonly_paths().end())
           : oci::defaultReadonlyPaths();
   spec.readonlyRootfs = sc.readonly_rootfs();
+  spec.tty = cfg.tty();
+  spec.stdin = cfg.stdin();
+  spec.stdinOnce = cfg.stdin() && cfg.stdin_once();
   spec.agentDir = im.o.agentDir;
   KILN_ASSIGN_OR_RETURN(auto lowers, im.o.images->lowerDirs(image->id));
   for (auto& l : lowers) {
@@ -981,7 +981,7 @@ Status PodRuntime::exec(const cri::ExecRequest& req, cri::ExecResponse* resp) {
   return Status::Ok();
 }
 
-Status PodRuntime::attach(const cri::AttachRequest& req, cri::AttachResponse*) {
+Status PodRuntime::attach(const cri::AttachRequest& req, cri::AttachResponse* resp) {
   Impl& im = *impl_;
   if (req.container_id().empty()) return invalidArgument("missing required container_id");
   KILN_RETURN_IF_ERROR(validateStreams(req));
@@ -991,7 +991,22 @@ Status PodRuntime::attach(const cri::AttachRequest& req, cri::AttachResponse*) {
     return failedPrecondition("container " + c->rec.id + " is in " +
                               cri::ContainerState_Name(v.state) + " state");
   }
-  return unimplemented("kiln: attach is not supported yet");
+  if (!im.o.streaming) return unavailable("kiln: the streaming server is not running");
+  // As containerd: the session's stdin reaches the container only when it has stdin; tty and
+  // stdin_once are the container's (its config), the streams the request's.
+  AttachStreamRequest sr;
+  sr.containerId = c->rec.id;
+  sr.containerDir = c->dir;
+  sr.tty = req.tty();
+  sr.in = req.stdin();
+  sr.out = req.stdout();
+  sr.err = req.stderr();
+  sr.containerStdin = c->config.stdin();
+  sr.containerTty = c->config.tty();
+  sr.stdinOnce = c->config.stdin() && c->config.stdin_once();
+  KILN_ASSIGN_OR_RETURN(std::string url, im.o.streaming->registerAttach(std::move(sr)));
+  resp->set_url(url);
+  return Status::Ok();
 }
 
 Status PodRuntime::portForward(const cri::PortForwardRequest& req, cri::PortForwardResponse* resp) {

@@ -15,8 +15,8 @@
 // host's. seccomp (seccomp.h); stats,
 // UpdateContainerResources, ReopenContainerLog and size rotation of logs (log_rotation.h).
 // Not yet: pod IPs (PodNetwork
-// below is the seam; loopback only), AppArmor/SELinux, devices, TTY/stdin, streaming
-// Exec, Attach, PortForward, pid TARGET.
+// below is the seam; loopback only), AppArmor/SELinux, devices, pid TARGET. TTY and stdin
+// (stdin_once) are the shim's (shim.h).
 //
 // Threading: every public method is thread-safe (called on gRPC's threads). A global mutex
 // guards the maps; operations that wait (start, stop, remove) hold only their object's own
@@ -136,8 +136,8 @@ class PodRuntime {
   Status execSync(const cri::ExecSyncRequest& req, cri::ExecSyncResponse* resp);
   // Streaming Exec/Attach/PortForward (containerd's checks, then a URL on the streaming
   // server): InvalidArgument for a bad request (tty with stderr, no stream), NotFound for an
-  // unknown container/sandbox, FailedPrecondition when it is not running/ready. Attach is
-  // Unimplemented (containers have no stdin/tty yet).
+  // unknown container/sandbox, FailedPrecondition when it is not running/ready. Attach
+  // connects to the shim's attach socket when the session starts.
   Status exec(const cri::ExecRequest& req, cri::ExecResponse* resp);
   Status attach(const cri::AttachRequest& req, cri::AttachResponse* resp);
   Status portForward(const cri::PortForwardRequest& req, cri::PortForwardResponse* resp);

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -437,8 +438,13 @@ std::string lookPath(const std::string& file, const std::vector<std::string>& en
   fail(errFd, "exec " + exe, errno);
 }
 
+StatusOr<int> openPtyMaster(std::string* slavePath);
+Status sendFd(int sock, int fd);
+
+// `consoleFd` >= 0 (tty): a new pty in the container's devpts becomes the controlling terminal
+// and stdin/stdout/stderr; its master goes to the shim over `consoleFd` (runc's console socket).
 [[noreturn]] void containerInit(const oci::ContainerSpec& s, int errFd, int syncFd,
-                                const int nsFds[3]) {
+                                const int nsFds[3], int consoleFd) {
   // Wait until the shim has put us into our cgroups.
   char go = 0;
   if (::read(syncFd, &go, 1) != 1) ::_exit(127);
@@ -481,6 +487,23 @@ std::string lookPath(const std::string& file, const std::vector<std::string>& en
   if (s.readonlyRootfs &&
       ::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
     fail(errFd, "remount / read-only", errno);
+  }
+  if (consoleFd >= 0) {
+    std::string pts;
+    auto master = openPtyMaster(&pts);
+    if (!master.ok()) fail(errFd, master.status().message());
+    Status sent = sendFd(consoleFd, *master);
+    ::close(*master);
+    ::close(consoleFd);
+    if (!sent.ok()) fail(errFd, sent.message());
+    if (::setsid() < 0) fail(errFd, "setsid", errno);
+    int slave = ::open(pts.c_str(), O_RDWR);
+    if (slave < 0) fail(errFd, "open " + pts, errno);
+    if (::ioctl(slave, TIOCSCTTY, 0) != 0) fail(errFd, "set the controlling tty", errno);
+    for (int fd = 0; fd < 3; ++fd) {
+      if (::dup2(slave, fd) < 0) fail(errFd, "dup the tty", errno);
+    }
+    if (slave > 2) ::close(slave);
   }
   becomeProcess(s, s.args, errFd, true);
 }
@@ -536,7 +559,104 @@ timespec realNow() {
   return t;
 }
 
+// The fd sent with sendFd on `sock`, or -1 (EOF: the sender died first).
+int recvFd(int sock) {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl;
+  msg.msg_controllen = sizeof ctl;
+  ssize_t n;
+  do {
+    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  cmsghdr* c = n > 0 ? CMSG_FIRSTHDR(&msg) : nullptr;
+  int fd = -1;
+  if (c != nullptr && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+    std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
+  }
+  return fd;
+}
+
+// "/proc/self/fd/<dirFd>/attach.sock": a unix socket path of any directory in 108 bytes.
+sockaddr_un attachAddress(int dirFd) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "/proc/self/fd/%d/%s", dirFd, kAttachSocketName);
+  return a;
+}
+
+// The shim's attach socket (see shim.h), non-blocking; -1 (logged) when it cannot be made.
+int listenAttach(const std::string& dir) {
+  int dfd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  bool ok = dfd >= 0 && fd >= 0;
+  if (ok) {
+    sockaddr_un a = attachAddress(dfd);
+    ::unlink(a.sun_path);
+    ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::listen(fd, 8) == 0;
+  }
+  if (!ok) {
+    writeAll(2, std::string("kiln shim: attach socket: ") + std::strerror(errno) + "\n");
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+  if (dfd >= 0) ::close(dfd);
+  return fd;
+}
+
 }  // namespace
+
+std::string encodeAttachMessage(AttachMessage type, std::string_view payload) {
+  std::string m(1, static_cast<char>(type));
+  m.append(payload);
+  return m;
+}
+
+std::string encodeResize(uint16_t cols, uint16_t rows) {
+  std::string p(4, '\0');
+  p[0] = static_cast<char>(cols >> 8);
+  p[1] = static_cast<char>(cols & 0xff);
+  p[2] = static_cast<char>(rows >> 8);
+  p[3] = static_cast<char>(rows & 0xff);
+  return p;
+}
+
+bool decodeResize(std::string_view p, uint16_t* cols, uint16_t* rows) {
+  if (p.size() != 4) return false;
+  auto byte = [&](size_t i) { return static_cast<uint16_t>(static_cast<unsigned char>(p[i])); };
+  uint16_t c = static_cast<uint16_t>(byte(0) << 8 | byte(1));
+  uint16_t r = static_cast<uint16_t>(byte(2) << 8 | byte(3));
+  if (c == 0 || r == 0) return false;
+  *cols = c;
+  *rows = r;
+  return true;
+}
+
+bool attachDetachesOnStdinEnd(bool stdinOnce, bool tty) { return !(stdinOnce && !tty); }
+
+StatusOr<int> connectAttach(const std::string& containerDir) {
+  int dfd = ::open(containerDir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return errnoStatus("open " + containerDir, errno);
+  int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    int e = errno;
+    ::close(dfd);
+    return errnoStatus("socket", e);
+  }
+  sockaddr_un a = attachAddress(dfd);
+  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  int e = errno;
+  ::close(dfd);
+  if (rc == 0) return fd;
+  ::close(fd);
+  if (e == ENOENT) return notFound("the container's shim has no attach socket");
+  if (e == ECONNREFUSED) return unavailable("the container's shim does not accept attach sessions");
+  return errnoStatus("connect to the container's attach socket", e);
+}
 
 int pauseMain(int argc, char** argv) {
   closeFrom(kStatusFd + 1);
@@ -753,11 +873,16 @@ int shimMain(int argc, char** argv) {
       return startError(o.message());
     }
   }
-  int out[2], err[2], errp[2], sync[2];
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
-      ::pipe2(errp, O_CLOEXEC) != 0 || ::pipe2(sync, O_CLOEXEC) != 0) {
-    return startError(std::string("pipe: ") + std::strerror(errno));
-  }
+  // Stdio: pipes for stdout/stderr (and stdin with `stdin`), or with `tty` a pty whose master
+  // the init sends back over `console`.
+  int out[2] = {-1, -1}, err[2] = {-1, -1}, in[2] = {-1, -1}, console[2] = {-1, -1};
+  int errp[2], sync[2];
+  const bool stdinPipe = s.stdin && !s.tty;
+  bool piped = ::pipe2(errp, O_CLOEXEC) == 0 && ::pipe2(sync, O_CLOEXEC) == 0;
+  if (piped && !s.tty) piped = ::pipe2(out, O_CLOEXEC) == 0 && ::pipe2(err, O_CLOEXEC) == 0;
+  if (piped && stdinPipe) piped = ::pipe2(in, O_CLOEXEC) == 0;
+  if (piped && s.tty) piped = ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console) == 0;
+  if (!piped) return startError(std::string("pipe: ") + std::strerror(errno));
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
@@ -781,14 +906,19 @@ int shimMain(int argc, char** argv) {
     ::sigprocmask(SIG_UNBLOCK, &chld, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
     ::signal(SIGHUP, SIG_DFL);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull < 0 || ::dup2(devnull, 0) < 0 || ::dup2(out[1], 1) < 0 || ::dup2(err[1], 2) < 0) {
-      fail(errp[1], "stdio", errno);
+    if (!s.tty) {
+      int stdinFd = stdinPipe ? in[0] : ::open("/dev/null", O_RDONLY);
+      if (stdinFd < 0 || ::dup2(stdinFd, 0) < 0 || ::dup2(out[1], 1) < 0 || ::dup2(err[1], 2) < 0) {
+        fail(errp[1], "stdio", errno);
+      }
+      if (!stdinPipe && stdinFd > 2) ::close(stdinFd);
     }
-    if (devnull > 2) ::close(devnull);
-    containerInit(s, errp[1], sync[0], nsFds);
+    containerInit(s, errp[1], sync[0], nsFds, console[1]);
   }
-  for (int fd : {out[1], err[1], errp[1], sync[0], nsFds[0], nsFds[1], nsFds[2]}) ::close(fd);
+  for (int fd :
+       {out[1], err[1], in[0], console[1], errp[1], sync[0], nsFds[0], nsFds[1], nsFds[2]}) {
+    if (fd >= 0) ::close(fd);
+  }
   Status joined = joinCgroup(s.cgroupDirs, child);
   if (!joined.ok()) {
     ::kill(child, SIGKILL);
@@ -797,6 +927,11 @@ int shimMain(int argc, char** argv) {
   }
   writeAll(sync[1], "g");
   ::close(sync[1]);
+  int ptyMaster = -1;
+  if (s.tty) {
+    ptyMaster = recvFd(console[0]);  // -1 when the init failed first (its error is on errp)
+    ::close(console[0]);
+  }
   std::string initError;
   char buf[16384];
   while (true) {
@@ -806,10 +941,13 @@ int shimMain(int argc, char** argv) {
     initError.append(buf, static_cast<size_t>(n));
   }
   ::close(errp[0]);
+  if (initError.empty() && s.tty && ptyMaster < 0) initError = "the init sent no pty";
   if (!initError.empty()) {
+    ::kill(child, SIGKILL);
     ::waitpid(child, nullptr, 0);
     return startError(initError);
   }
+  const int listenFd = listenAttach(dir);
   ShimStatus st;
   st.pid = child;
   st.pidStartTime = processStartTime(child);
@@ -818,22 +956,111 @@ int shimMain(int argc, char** argv) {
   writeStatus(st);
   report("ok " + std::to_string(child));
 
-  // Pump stdout/stderr into the log until the container exited and both pipes are closed.
+  // Pump stdout/stderr (or the pty) into the log and to attached clients until the container
+  // exited and its output is closed; feed the clients' stdin to the container.
   LogFramer framers[2] = {LogFramer("stdout"), LogFramer("stderr")};
-  int fds[2] = {out[0], err[0]};
-  for (int fd : fds) ::fcntl(fd, F_SETFL, O_NONBLOCK);
+  int fds[2] = {s.tty ? ptyMaster : out[0], err[0]};
+  for (int fd : fds) {
+    if (fd >= 0) ::fcntl(fd, F_SETFL, O_NONBLOCK);
+  }
+  // Where attached stdin goes (-1: nowhere); the pty master is fds[0] as well.
+  int inFd = s.tty ? (s.stdin ? ptyMaster : -1) : in[1];
+  if (stdinPipe) ::fcntl(inFd, F_SETFL, O_NONBLOCK);
+  bool closeStdinWhenDrained = false;  // stdin_once
+  std::string inPending;
+  constexpr size_t kMaxPendingIn = 64 << 10;
+  constexpr size_t kMaxClients = 8;
+  struct Client {
+    int fd = -1;
+    bool hello = false, in = false, out = false, err = false, inEnded = false;
+  };
+  std::vector<Client> clients;           // allocated on the first attach only
+  static char packet[kAttachMaxPacket];  // .bss: no resident page until someone attaches
+  auto dropClient = [&](Client& c) {
+    if (c.fd < 0) return;
+    if (c.in && !c.inEnded && s.stdinOnce && !s.tty && stdinPipe) closeStdinWhenDrained = true;
+    ::close(c.fd);
+    c.fd = -1;
+  };
+  auto broadcast = [&](AttachMessage type, const char* data, size_t n) {
+    for (auto& c : clients) {
+      if (c.fd < 0 || !c.hello || !(type == kAttachStdout ? c.out : c.err)) continue;
+      std::string m = encodeAttachMessage(type, std::string_view(data, n));
+      if (::send(c.fd, m.data(), m.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) dropClient(c);
+    }
+  };
+  auto readClient = [&](Client& c) {
+    while (c.fd >= 0 && inPending.size() < kMaxPendingIn) {
+      ssize_t n = ::recv(c.fd, packet, sizeof packet, MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+      if (n <= 0) {
+        dropClient(c);
+        return;
+      }
+      std::string_view payload(packet + 1, static_cast<size_t>(n) - 1);
+      switch (packet[0]) {
+        case kAttachHello:
+          if (payload.size() == 3 && !c.hello) {
+            c.hello = true;
+            c.in = payload[0] == '1';
+            c.out = payload[1] == '1';
+            c.err = payload[2] == '1';
+          }
+          break;
+        case kAttachStdin:
+          if (c.in && !c.inEnded && inFd >= 0 && !closeStdinWhenDrained) inPending.append(payload);
+          break;
+        case kAttachStdinEnd:
+          if (c.in && !c.inEnded) {
+            c.inEnded = true;
+            if (s.stdinOnce && stdinPipe) closeStdinWhenDrained = true;
+          }
+          break;
+        case kAttachResize: {
+          uint16_t cols = 0, rows = 0;
+          if (ptyMaster >= 0 && decodeResize(payload, &cols, &rows)) {
+            winsize ws{};
+            ws.ws_col = cols;
+            ws.ws_row = rows;
+            ::ioctl(ptyMaster, TIOCSWINSZ, &ws);
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  };
   bool exited = false;
   int waitStatus = 0;
   timespec exitedAt{};
   // Trimmed here, after the set-up, and again whenever idle for 1 s after a wake-up. The pollfds
-  // are built once: GCC loads the constant of {fd, POLLIN, 0} from .rodata, and that one read
-  // would map the binary's page-cache folio (up to 2 MiB) back in after every trim.
-  pollfd p[3] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}, {sigFd, POLLIN, 0}};
+  // are filled field by field: GCC loads the constant of {fd, POLLIN, 0} from .rodata, and that
+  // one read would map the binary's page-cache folio (up to 2 MiB) back in after every trim.
+  pollfd p[5 + kMaxClients];
   trimResidentImage();
   bool trimmed = true;
   while (fds[0] >= 0 || fds[1] >= 0 || !exited) {
-    p[0].fd = fds[0];  // -1 once closed: poll ignores it
-    p[1].fd = fds[1];
+    if (stdinPipe && inFd >= 0 && closeStdinWhenDrained && inPending.empty()) {
+      ::close(inFd);
+      inFd = -1;
+    }
+    nfds_t np = 0;
+    auto add = [&](int fd, short events) {
+      p[np].fd = fd;  // -1: poll ignores it
+      p[np].events = events;
+      p[np].revents = 0;
+      ++np;
+    };
+    short outEvents = POLLIN;
+    if (s.tty && inFd >= 0 && !inPending.empty()) outEvents |= POLLOUT;
+    add(fds[0], outEvents);
+    add(fds[1], POLLIN);
+    add(sigFd, POLLIN);
+    add(!exited && clients.size() < kMaxClients ? listenFd : -1, POLLIN);
+    add(stdinPipe && inFd >= 0 && !inPending.empty() ? inFd : -1, POLLOUT);
+    const nfds_t firstClient = np;
+    for (const auto& c : clients) add(inPending.size() < kMaxPendingIn ? c.fd : -1, POLLIN);
     int timeout = -1;
     if (exited) {
       // After the init exited, its namespace's other processes are killed and the pipes close;
@@ -846,7 +1073,7 @@ int shimMain(int argc, char** argv) {
     } else if (!trimmed) {
       timeout = 1000;  // idle for 1 s after a wake-up: drop what it faulted back in
     }
-    int r = ::poll(p, 3, timeout);
+    int r = ::poll(p, np, timeout);
     if (r < 0 && errno != EINTR) break;
     if (r == 0 && !exited) {
       trimResidentImage();
@@ -854,6 +1081,20 @@ int shimMain(int argc, char** argv) {
       continue;
     }
     trimmed = false;
+    // Stdin first (so that a pty echoes it in this round's output).
+    if (inFd >= 0 && !inPending.empty() &&
+        ((p[0].revents & POLLOUT) != 0 || (p[4].revents & POLLOUT) != 0)) {
+      ssize_t w = ::write(inFd, inPending.data(), inPending.size());
+      if (w > 0) {
+        inPending.erase(0, static_cast<size_t>(w));
+      } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+        inPending.clear();  // the container closed its stdin
+        if (stdinPipe) {
+          ::close(inFd);
+          inFd = -1;
+        }
+      }
+    }
     for (int i = 0; i < 2; ++i) {
       if (fds[i] < 0) continue;
       while (true) {
@@ -862,15 +1103,38 @@ int shimMain(int argc, char** argv) {
           std::string rec =
               framers[i].feed(std::string_view(buf, static_cast<size_t>(n)), realNow());
           log.write(rec);
+          if (!clients.empty()) {
+            broadcast(i == 0 ? kAttachStdout : kAttachStderr, buf, static_cast<size_t>(n));
+          }
           continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+        // EOF, or EIO from the pty once every slave is closed.
         log.write(framers[i].finish(realNow()));
         ::close(fds[i]);
+        if (fds[i] == ptyMaster) {
+          ptyMaster = -1;
+          if (s.tty) inFd = -1;
+          inPending.clear();
+        }
         fds[i] = -1;
         break;
       }
     }
+    for (nfds_t j = firstClient; j < np; ++j) {
+      if (p[j].revents != 0) readClient(clients[j - firstClient]);
+    }
+    if (p[3].revents & POLLIN) {
+      int c = ::accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (c >= 0) {
+        int size = 1 << 20;
+        ::setsockopt(c, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+        Client cl;
+        cl.fd = c;
+        clients.push_back(cl);
+      }
+    }
+    std::erase_if(clients, [](const Client& c) { return c.fd < 0; });
     signalfd_siginfo si{};
     while (::read(sigFd, &si, sizeof si) > 0) {
       if (si.ssi_signo == SIGUSR1 && log.isOpen()) (void)log.reopen();
@@ -895,6 +1159,7 @@ int shimMain(int argc, char** argv) {
       ::close(fds[i]);
     }
   }
+  if (inFd >= 0 && stdinPipe) ::close(inFd);
   log.close();
   st.exited = true;
   st.exitCode = exitCodeOf(waitStatus);
@@ -903,6 +1168,21 @@ int shimMain(int argc, char** argv) {
     st.reason = "OOMKilled";
   } else {
     st.reason = st.exitCode == 0 ? "Completed" : "Error";
+  }
+  // Attached clients learn the exit code; the socket goes before status.json says exited.
+  if (listenFd >= 0) {
+    int dfd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      sockaddr_un a = attachAddress(dfd);
+      ::unlink(a.sun_path);
+      ::close(dfd);
+    }
+    ::close(listenFd);
+  }
+  for (auto& c : clients) {
+    std::string m = encodeAttachMessage(kAttachExit, std::to_string(st.exitCode));
+    ::send(c.fd, m.data(), m.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    ::close(c.fd);
   }
   writeStatus(st);
   return 0;

@@ -13,9 +13,14 @@
 //     /proc, /dev, /sys, the CRI mounts, pivots, masks paths, drops to the user and
 //     capabilities, sets no_new_privs and execs. The shim puts it in its cgroups before it
 //     proceeds, reports "ok <pid>" (or "error <message>") on fd 3 once exec succeeded, writes
-//     status.json, then pumps the container's stdout/stderr into the CRI log file, reaps it,
+//     status.json, then pumps the container's stdout/stderr into the CRI log file (and to
+//     attached clients: the attach socket below), feeds attached stdin to it, reaps it,
 //     writes status.json again with the exit code, finish time and reason (Completed, Error,
 //     OOMKilled) and exits. If the shim dies, the container is SIGKILLed (PR_SET_PDEATHSIG).
+//     With tty the init allocates a pty in the container's devpts after pivot_root, makes its
+//     slave the controlling terminal and stdio and sends the master to the shim (runc's console
+//     socket); its output is logged as stdout. With stdin (no tty) stdin is a pipe the shim
+//     keeps open; without either, stdin is /dev/null and nothing more is allocated.
 //     The shim never starts gRPC or Asio; its state is the files in its directory.
 //   kiln exec --dir <container dir> --pid PID --start T [--tty] -- CMD...   (fd 3: start errors)
 //     ExecSync's helper (execInContainer below), in the foreground of the runtime; also
@@ -27,7 +32,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -75,6 +82,45 @@ struct ExecProcess {
 };
 StatusOr<ExecProcess> startExecProcess(const std::string& containerDir, int pid, uint64_t startTime,
                                        const std::vector<std::string>& cmd, const ExecStdio& stdio);
+
+// --- attach (CRI Attach) -------------------------------------------------------------------
+// Every shim listens on `<container dir>/attach.sock` (a SOCK_SEQPACKET unix socket; nothing is
+// allocated for it until a client connects) while its container runs, so attach works from a
+// restarted runtime too. Each message is one packet: a type byte and its payload.
+//   client -> shim: kAttachHello first (3 bytes: stdin, stdout, stderr as 0/1: what the
+//     session wants), then kAttachStdin (bytes for the container's stdin: the pty with tty, the
+//     stdin pipe with stdin; dropped otherwise), kAttachStdinEnd (the session's stdin ended; a
+//     disconnect counts as one), kAttachResize (encodeResize: TIOCSWINSZ on the pty).
+//   shim -> client: kAttachStdout / kAttachStderr (output as it is read, also logged; with a tty
+//     the pty's output is stdout), then kAttachExit (the exit code as decimal text) once the
+//     container exited and its output was drained, then the shim closes the socket. A client
+//     that does not keep up (its socket buffer full) is disconnected: the log never waits.
+// stdin_once (containerd's rule): when a session's stdin ends and the container has stdin_once
+// and no tty, the shim closes the container's stdin (once what was sent is written); the
+// session goes on until the container exits. Otherwise a session whose stdin ended is over (the
+// runtime's side detaches: attachDetachesOnStdinEnd).
+inline constexpr char kAttachSocketName[] = "attach.sock";
+enum AttachMessage : char {
+  kAttachHello = 'h',
+  kAttachStdin = '0',
+  kAttachStdout = '1',
+  kAttachStderr = '2',
+  kAttachExit = 'x',
+  kAttachStdinEnd = 'e',
+  kAttachResize = 'r',
+};
+inline constexpr size_t kAttachMaxPacket = 32 * 1024 + 1;  // type byte + up to 32 KiB
+std::string encodeAttachMessage(AttachMessage type, std::string_view payload);
+std::string encodeResize(uint16_t cols, uint16_t rows);
+// False unless `payload` is 4 bytes of encodeResize with both sizes non-zero.
+bool decodeResize(std::string_view payload, uint16_t* cols, uint16_t* rows);
+// Whether an attach session ends (detaches) when its stdin ends, rather than when the container
+// exits: every case except stdin_once without a tty (containerd's container_io.go).
+bool attachDetachesOnStdinEnd(bool stdinOnce, bool tty);
+// Connects to the shim's attach socket in `containerDir` (any path length: through an O_PATH fd
+// of the directory). NotFound when there is no socket (the container is not running or its
+// shim predates attach), Unavailable when nothing listens on it.
+StatusOr<int> connectAttach(const std::string& containerDir);
 
 // Runs `/proc/self/exe ARGS...` with fd 3 a pipe, stdin/stdout on /dev/null and stderr appended
 // to `stderrPath`, reaps the intermediate process and waits up to `timeout` for its "ok <pid>"

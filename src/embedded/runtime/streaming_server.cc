@@ -24,6 +24,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -177,7 +178,7 @@ void httpError(int fd, int code, const std::string& reason, const std::string& b
 
 // --- the request cache -------------------------------------------------------------------
 
-using Pending = std::variant<ExecStreamRequest, PortForwardStreamRequest>;
+using Pending = std::variant<ExecStreamRequest, AttachStreamRequest, PortForwardStreamRequest>;
 
 // metav1.Status JSON for the error channel (remotecommand v4: apierrors.StatusError.Status()).
 std::string successStatus() { return R"({"metadata":{},"status":"Success"})"; }
@@ -425,6 +426,19 @@ class SpdyExecFront final : public ExecFront {
 
 int pidfdOpen(int pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
+// After the final status: lets the client read everything and close first (2 s at most), so
+// our close is not a reset.
+void lingerClose(int fd) {
+  char buf[4096];
+  auto until = Clock::now() + std::chrono::seconds(2);
+  while (Clock::now() < until) {
+    pollfd pfd{fd, POLLIN, 0};
+    if (::poll(&pfd, 1, 200) <= 0) continue;
+    ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) break;
+  }
+}
+
 // Runs one exec session on `fd` until the command finished (and its output was sent) or the
 // client went away (then the command is killed).
 void runExec(int fd, std::string initial, const ExecStreamRequest& req, ExecFront& front,
@@ -593,14 +607,125 @@ void runExec(int fd, std::string initial, const ExecStreamRequest& req, ExecFron
                  "command terminated with non-zero exit code: error executing command, exit code " +
                      std::to_string(code));
   }
-  // Let the client read everything and close first (2 s at most), so our close is not a reset.
-  auto until = Clock::now() + std::chrono::seconds(2);
-  while (Clock::now() < until) {
-    pollfd pfd{fd, POLLIN, 0};
-    if (::poll(&pfd, 1, 200) <= 0) continue;
-    ssize_t r = ::recv(fd, buf, sizeof buf, 0);
-    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) break;
+  lingerClose(fd);
+}
+
+// Runs one attach session on `fd`: relays between the client and the container's shim (its
+// attach socket, shim.h) until the container exited, the session's stdin ended (unless
+// stdin_once without a tty) or the client went away.
+void runAttach(int fd, std::string initial, const AttachStreamRequest& req, ExecFront& front,
+               const std::atomic<bool>& stopping) {
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  char buf[32768];
+  const bool in = req.in && req.containerStdin;
+  std::deque<std::string> toShim;  // packets, sent in order
+  size_t toShimBytes = 0;
+  bool stdinEnded = false, detach = false;
+  auto queue = [&](AttachMessage type, std::string_view payload) {
+    toShim.push_back(encodeAttachMessage(type, payload));
+    toShimBytes += toShim.back().size();
+  };
+  front.onStdin = [&](std::string_view d) {
+    if (!in || stdinEnded) return;
+    while (!d.empty()) {
+      size_t n = std::min(d.size(), kAttachMaxPacket - 1);
+      queue(kAttachStdin, d.substr(0, n));
+      d.remove_prefix(n);
+    }
+  };
+  front.onStdinClose = [&] {
+    if (!in || stdinEnded) return;
+    stdinEnded = true;
+    queue(kAttachStdinEnd, "");
+    if (attachDetachesOnStdinEnd(req.stdinOnce, req.containerTty)) detach = true;
+  };
+  front.onResize = [&](uint16_t w, uint16_t h) { queue(kAttachResize, encodeResize(w, h)); };
+  if (!initial.empty()) {
+    if (!front.onBytes(initial).ok()) return;
   }
+  auto waitDeadline = Clock::now() + std::chrono::milliseconds(kStreamCreationTimeoutMs);
+  while (!front.ready()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(waitDeadline - Clock::now());
+    if (left.count() <= 0 || stopping) return;
+    pollfd p{fd, POLLIN, 0};
+    int k = ::poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 500)));
+    if (k <= 0) continue;
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0 || !front.onBytes(std::string_view(buf, static_cast<size_t>(n))).ok()) return;
+  }
+  auto conn = connectAttach(req.containerDir);
+  if (!conn.ok()) {
+    std::string msg = "attach to container " + req.containerId + ": " + conn.status().message();
+    front.finish(fd, internalStatus(msg), false, msg);
+    lingerClose(fd);
+    return;
+  }
+  int shim = *conn;
+  ::fcntl(shim, F_SETFL, ::fcntl(shim, F_GETFL) | O_NONBLOCK);
+  {
+    std::string hello;
+    hello += in ? '1' : '0';
+    hello += req.out ? '1' : '0';
+    hello += req.err && !req.containerTty ? '1' : '0';
+    toShim.push_front(encodeAttachMessage(kAttachHello, hello));  // before any early input
+    toShimBytes += toShim.front().size();
+  }
+  std::vector<char> packet(kAttachMaxPacket);
+  bool clientGone = false, shimDone = false;
+  while (!shimDone && !clientGone) {
+    if (stopping) {
+      clientGone = true;
+      break;
+    }
+    if (detach && toShim.empty()) break;
+    pollfd pf[2] = {{fd, static_cast<short>(toShimBytes < kMaxPendingInput ? POLLIN : 0), 0},
+                    {shim, static_cast<short>(POLLIN | (toShim.empty() ? 0 : POLLOUT)), 0}};
+    int k = ::poll(pf, 2, 500);
+    if (k < 0 && errno != EINTR) break;
+    if (k <= 0) continue;
+    if (pf[0].revents) {
+      ssize_t got = ::recv(fd, buf, sizeof buf, 0);
+      if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN) ||
+          (got > 0 && !front.onBytes(std::string_view(buf, static_cast<size_t>(got))).ok())) {
+        clientGone = true;
+      }
+    }
+    if (pf[1].revents & POLLOUT) {
+      while (!toShim.empty()) {
+        const std::string& m = toShim.front();
+        ssize_t w = ::send(shim, m.data(), m.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0 && (errno == EAGAIN || errno == EINTR)) break;
+        if (w < 0) {
+          shimDone = true;
+          break;
+        }
+        toShimBytes -= m.size();
+        toShim.pop_front();
+      }
+    }
+    if (pf[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+      while (!shimDone && !clientGone) {
+        ssize_t got = ::recv(shim, packet.data(), packet.size(), MSG_DONTWAIT);
+        if (got < 0 && (errno == EAGAIN || errno == EINTR)) break;
+        if (got <= 0) {
+          shimDone = true;
+          break;
+        }
+        std::string_view payload(packet.data() + 1, static_cast<size_t>(got) - 1);
+        if (packet[0] == kAttachStdout || packet[0] == kAttachStderr) {
+          int channel = packet[0] == kAttachStdout ? 1 : 2;
+          if (!payload.empty() && !front.sendOutput(channel, payload)) clientGone = true;
+        } else if (packet[0] == kAttachExit) {
+          shimDone = true;
+        }
+      }
+    }
+  }
+  ::close(shim);
+  if (clientGone) return;
+  front.finish(fd, successStatus(), true, "");
+  lingerClose(fd);
 }
 
 // --- port-forward ------------------------------------------------------------------------
@@ -967,6 +1092,7 @@ void StreamingServer::Impl::serve(int fd) {
   std::optional<Pending> p = take(token);
   bool kindMatches =
       p && ((kind == "exec" && std::holds_alternative<ExecStreamRequest>(*p)) ||
+            (kind == "attach" && std::holds_alternative<AttachStreamRequest>(*p)) ||
             (kind == "portforward" && std::holds_alternative<PortForwardStreamRequest>(*p)));
   if (!kindMatches) {
     // Unknown, expired, already used, or for another kind of session (upstream: 404).
@@ -998,7 +1124,19 @@ void StreamingServer::Impl::serve(int fd) {
                    "Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: " +
                        protocol + "\r\n\r\n");
   };
-  if (auto* ex = std::get_if<ExecStreamRequest>(&*p)) {
+  auto* ex = std::get_if<ExecStreamRequest>(&*p);
+  auto* at = std::get_if<AttachStreamRequest>(&*p);
+  if (ex != nullptr || at != nullptr) {
+    // Exec and attach: the same fronts; the streams the request asked for.
+    const bool sIn = ex ? ex->in : at->in, sOut = ex ? ex->out : at->out;
+    const bool sErr = ex ? ex->err : at->err, sTty = ex ? ex->tty : at->tty;
+    auto run = [&](ExecFront& front) {
+      if (ex) {
+        runExec(fd, r.rest, *ex, front, stopping);
+      } else {
+        runAttach(fd, r.rest, *at, front, stopping);
+      }
+    };
     if (isWs) {
       std::string chosen;
       for (const auto& proto : r.list("sec-websocket-protocol")) {
@@ -1016,8 +1154,8 @@ void StreamingServer::Impl::serve(int fd) {
       if (!wsHandshake(chosen)) return;
       WsExecFront front(fd, chosen[1] == '5');
       // The lowest writable channel gets an empty message first (upstream does so).
-      front.sendOutput(ex->out ? 1 : (ex->err ? 2 : 3), "");
-      runExec(fd, r.rest, *ex, front, stopping);
+      front.sendOutput(sOut ? 1 : (sErr ? 2 : 3), "");
+      run(front);
       return;
     }
     int version = 0;
@@ -1042,12 +1180,12 @@ void StreamingServer::Impl::serve(int fd) {
     }
     if (!spdyHandshake(chosen)) return;
     std::set<std::string> expect = {"error"};
-    if (ex->in) expect.insert("stdin");
-    if (ex->out) expect.insert("stdout");
-    if (ex->err) expect.insert("stderr");
-    if (ex->tty && version >= 3) expect.insert("resize");
+    if (sIn) expect.insert("stdin");
+    if (sOut) expect.insert("stdout");
+    if (sErr) expect.insert("stderr");
+    if (sTty && version >= 3) expect.insert("resize");
     SpdyExecFront front(fd, version, expect);
-    runExec(fd, r.rest, *ex, front, stopping);
+    run(front);
     return;
   }
   auto& pf = std::get<PortForwardStreamRequest>(*p);
@@ -1172,6 +1310,10 @@ std::string StreamingServer::baseUrl() const {
 
 StatusOr<std::string> StreamingServer::registerExec(ExecStreamRequest req) {
   return impl_->put(std::move(req), "exec");
+}
+
+StatusOr<std::string> StreamingServer::registerAttach(AttachStreamRequest req) {
+  return impl_->put(std::move(req), "attach");
 }
 
 StatusOr<std::string> StreamingServer::registerPortForward(PortForwardStreamRequest req) {
