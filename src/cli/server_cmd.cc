@@ -386,19 +386,11 @@ int runServer(const Args& args) {
     ko.clusterDns = cfg.str("cluster-dns");
     ko.clusterDomain = cfg.str("cluster-domain");
     ko.kubeletPort = static_cast<int>(cfg.integer("kubelet-port"));
-    // --kubelet-arg sync-frequency=DURATION (upstream's flag; 1m by default): s, m or plain
-    // seconds.
-    for (const auto& arg : cfg.list("kubelet-arg")) {
-      if (arg.rfind("sync-frequency=", 0) != 0) continue;
-      std::string v = arg.substr(15);
-      char* end = nullptr;
-      long n = std::strtol(v.c_str(), &end, 10);
-      std::string unit = end ? std::string(end) : "";
-      if (end == v.c_str() || n <= 0 || (unit != "" && unit != "s" && unit != "m")) {
-        printError("server", "--kubelet-arg sync-frequency: \"" + v + "\" is not a duration");
-        return kExitError;
-      }
-      ko.syncFrequency = std::chrono::seconds(unit == "m" ? n * 60 : n);
+    // --kubelet-arg sync-frequency, eviction-hard, eviction-pressure-transition-period,
+    // pod-manifest-path, file-check-frequency (upstream's flags, kubelet.h).
+    if (auto st = kubelet::applyKubeletArgs(cfg.list("kubelet-arg"), &ko); !st.ok()) {
+      printError("server", st.message());
+      return kExitError;
     }
     ko.criEndpoint = cfg.str("container-runtime-endpoint");
     if (ko.criEndpoint.empty()) {
@@ -413,6 +405,8 @@ int runServer(const Args& args) {
     ks.tlsKeyFile = tls->kubeletServingKeyFile;
     ks.clientCaFile = tls->clientCaFile;
     ks.allowedClientCommonName = pki::kKubeletClientCommonName;
+    ks.nodeName = kubelet::nodeNameOrHostname(cfg.str("node-name"));
+    ks.dataDir = dataDir;
     ks.criEndpoint = cfg.str("container-runtime-endpoint").empty()
                          ? cfg.str("cri-socket")
                          : cfg.str("container-runtime-endpoint");

@@ -6,8 +6,9 @@
 # Checks: logs (all, --tail, --timestamps, --limit-bytes, -f picking up new lines, --previous
 # and container-choice errors with upstream's messages), exec (output, stderr, exit code, stdin,
 # a TTY), cp both ways, port-forward to an httpd in the pod, and that the kubelet API refuses
-# other clients (401 without a certificate, 403 for the admin's). (Attach is relayed the same
-# way, but the runtime's CRI Attach is not implemented yet.)
+# other clients (401 without a certificate, 403 for the admin's). Attach: `kubectl run -i` with
+# piped input, `kubectl attach` to a pod's output, `attach -i` to a stdin pod, and
+# `kubectl run -it --rm` under a pseudo-terminal (script).
 # shellcheck disable=SC2016
 set -uo pipefail
 # shellcheck source=tests/e2e/lib/harness.sh
@@ -80,6 +81,57 @@ kh_assert_eq "sleep 3600 sleep 3601" \
   "exec -c runs in the named container"
 kh_assert_contains "$(k exec nosuchpod -- true 2>&1)" 'pods "nosuchpod" not found' "exec into a missing pod: NotFound"
 
+# --- run -i / attach / run -it ----------------------------------------------------------------
+out=$(echo hello-run | k run runin -i --restart=Never --image="$IMG" --image-pull-policy=Never -- \
+  sh -c 'read x; echo got $x' 2>"$W/runin.err")
+kh_assert_contains "$out" "got hello-run" \
+  "kubectl run -i: piped stdin reaches the pod (stdin, stdinOnce) and its output comes back"
+kh_assert_eq "true true" "$(k get pod runin -o jsonpath='{.spec.containers[0].stdin} {.spec.containers[0].stdinOnce}')" \
+  "  ... the pod asks for stdin once"
+k run ticker --image="$IMG" --image-pull-policy=Never --restart=Never -- \
+  sh -c 'i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done' >/dev/null
+kh_wait_for "ticker Running" 60 running ticker >/dev/null
+kh_bg ip netns exec "$KH_SERVER_NS" "$KH_KUBECTL" --kubeconfig "$KH_KUBECONFIG" attach ticker
+ATT=$KH_BG_PID
+kh_check "kubectl attach streams a running pod's output" \
+  kh_wait_for "tick lines through attach" 20 grep -q "^tick-" "$KH_BG_LOG"
+kill "$ATT"
+wait "$ATT" 2>/dev/null
+cat >"$W/reader.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: reader}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: reader
+    image: $IMG
+    imagePullPolicy: Never
+    stdin: true
+    stdinOnce: true
+    command: [sh, -c, 'while read l; do echo echo:\$l; done; echo bye']
+EOF
+k apply -f "$W/reader.yaml" >/dev/null
+kh_wait_for "reader Running" 60 running reader >/dev/null
+out=$(printf 'ping\npong\n' | k attach -i reader 2>"$W/attach.err")
+kh_assert_eq "echo:ping echo:pong bye" "$(echo $out)" \
+  "kubectl attach -i: input reaches a stdin pod, EOF closes its stdin (stdinOnce), output until it exits"
+phase_done() { [ "$(phase reader)" = Succeeded ]; }
+kh_check "  ... and the pod Succeeds" kh_wait_for "reader Succeeded" 30 phase_done
+# Under a pseudo-terminal (script): the input is typed once the pod runs; the container only
+# prints after reading it, so its output comes through the attach session, not the log.
+type_when_running() {
+  kh_wait_for "ttyrun Running" 60 running ttyrun >&2
+  printf 'typed\r'
+  kh_wait_for "ttyrun's answer" 30 grep -q "tty-got-typed" "$W/ttyrun.out" >&2
+}
+type_when_running | in_ns script -qec "$KH_KUBECTL --kubeconfig $KH_KUBECONFIG run ttyrun -it --rm --restart=Never --image=$IMG --image-pull-policy=Never -- sh -c 'read x; tty; echo tty-got-\$x'" /dev/null >"$W/ttyrun.out" 2>&1
+ttyout=$(tr -d '\r' <"$W/ttyrun.out")
+kh_assert_contains "$ttyout" "tty-got-typed" "kubectl run -it --rm: a terminal session with the pod"
+kh_assert_contains "$ttyout" "/dev/pts/" "  ... its stdin is a pty"
+gone_pod() { ! k get pod ttyrun >/dev/null 2>&1; }
+kh_check "  ... and the pod is deleted afterwards" kh_wait_for "ttyrun deleted" 30 gone_pod
+
 # --- cp --------------------------------------------------------------------------------------
 printf 'copied %s\n' "$(date +%s%N)" >"$W/cp-in.txt"
 k cp "$W/cp-in.txt" default/logger:/tmp/cp.txt >/dev/null 2>&1
@@ -111,5 +163,5 @@ kh_assert_eq ok "$(in_ns curl -sk --cert "$DATA/server/tls/client-kube-apiserver
   --key "$DATA/server/tls/client-kube-apiserver.key" "https://$NODE_IP:10250/healthz")" \
   "  ... the API server's certificate is served"
 
-k delete pod logger two web --grace-period=1 --wait=true >/dev/null 2>&1
+k delete pod logger two web runin ticker reader --grace-period=1 --wait=true >/dev/null 2>&1
 kh_finish

@@ -1,6 +1,8 @@
 // The kubelet component (see kubelet.h).
 #include "agent/kubelet/kubelet.h"
 
+#include <poll.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -18,6 +21,8 @@
 #include "agent/kubelet/node_status.h"
 #include "agent/kubelet/pod_env.h"
 #include "agent/kubelet/probes.h"
+#include "agent/kubelet/static_pods.h"
+#include "agent/kubelet/stats_summary.h"
 #include "agent/kubelet/volumes.h"
 #include "api/quantity.h"
 #include "client/api_client.h"
@@ -28,6 +33,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "server/apiserver/api_server.h"
+#include "server/registry/generic_store.h"
 
 namespace kiln::kubelet {
 
@@ -78,6 +84,25 @@ const api::ResourceInfo& res(const char* group, const char* version, const char*
   return *api::findResource(group, version, resource);
 }
 
+// The kubelet's pod informer source: only this node's pods (fieldSelector=spec.nodeName=NODE, as
+// upstream's kubelet lists and watches them), through the client for lists and the in-process
+// API for the watch (the client's watch takes no selectors).
+class NodePodsListWatch final : public client::ListWatch {
+ public:
+  NodePodsListWatch(client::ApiClient& c, std::shared_ptr<apiserver::LocalApi> local,
+                    const std::string& node)
+      : c_(c), local_(std::move(local)), selector_("fieldSelector=spec.nodeName%3D" + node) {}
+  StatusOr<json> list() override { return c_.list(res("", "v1", "pods"), "", selector_); }
+  StatusOr<std::unique_ptr<registry::ApiWatch>> watch(const std::string& rv) override {
+    return local_->watch("/api/v1/pods?watch=1&resourceVersion=" + rv + "&" + selector_);
+  }
+
+ private:
+  client::ApiClient& c_;
+  std::shared_ptr<apiserver::LocalApi> local_;
+  std::string selector_;
+};
+
 // Per-container probe state the prober loop owns.
 struct ProbeEntry {
   std::string podUid, container, containerId;
@@ -92,6 +117,8 @@ struct PodState {
   std::set<std::string> killRequests;  // container ids the prober wants restarted
   json lastStatus;                     // as last written
   bool sandboxStopped = false;
+  bool isStatic = false;     // from a manifest file (static_pods.h); its status goes to the mirror
+  std::string evictMessage;  // set by the eviction manager: the pod is evicted with it
 };
 
 class Kubelet final : public common::Component, public KubeletRuntime {
@@ -161,6 +188,15 @@ class Kubelet final : public common::Component, public KubeletRuntime {
   void relistLoop();
   void resyncLoop();
   void proberLoop();
+  // Static pods: reads the manifest directory (on inotify events and every
+  // fileCheckFrequency) and keeps the mirror pods.
+  void staticPodLoop();
+  void scanStaticPods();
+  void syncMirrorPods();
+  // The eviction manager: observes the node every evictionMonitoringInterval, sets the pressure
+  // conditions and evicts one pod per round while a threshold is met.
+  void evictionLoop();
+  void evictOne(const EvictionThreshold& t, const NodeObservations& obs);
   void syncProbes(const std::string& uid, const json& pod, const PodRuntimeView& v);
   std::string podLogDir(const json& pod) const;
   std::string podDir(const std::string& uid) const { return o_.dataDir + "/agent/pods/" + uid; }
@@ -184,6 +220,7 @@ class Kubelet final : public common::Component, public KubeletRuntime {
   NodeConfig nodeCfg_;
   DnsSettings dns_;
   std::string runtimeVersion_;
+  std::string runtimeName_ = "kiln";  // set once at start, before the pod workers run
   json lastNodeStatus_;
   std::chrono::steady_clock::time_point lastNodeReport_{};
   std::string podCidr_;
@@ -196,6 +233,12 @@ class Kubelet final : public common::Component, public KubeletRuntime {
   std::map<std::string, PodState> pods_;            // by uid
   std::map<std::string, std::string> relistState_;  // uid -> runtime signature
   std::map<std::string, ProbeEntry> probes_;        // key: uid/container/kind
+  std::map<std::string, std::string> staticFiles_;  // manifest path -> static pod uid
+  std::map<std::string, json> mirrors_;             // "ns/name" -> mirror pod (informer)
+  std::string nodeUid_;
+  std::atomic<bool> mirrorsDirty_{true};
+  std::vector<std::string> pressure_;  // node conditions in effect (eviction manager)
+  std::atomic<bool> nodeStatusDirty_{false};
 
   std::mutex stopMu_;
   std::condition_variable stopCv_;
@@ -286,9 +329,15 @@ Status Kubelet::updateNodeStatus(bool force) {
     host_ = host;
   }
   const json& old = field(node, "status");
+  std::vector<std::string> pressure;
+  {
+    std::lock_guard lock(mu_);
+    pressure = pressure_;
+    nodeUid_ = str(field(node, "metadata"), "uid");
+  }
   json st = nodeStatus(nodeCfg_, host, runtimeVersion_, criStatus.ok() ? *criStatus : json(),
                        images.ok() ? *images : json::object(), old,
-                       common::rfc3339(std::chrono::system_clock::now()));
+                       common::rfc3339(std::chrono::system_clock::now()), pressure);
   const auto now = std::chrono::steady_clock::now();
   if (!force && !nodeStatusChanged(st, old) && now - lastNodeReport_ < kStatusReport) {
     return Status::Ok();
@@ -319,8 +368,14 @@ void Kubelet::nodeLoop() {
         nextLease = now + kLeaseRenew;
       }
     }
-    if (now >= nextStatus) {
-      if (Status s = updateNodeStatus(first); !s.ok()) {
+    if (now >= nextStatus || nodeStatusDirty_.exchange(false)) {
+      // Upstream retries a failed update at once with a fresh GET, up to 5 times (a Conflict
+      // with the IPAM controller's podCIDR write is usual at start).
+      Status s = updateNodeStatus(first);
+      for (int attempt = 1; attempt < 5 && s.code() == Code::kConflict && !stopping(); ++attempt) {
+        s = updateNodeStatus(first);
+      }
+      if (!s.ok()) {
         log_.warn("node status update failed", {{"error", s.message()}});
         nextStatus = now + 2s;
       } else {
@@ -335,15 +390,62 @@ void Kubelet::nodeLoop() {
 
 // --- Pods: informer, workers, relist ------------------------------------------------------------
 
+namespace {
+bool podChangeNeedsSync(const json& old, const json& cur) {
+  const json& om = field(old, "metadata");
+  const json& cm = field(cur, "metadata");
+  for (const char* k :
+       {"labels", "annotations", "deletionTimestamp", "deletionGracePeriodSeconds"}) {
+    if (field(om, k) != field(cm, k)) return true;
+  }
+  return field(old, "spec") != field(cur, "spec");
+}
+}  // namespace
+
 void Kubelet::onPod(const client::Object& o, bool deleted) {
   if (!o || str(field(*o, "spec"), "nodeName") != nodeName_) return;
   const std::string uid = str(field(*o, "metadata"), "uid");
   if (uid.empty()) return;
+  if (isMirrorPod(*o)) {
+    // A mirror pod is never run: it shows a static pod. Its changes (a deletion by a user, a
+    // new one to write the status to) go to the static pod loop and the static pod's worker.
+    const json& m = field(*o, "metadata");
+    const std::string key = str(m, "namespace") + "/" + str(m, "name");
+    std::string staticUid;
+    bool resync = false;
+    {
+      std::lock_guard lock(mu_);
+      auto it = mirrors_.find(key);
+      const bool fresh = it == mirrors_.end() || str(field(it->second, "metadata"), "uid") != uid;
+      if (deleted) {
+        if (it != mirrors_.end() && str(field(it->second, "metadata"), "uid") == uid) {
+          mirrors_.erase(it);
+        }
+      } else {
+        mirrors_[key] = *o;
+      }
+      for (auto& [u, st] : pods_) {
+        if (!st.isStatic || st.removed) continue;
+        const json& sm = field(st.pod, "metadata");
+        if (str(sm, "namespace") + "/" + str(sm, "name") != key) continue;
+        staticUid = u;
+        resync = fresh || deleted;
+        if (resync) st.lastStatus = json();  // write the status to the new mirror
+      }
+    }
+    mirrorsDirty_ = true;
+    if (resync) queue_->add(staticUid);
+    return;
+  }
   {
     std::lock_guard lock(mu_);
     PodState& st = pods_[uid];
+    // Upstream's checkAndUpdatePod: a change to the status alone (the kubelet's own writes,
+    // mostly) needs no sync; spec, labels, annotations and deletion do.
+    const bool needsSync = deleted || st.pod.is_null() || podChangeNeedsSync(st.pod, *o);
     st.pod = *o;
     if (deleted) st.removed = true;
+    if (!needsSync) return;
   }
   queue_->add(uid);
 }
@@ -420,6 +522,7 @@ StatusOr<PodRuntimeView> Kubelet::runtimeView(const std::string& uid, std::strin
                                               std::vector<std::string>* allSandboxes,
                                               std::vector<std::string>* allContainers) {
   PodRuntimeView v;
+  v.runtimeName = runtimeName_;
   KILN_ASSIGN_OR_RETURN(
       json sbs,
       criCall("ListPodSandbox", {{"filter", {{"labelSelector", {{kPodUidLabel, uid}}}}}}));
@@ -856,6 +959,10 @@ std::chrono::milliseconds Kubelet::startContainer(const std::string& uid, const 
               {"logPath", name + "/" + std::to_string(attempt) + ".log"},
               {"linux", {{"resources", linuxRes}, {"securityContext", sc}}}};
   if (!str(c, "workingDir").empty()) cfg["workingDir"] = str(c, "workingDir");
+  // stdin/stdinOnce/tty as upstream's generateContainerConfig (attach, `kubectl run -it`).
+  for (const char* k : {"stdin", "stdinOnce", "tty"}) {
+    if (fields::boolOr(c, k, false)) cfg[k] = true;
+  }
   auto created =
       criCall("CreateContainer",
               {{"podSandboxId", sandboxId}, {"config", cfg}, {"sandboxConfig", sbConfig}});
@@ -905,6 +1012,37 @@ std::chrono::milliseconds Kubelet::startContainer(const std::string& uid, const 
 }
 
 Status Kubelet::writeStatus(const std::string& uid, const json& pod, const json& status) {
+  if (isStaticPod(pod)) {
+    // A static pod's status lives on the kubelet's copy (what the next sync starts from) and is
+    // written to its mirror pod, when there is one.
+    json mirror;
+    {
+      std::lock_guard lock(mu_);
+      auto it = pods_.find(uid);
+      if (it == pods_.end()) return Status::Ok();
+      it->second.pod["status"] = status;
+      if (it->second.lastStatus == status) return Status::Ok();
+      const json& m = field(pod, "metadata");
+      auto mi = mirrors_.find(str(m, "namespace") + "/" + str(m, "name"));
+      if (mi == mirrors_.end() || !isMirrorOf(mi->second, pod) ||
+          field(field(mi->second, "metadata"), "deletionTimestamp").is_string()) {
+        return Status::Ok();  // written once the mirror exists
+      }
+      mirror = mi->second;
+    }
+    mirror["status"] = status;
+    auto r = api_->update(res("", "v1", "pods"), str(field(mirror, "metadata"), "namespace"),
+                          mirror, "status");
+    if (!r.ok()) {
+      if (r.status().code() == Code::kNotFound) return Status::Ok();
+      return r.status();
+    }
+    std::lock_guard lock(mu_);
+    if (auto it = pods_.find(uid); it != pods_.end()) it->second.lastStatus = status;
+    const json& m = field(*r, "metadata");
+    mirrors_[str(m, "namespace") + "/" + str(m, "name")] = *r;
+    return Status::Ok();
+  }
   {
     std::lock_guard lock(mu_);
     auto it = pods_.find(uid);
@@ -977,12 +1115,14 @@ Status Kubelet::syncPod(const std::string& uid) {
   bool removed = false;
   std::map<std::string, ContainerExtra> extra;
   std::set<std::string> kills;
+  std::string evictMessage;
   {
     std::lock_guard lock(mu_);
     auto it = pods_.find(uid);
     if (it == pods_.end()) return Status::Ok();
     pod = it->second.pod;
     removed = it->second.removed;
+    evictMessage = it->second.evictMessage;
     extra = it->second.extra;
     kills = std::exchange(it->second.killRequests, {});
   }
@@ -1034,6 +1174,50 @@ Status Kubelet::syncPod(const std::string& uid) {
     Status s = api_->remove(res("", "v1", "pods"), ns, str(meta, "name"), opts);
     if (!s.ok() && s.code() != Code::kNotFound && s.code() != Code::kConflict) return s;
     return Status::Ok();
+  }
+
+  // Evicted (the eviction manager): the containers stop (upstream's hard-eviction grace of 1 s)
+  // and the pod fails with reason Evicted; its sandbox stops, its containers stay for their
+  // logs and status, and nothing restarts it.
+  if (!evictMessage.empty()) {
+    {
+      std::lock_guard lock(mu_);
+      for (auto it = probes_.begin(); it != probes_.end();) {
+        it = it->second.podUid == uid ? probes_.erase(it) : std::next(it);
+      }
+    }
+    KILN_RETURN_IF_ERROR(killPod(uid, pod, 1, {}));
+    for (const auto& id : sandboxes) (void)criCall("StopPodSandbox", {{"podSandboxId", id}});
+    {
+      std::lock_guard lock(mu_);
+      pods_[uid].sandboxStopped = true;
+    }
+    sandboxes.clear();
+    containers.clear();
+    std::string sid;
+    KILN_ASSIGN_OR_RETURN(view, runtimeView(uid, &sid, &sandboxes, &containers));
+    view.extra = extra;
+    json st = generatePodStatus(pod, view, hostIPs(), Clock::now());
+    st["phase"] = "Failed";
+    st["reason"] = "Evicted";
+    st["message"] = evictMessage;
+    json conds = json::array();
+    for (const auto& c : arr(st, "conditions")) {
+      if (str(c, "type") != "DisruptionTarget") conds.push_back(c);
+    }
+    std::string ltt = common::rfc3339(std::chrono::system_clock::now());
+    for (const auto& c : arr(field(pod, "status"), "conditions")) {
+      if (str(c, "type") == "DisruptionTarget" && str(c, "reason") == "TerminationByKubelet") {
+        ltt = str(c, "lastTransitionTime");
+      }
+    }
+    conds.push_back({{"type", "DisruptionTarget"},
+                     {"status", "True"},
+                     {"reason", "TerminationByKubelet"},
+                     {"message", evictMessage},
+                     {"lastTransitionTime", ltt}});
+    st["conditions"] = conds;
+    return writeStatus(uid, pod, st);
   }
 
   // Liveness failures the prober reported: kill, and the restart policy decides.
@@ -1275,6 +1459,301 @@ void Kubelet::proberLoop() {
   }
 }
 
+// --- Static pods ---------------------------------------------------------------------------
+
+void Kubelet::scanStaticPods() {
+  const std::string dir = o_.podManifestPath;
+  auto files = readStaticPodDir(dir, nodeName_, common::rfc3339(std::chrono::system_clock::now()));
+  std::map<std::string, std::string> next;  // path -> uid
+  std::vector<std::string> changed;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& f : files) {
+      if (!f.error.empty()) {
+        // A file that was good keeps its pod until it is fixed or removed (upstream skips
+        // files it cannot decode and keeps going with the rest).
+        log_.warn("static pod manifest skipped", {{"file", f.path}, {"error", f.error}});
+        auto old = staticFiles_.find(f.path);
+        if (old != staticFiles_.end()) next[f.path] = old->second;
+        continue;
+      }
+      const std::string uid = str(field(f.pod, "metadata"), "uid");
+      next[f.path] = uid;
+      auto it = pods_.find(uid);
+      if (it != pods_.end() && !it->second.removed) continue;  // unchanged
+      PodState& st = pods_[uid];
+      st = PodState{};
+      st.pod = std::move(f.pod);
+      st.isStatic = true;
+      changed.push_back(uid);
+      log_.info(
+          "static pod added",
+          {{"file", f.path}, {"pod", str(field(st.pod, "metadata"), "name")}, {"pod_uid", uid}});
+    }
+    // Pods whose file went away or changed (a changed file is a new uid).
+    std::set<std::string> keep;
+    for (const auto& [p, u] : next) keep.insert(u);
+    for (const auto& [p, u] : staticFiles_) {
+      if (keep.count(u)) continue;
+      auto it = pods_.find(u);
+      if (it == pods_.end() || it->second.removed) continue;
+      it->second.removed = true;
+      changed.push_back(u);
+      log_.info("static pod removed", {{"file", p}, {"pod_uid", u}});
+    }
+    staticFiles_ = std::move(next);
+  }
+  if (!changed.empty()) mirrorsDirty_ = true;
+  for (const auto& u : changed) queue_->add(u);
+}
+
+// Upstream's mirror pod handling in syncPod/podKiller: every running static pod has a mirror
+// with its hash; a mirror being deleted or of an older hash is deleted (grace 0, its uid as
+// precondition) and created again; mirrors of static pods that are gone are deleted.
+void Kubelet::syncMirrorPods() {
+  std::string nodeUid;
+  std::vector<json> want;
+  std::vector<json> stale;
+  {
+    std::lock_guard lock(mu_);
+    nodeUid = nodeUid_;
+    std::set<std::string> wanted;
+    for (const auto& [uid, st] : pods_) {
+      if (!st.isStatic || st.removed) continue;
+      const json& m = field(st.pod, "metadata");
+      const std::string key = str(m, "namespace") + "/" + str(m, "name");
+      wanted.insert(key);
+      auto mi = mirrors_.find(key);
+      if (mi != mirrors_.end() && isMirrorOf(mi->second, st.pod) &&
+          !field(field(mi->second, "metadata"), "deletionTimestamp").is_string()) {
+        continue;
+      }
+      if (mi != mirrors_.end()) stale.push_back(mi->second);
+      want.push_back(st.pod);
+    }
+    for (const auto& [key, mirror] : mirrors_) {
+      if (!wanted.count(key)) stale.push_back(mirror);
+    }
+  }
+  if (nodeUid.empty()) {
+    auto node = api_->get(res("", "v1", "nodes"), "", nodeName_);
+    if (!node.ok()) {
+      mirrorsDirty_ = true;
+      return;
+    }
+    nodeUid = str(field(*node, "metadata"), "uid");
+    std::lock_guard lock(mu_);
+    nodeUid_ = nodeUid;
+  }
+  bool retry = false;
+  for (const auto& m : stale) {
+    const json& meta = field(m, "metadata");
+    json opts = {{"apiVersion", "v1"},
+                 {"kind", "DeleteOptions"},
+                 {"gracePeriodSeconds", 0},
+                 {"preconditions", {{"uid", str(meta, "uid")}}}};
+    Status st =
+        api_->remove(res("", "v1", "pods"), str(meta, "namespace"), str(meta, "name"), opts);
+    if (!st.ok() && st.code() != Code::kNotFound && st.code() != Code::kConflict) retry = true;
+    log_.info("mirror pod deleted", {{"pod", str(meta, "namespace") + "/" + str(meta, "name")},
+                                     {"result", st.ok() ? "ok" : st.message()}});
+    std::lock_guard lock(mu_);
+    auto it = mirrors_.find(str(meta, "namespace") + "/" + str(meta, "name"));
+    if (it != mirrors_.end() && str(field(it->second, "metadata"), "uid") == str(meta, "uid")) {
+      mirrors_.erase(it);
+    }
+  }
+  for (const auto& pod : want) {
+    json mirror = mirrorPodFor(pod, nodeName_, nodeUid);
+    const std::string ns = str(field(mirror, "metadata"), "namespace");
+    auto r = api_->create(res("", "v1", "pods"), ns, mirror);
+    if (!r.ok()) {
+      if (r.status().code() != Code::kAlreadyExists) {
+        log_.warn(
+            "mirror pod creation failed",
+            {{"pod", ns + "/" + str(mirror["metadata"], "name")}, {"error", r.status().message()}});
+      }
+      retry = true;  // AlreadyExists: the informer brings it (or the stale one to replace)
+      continue;
+    }
+    log_.info("mirror pod created", {{"pod", ns + "/" + str(mirror["metadata"], "name")}});
+    const std::string uid = str(field(pod, "metadata"), "uid");
+    {
+      std::lock_guard lock(mu_);
+      mirrors_[ns + "/" + str(mirror["metadata"], "name")] = *r;
+      if (auto it = pods_.find(uid); it != pods_.end()) it->second.lastStatus = json();
+    }
+    queue_->add(uid);  // its status goes to the new mirror
+  }
+  if (retry) mirrorsDirty_ = true;
+}
+
+void Kubelet::staticPodLoop() {
+  const std::string dir = o_.podManifestPath;
+  int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  int wd = -1;
+  auto watchDir = [&] {
+    if (fd >= 0 && wd < 0) {
+      wd = ::inotify_add_watch(fd, dir.c_str(),
+                               IN_CREATE | IN_DELETE | IN_MODIFY | IN_MOVED_TO | IN_MOVED_FROM |
+                                   IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ATTRIB);
+    }
+  };
+  watchDir();
+  auto nextScan = std::chrono::steady_clock::now() + o_.fileCheckFrequency;
+  auto nextMirrors = std::chrono::steady_clock::now();
+  while (!stopping()) {
+    bool rescan = false;
+    if (fd >= 0) {
+      alignas(inotify_event) char buf[4096];
+      ssize_t n;
+      while ((n = ::read(fd, buf, sizeof buf)) > 0) {
+        for (char* p = buf; p < buf + n;) {
+          auto* ev = reinterpret_cast<inotify_event*>(p);
+          if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) wd = -1;
+          p += sizeof(inotify_event) + ev->len;
+        }
+        rescan = true;
+      }
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (rescan || now >= nextScan) {
+      watchDir();  // the directory may have been (re)created
+      scanStaticPods();
+      nextScan = now + o_.fileCheckFrequency;
+    }
+    // Mirrors are checked when something changed, and every 10 s anyway (the API may have
+    // been unreachable).
+    if (mirrorsDirty_.exchange(false) || now >= nextMirrors) {
+      if (informer_ && informer_->hasSynced()) {
+        syncMirrorPods();
+      } else {
+        mirrorsDirty_ = true;
+      }
+      nextMirrors = now + 10s;
+    }
+    if (fd >= 0) {
+      pollfd p{fd, POLLIN, 0};
+      (void)::poll(&p, 1, 250);
+    } else if (!sleepFor(250ms)) {
+      break;
+    }
+  }
+  if (fd >= 0) ::close(fd);
+}
+
+// --- Eviction ---------------------------------------------------------------------------------
+
+void Kubelet::evictionLoop() {
+  PressureConditions conditions(o_.evictionPressureTransitionPeriod);
+  // Upstream's byEvictionPriority: memory first, then the disk signals, then pids.
+  auto priority = [](const std::string& signal) {
+    return signal == "memory.available" ? 0 : signal == "pid.available" ? 2 : 1;
+  };
+  do {
+    NodeObservations obs = readNodeObservations(o_.dataDir, o_.dataDir + "/agent");
+    std::vector<EvictionThreshold> met = thresholdsMet(o_.evictionHard, obs);
+    std::vector<std::string> now = conditions.observe(met, std::chrono::steady_clock::now());
+    bool changed;
+    {
+      std::lock_guard lock(mu_);
+      changed = now != pressure_;
+      pressure_ = now;
+    }
+    if (changed) {
+      log_.info("node pressure conditions changed", {{"conditions", [&] {
+                                                        std::string s;
+                                                        for (const auto& c : now) s += c + " ";
+                                                        return s;
+                                                      }()}});
+      nodeStatusDirty_ = true;
+    }
+    if (!met.empty()) {
+      std::stable_sort(met.begin(), met.end(), [&](const auto& a, const auto& b) {
+        return priority(a.signal) < priority(b.signal);
+      });
+      evictOne(met.front(), obs);
+    }
+  } while (sleepFor(o_.evictionMonitoringInterval));
+}
+
+void Kubelet::evictOne(const EvictionThreshold& t, const NodeObservations& obs) {
+  const std::string resource = resourceForSignal(t.signal);
+  // The active pods: not terminal, not being deleted or evicted, not static or critical.
+  std::vector<PodUsage> pods;
+  std::map<std::string, size_t> byUid;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [uid, st] : pods_) {
+      if (st.removed || st.isStatic || !st.evictMessage.empty()) continue;
+      const json& m = field(st.pod, "metadata");
+      const std::string phase = str(field(st.pod, "status"), "phase");
+      if (phase == "Succeeded" || phase == "Failed" || field(m, "deletionTimestamp").is_string()) {
+        continue;
+      }
+      // Critical pods (system-node-critical/system-cluster-critical priority) are not evicted.
+      auto prio = fields::intOpt(field(st.pod, "spec"), "priority");
+      if (prio && *prio >= 2000000000) continue;
+      byUid[uid] = pods.size();
+      PodUsage u;
+      u.pod = st.pod;
+      pods.push_back(std::move(u));
+    }
+  }
+  if (pods.empty()) return;
+  auto sbStats = criCall("ListPodSandboxStats", json::object(), 10s);
+  auto ctStats = criCall("ListContainerStats", json::object(), 10s);
+  if (sbStats.ok()) {
+    for (const auto& s : arr(*sbStats, "stats")) {
+      const json& a = field(s, "attributes");
+      auto it = byUid.find(str(field(a, "metadata"), "uid"));
+      if (it == byUid.end()) continue;
+      const json& lx = field(s, "linux");
+      pods[it->second].memoryWorkingSet =
+          criInt64(field(field(field(lx, "memory"), "workingSetBytes"), "value"));
+      pods[it->second].processes =
+          criInt64(field(field(field(lx, "process"), "processCount"), "value"));
+    }
+  }
+  if (ctStats.ok()) {
+    for (const auto& c : arr(*ctStats, "stats")) {
+      const json& a = field(c, "attributes");
+      auto it = byUid.find(str(field(a, "labels"), kPodUidLabel));
+      if (it == byUid.end()) continue;
+      PodUsage& u = pods[it->second];
+      const std::string name = str(field(a, "metadata"), "name");
+      int64_t mem = criInt64(field(field(field(c, "memory"), "workingSetBytes"), "value"));
+      int64_t disk = criInt64(field(field(field(c, "writableLayer"), "usedBytes"), "value"));
+      disk += diskUsageOf(podLogDir(u.pod) + "/" + name).first;
+      u.containers[name] = {mem, disk};
+      u.diskUsed += disk;
+    }
+    // Without pod-level memory (no sandbox stats), the containers' sum.
+    for (auto& u : pods) {
+      if (u.memoryWorkingSet > 0) continue;
+      for (const auto& [n, v] : u.containers) u.memoryWorkingSet += v.first;
+    }
+  }
+  std::vector<size_t> order = rankForEviction(resource, pods);
+  const PodUsage& victim = pods[order.front()];
+  auto ob = obs.find(t.signal);
+  const std::string message =
+      evictionMessage(resource, victim, &t, ob == obs.end() ? nullptr : &ob->second);
+  const json& vm = field(victim.pod, "metadata");
+  const std::string uid = str(vm, "uid");
+  log_.info("evicting pod", {{"pod", str(vm, "namespace") + "/" + str(vm, "name")},
+                             {"signal", t.signal},
+                             {"message", message}});
+  {
+    std::lock_guard lock(mu_);
+    auto it = pods_.find(uid);
+    if (it == pods_.end()) return;
+    it->second.evictMessage = message;
+  }
+  event(victim.pod, "Warning", "Evicted", message);
+  queue_->add(uid);
+}
+
 // --- KubeletRuntime --------------------------------------------------------------------------
 
 StatusOr<KubeletRuntime::ContainerRef> Kubelet::findContainer(const std::string& ns,
@@ -1320,6 +1799,7 @@ Status Kubelet::run(common::ComponentContext& ctx) {
     auto v = criCall("Version", json::object(), 5s);
     if (v.ok()) {
       runtimeVersion_ = str(*v, "runtimeName") + "://" + str(*v, "runtimeVersion");
+      if (!str(*v, "runtimeName").empty()) runtimeName_ = str(*v, "runtimeName");
       break;
     }
     if (i % 10 == 0) {
@@ -1365,15 +1845,36 @@ Status Kubelet::run(common::ComponentContext& ctx) {
   (void)common::makeDirs(o_.dataDir + "/agent/logs/pods", 0755);
   volumes_ = std::make_unique<VolumeManager>(o_.dataDir + "/agent/pods", vs);
 
+  // Static pods start before anything needs the API server: the workers run them from the
+  // manifest files alone.
+  queue_ = std::make_unique<client::WorkQueue>();
+  if (o_.podManifestPath.empty()) o_.podManifestPath = o_.dataDir + "/agent/pod-manifests";
+  (void)common::makeDirs(o_.podManifestPath, 0755);
+  nodeCfg_.evictionHard = o_.evictionHard;
+  scanStaticPods();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < o_.workers; ++i) threads.emplace_back([this] { workerLoop(); });
+  auto finish = [&] {
+    if (o_.slot) o_.slot->set(nullptr);
+    if (informer_) informer_->stop();
+    queue_->shutDown();
+    // Workers may be inside a long CRI call (a StopContainer waiting out a grace period):
+    // cancel it; what was left undone is redone by the next kubelet (the API still says what
+    // to do).
+    cri_->shutdown();
+    for (auto& t : threads) t.join();
+  };
   while (true) {
     Status s = registerNode();
     if (s.ok()) break;
     ctx.logger().warn("node registration failed, retrying", {{"error", s.message()}});
-    if (!sleepFor(1s)) return Status::Ok();
+    if (!sleepFor(1s)) {
+      finish();
+      return Status::Ok();
+    }
   }
-  queue_ = std::make_unique<client::WorkQueue>();
-  informer_ =
-      std::make_unique<client::Informer>(client::makeListWatch(*api_, res("", "v1", "pods")));
+  informer_ = std::make_unique<client::Informer>(
+      std::make_shared<NodePodsListWatch>(*api_, local, nodeName_));
   informer_->addHandlers(
       {[this](const client::Object& o) { onPod(o, false); },
        [this](const client::Object&, const client::Object& cur) { onPod(cur, false); },
@@ -1381,12 +1882,12 @@ Status Kubelet::run(common::ComponentContext& ctx) {
   informer_->start();
   // Not owning: the supervisor owns the component; the slot is cleared before run() returns.
   if (o_.slot) o_.slot->set(std::shared_ptr<KubeletRuntime>(this, [](KubeletRuntime*) {}));
-  std::vector<std::thread> threads;
-  for (int i = 0; i < o_.workers; ++i) threads.emplace_back([this] { workerLoop(); });
   threads.emplace_back([this] { nodeLoop(); });
   threads.emplace_back([this] { relistLoop(); });
   threads.emplace_back([this] { resyncLoop(); });
   threads.emplace_back([this] { proberLoop(); });
+  threads.emplace_back([this] { staticPodLoop(); });
+  threads.emplace_back([this] { evictionLoop(); });
   ctx.logger().info(
       "kubelet running",
       {{"node", nodeName_}, {"runtime", runtimeVersion_}, {"cri_endpoint", o_.criEndpoint}});
@@ -1394,17 +1895,99 @@ Status Kubelet::run(common::ComponentContext& ctx) {
     std::unique_lock lock(stopMu_);
     stopCv_.wait(lock, [this] { return stop_; });
   }
-  if (o_.slot) o_.slot->set(nullptr);
-  informer_->stop();
-  queue_->shutDown();
-  // Workers may be inside a long CRI call (a StopContainer waiting out a grace period): cancel
-  // it; what was left undone is redone by the next kubelet (the API still says what to do).
-  cri_->shutdown();
-  for (auto& t : threads) t.join();
+  finish();
   return Status::Ok();
 }
 
 }  // namespace
+
+namespace {
+
+// A Go duration ("20s", "1m30s", "300ms", "5m0s"); plain digits are seconds (kiln's older form).
+std::optional<std::chrono::milliseconds> parseDuration(const std::string& v) {
+  if (v.empty()) return std::nullopt;
+  if (v.find_first_not_of("0123456789") == std::string::npos) {
+    return std::chrono::seconds(std::atoll(v.c_str()));
+  }
+  double total = 0;
+  size_t i = 0;
+  while (i < v.size()) {
+    size_t j = i;
+    while (j < v.size() && (std::isdigit(static_cast<unsigned char>(v[j])) || v[j] == '.')) ++j;
+    if (j == i) return std::nullopt;
+    double n = std::atof(v.substr(i, j - i).c_str());
+    size_t k = j;
+    while (k < v.size() && std::isalpha(static_cast<unsigned char>(v[k]))) ++k;
+    const std::string unit = v.substr(j, k - j);
+    double ms;
+    if (unit == "ns") {
+      ms = n / 1e6;
+    } else if (unit == "us" || unit == "µs") {
+      ms = n / 1e3;
+    } else if (unit == "ms") {
+      ms = n;
+    } else if (unit == "s") {
+      ms = n * 1e3;
+    } else if (unit == "m") {
+      ms = n * 60e3;
+    } else if (unit == "h") {
+      ms = n * 3600e3;
+    } else {
+      return std::nullopt;
+    }
+    total += ms;
+    i = k;
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(total));
+}
+
+}  // namespace
+
+Status applyKubeletArgs(const std::vector<std::string>& args, KubeletOptions* o) {
+  // Entries split at the commas of an eviction-hard map come back together.
+  std::vector<std::string> joined;
+  for (const auto& a : args) {
+    if (a.find('=') == std::string::npos && a.find('<') != std::string::npos && !joined.empty() &&
+        joined.back().find("eviction-hard=") != std::string::npos) {
+      joined.back() += "," + a;
+      continue;
+    }
+    joined.push_back(a);
+  }
+  for (const auto& a : joined) {
+    size_t eq = a.find('=');
+    if (eq == std::string::npos) continue;
+    std::string key = a.substr(0, eq);
+    if (key.rfind("--", 0) == 0) key = key.substr(2);
+    const std::string v = a.substr(eq + 1);
+    auto duration = [&](std::chrono::milliseconds* out) -> Status {
+      auto d = parseDuration(v);
+      if (!d || d->count() <= 0) {
+        return invalidArgument("--kubelet-arg " + key + ": \"" + v + "\" is not a duration");
+      }
+      *out = *d;
+      return Status::Ok();
+    };
+    if (key == "sync-frequency") {
+      KILN_RETURN_IF_ERROR(duration(&o->syncFrequency));
+    } else if (key == "file-check-frequency") {
+      KILN_RETURN_IF_ERROR(duration(&o->fileCheckFrequency));
+    } else if (key == "eviction-pressure-transition-period") {
+      if (v == "0" || v == "0s") {
+        o->evictionPressureTransitionPeriod = std::chrono::milliseconds(0);
+      } else {
+        KILN_RETURN_IF_ERROR(duration(&o->evictionPressureTransitionPeriod));
+      }
+    } else if (key == "eviction-hard") {
+      auto t = parseEvictionHard(v);
+      if (!t.ok()) return invalidArgument("--kubelet-arg " + t.status().message());
+      o->evictionHard = std::move(*t);
+    } else if (key == "pod-manifest-path") {
+      o->podManifestPath = v;
+    }
+  }
+  return Status::Ok();
+}
 
 std::unique_ptr<common::Component> makeKubelet(KubeletOptions options) {
   return std::make_unique<Kubelet>(std::move(options));

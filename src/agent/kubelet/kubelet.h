@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/kubelet/eviction.h"
 #include "common/status.h"
 #include "common/supervisor.h"
 
@@ -78,7 +79,23 @@ struct KubeletOptions {
   int kubeletPort = 10250;  // where the kubelet API (kubelet_server.h) listens
   // How often every pod is synced even when nothing changed (--kubelet-arg sync-frequency).
   std::chrono::milliseconds syncFrequency{std::chrono::minutes(1)};
+  // Static pods (static_pods.h): the manifest directory ("" = <dataDir>/agent/pod-manifests)
+  // and how often it is read again besides inotify (upstream's --file-check-frequency, 20 s).
+  std::string podManifestPath;
+  std::chrono::milliseconds fileCheckFrequency{std::chrono::seconds(20)};
+  // Hard eviction thresholds (--kubelet-arg eviction-hard), checked every
+  // evictionMonitoringInterval (upstream's 10 s); a condition stays set for the transition
+  // period after its threshold clears (--kubelet-arg eviction-pressure-transition-period).
+  std::vector<EvictionThreshold> evictionHard = defaultEvictionHard();
+  std::chrono::milliseconds evictionMonitoringInterval{std::chrono::seconds(10)};
+  std::chrono::milliseconds evictionPressureTransitionPeriod{std::chrono::minutes(5)};
 };
+
+// Applies the kubelet settings of `kiln server --kubelet-arg KEY=VALUE` the kubelet itself
+// implements: sync-frequency, eviction-hard, eviction-pressure-transition-period,
+// pod-manifest-path, file-check-frequency (others are left to their owners). A comma-split
+// eviction-hard map ("eviction-hard=a<1,b<2" arrives as two entries) is joined again.
+Status applyKubeletArgs(const std::vector<std::string>& args, KubeletOptions* options);
 
 std::unique_ptr<common::Component> makeKubelet(KubeletOptions options);
 

@@ -403,7 +403,7 @@ std::string nanosToRfc3339(int64_t nanos) {
 
 namespace {
 
-json terminatedState(const RuntimeContainer& c) {
+json terminatedState(const RuntimeContainer& c, const std::string& runtimeName) {
   std::string reason = c.reason;
   if (reason.empty() || reason == "Completed" || reason == "Error") {
     reason = c.exitCode == 0 ? "Completed" : "Error";
@@ -412,7 +412,7 @@ json terminatedState(const RuntimeContainer& c) {
             {"reason", reason},
             {"startedAt", c.startedAt ? json(nanosToRfc3339(c.startedAt)) : json(nullptr)},
             {"finishedAt", c.finishedAt ? json(nanosToRfc3339(c.finishedAt)) : json(nullptr)},
-            {"containerID", "kiln://" + c.id}};
+            {"containerID", runtimeName + "://" + c.id}};
   if (!c.message.empty()) t["message"] = c.message;
   return t;
 }
@@ -442,7 +442,7 @@ json containerStatus(const json& container, const PodRuntimeView& v, bool init, 
   if (rc) {
     restartCount = std::max(restartCount, rc->attempt);
     s["imageID"] = rc->imageRef;
-    s["containerID"] = "kiln://" + rc->id;
+    s["containerID"] = v.runtimeName + "://" + rc->id;
   }
   s["restartCount"] = restartCount;
   // The state: a reason the worker set wins for a container that is not running.
@@ -459,12 +459,12 @@ json containerStatus(const json& container, const PodRuntimeView& v, bool init, 
     if (!extra.waitingMessage.empty()) w["message"] = extra.waitingMessage;
     s["state"] = {{"waiting", w}};
     if (rc && rc->state == "CONTAINER_EXITED")
-      s["lastState"] = {{"terminated", terminatedState(*rc)}};
+      s["lastState"] = {{"terminated", terminatedState(*rc, v.runtimeName)}};
   } else if (rc && rc->state == "CONTAINER_EXITED") {
-    s["state"] = {{"terminated", terminatedState(*rc)}};
+    s["state"] = {{"terminated", terminatedState(*rc, v.runtimeName)}};
     if (init && rc->exitCode == 0) s["ready"] = true;  // upstream: a completed init is ready
     if (prev && prev->state == "CONTAINER_EXITED") {
-      s["lastState"] = {{"terminated", terminatedState(*prev)}};
+      s["lastState"] = {{"terminated", terminatedState(*prev, v.runtimeName)}};
     }
   } else {
     // Not created yet: init containers wait for their turn with PodInitializing.
@@ -473,7 +473,7 @@ json containerStatus(const json& container, const PodRuntimeView& v, bool init, 
   }
   if (s["lastState"].empty() && prev && prev->state == "CONTAINER_EXITED" &&
       !s["state"].contains("terminated")) {
-    s["lastState"] = {{"terminated", terminatedState(*prev)}};
+    s["lastState"] = {{"terminated", terminatedState(*prev, v.runtimeName)}};
   }
   if (init && isSidecar(container)) s["restartPolicy"] = "Always";
   return s;

@@ -106,6 +106,8 @@ struct PodRuntimeView {
   // All containers of the pod's sandboxes, newest attempt last per name.
   std::vector<RuntimeContainer> containers;
   std::map<std::string, ContainerExtra> extra;  // by container name
+  // The CRI runtime's name (Version.runtimeName): containerIDs read `<runtimeName>://<id>`.
+  std::string runtimeName = "kiln";
 };
 
 // The newest runtime container named `name`, or null.

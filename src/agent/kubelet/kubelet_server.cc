@@ -26,6 +26,7 @@
 
 #include "agent/kubelet/container_logs.h"
 #include "agent/kubelet/cri_client.h"
+#include "agent/kubelet/stats_summary.h"
 #include "common/byte_pump.h"
 #include "common/fs.h"
 #include "common/io_component.h"
@@ -149,6 +150,10 @@ class KubeletServer final : public common::IoComponent {
     // answer rather than a failed handshake).
     ssl_->set_verify_mode(asio::ssl::verify_peer, ec);
     ssl_->set_verify_callback([](bool, asio::ssl::verify_context&) { return true; }, ec);
+    // Session resumption needs a session id context once client certificates are asked for.
+    static constexpr unsigned char kSessionContext[] = "kiln-kubelet";
+    SSL_CTX_set_session_id_context(ssl_->native_handle(), kSessionContext,
+                                   sizeof(kSessionContext) - 1);
     if (STACK_OF(X509_NAME)* cas = SSL_load_client_CA_file(options_.clientCaFile.c_str())) {
       SSL_CTX_set_client_CA_list(ssl_->native_handle(), cas);
     }
@@ -264,7 +269,14 @@ class KubeletServer final : public common::IoComponent {
         break;
       }
       Reply r;
-      if (path == "/healthz" && req.method() == http::verb::get) {
+      if ((path == "/stats/summary" || path == "/stats/summary/") &&
+          req.method() == http::verb::get) {
+        const bool only = queryValue(query, "only_cpu_and_memory") == "true";
+        auto work = [this, only] { return summary_.summaryJson(*cri_, only); };
+        auto s = co_await offload(std::move(work));
+        r = s.ok() ? Reply{200, "application/json", std::move(*s)}
+                   : textReply(500, "failed to get stats summary: " + s.status().message());
+      } else if (path == "/healthz" && req.method() == http::verb::get) {
         r = textReply(200, "ok");
         r.body = "ok";
       } else if (path == "/pods" && req.method() == http::verb::get) {
@@ -577,6 +589,7 @@ class KubeletServer final : public common::IoComponent {
   KubeletServerOptions options_;
   const log::Logger* log_ = nullptr;
   std::shared_ptr<CriClient> cri_;
+  StatsSummaryProvider summary_{options_.nodeName, options_.dataDir};
   std::optional<asio::ssl::context> ssl_;
   std::optional<tcp::acceptor> acceptor_;
   asio::thread_pool pool_{4};

@@ -7,6 +7,7 @@
 //   GET|POST /exec/NS/POD/CONTAINER?command=..&input=1&output=1&error=1&tty=1
 //   GET|POST /attach/NS/POD/CONTAINER?input=1&output=1&error=1&tty=1
 //   GET|POST /portForward/NS/POD
+//   GET  /stats/summary[?only_cpu_and_memory=true]      the Summary API (stats_summary.h)
 // The streaming calls ask the runtime (CRI Exec/Attach/PortForward) for a streaming URL and relay
 // the client's upgrade request (WebSocket or SPDY, see API-CONTRACT §6) and then the connection
 // to it byte for byte, as upstream's kubelet proxies to containerd's streaming server.
@@ -40,6 +41,9 @@ struct KubeletServerOptions {
   // The body of GET /pods (a PodList); null: an empty list.
   std::function<std::string()> podsJson;
   std::vector<std::string> dependencies;  // e.g. the runtime component
+  // For /stats/summary: the node's name and the data dir (its filesystem, pod logs, volumes).
+  std::string nodeName;
+  std::string dataDir = "/var/lib/kiln";
 };
 
 std::unique_ptr<common::Component> makeKubeletServer(KubeletServerOptions options);

@@ -200,16 +200,20 @@ json initialNode(const NodeConfig& cfg, const HostInfo& host) {
 
 json nodeStatus(const NodeConfig& cfg, const HostInfo& host, const std::string& runtimeVersion,
                 const json& criStatus, const json& criImages, const json& old,
-                const std::string& now) {
+                const std::string& now, const std::vector<std::string>& pressure) {
   json st = json::object();
   json addrs = json::array();
   for (const auto& ip : host.ips) addrs.push_back({{"type", "InternalIP"}, {"address", ip}});
   addrs.push_back(
       {{"type", "Hostname"}, {"address", host.hostname.empty() ? cfg.name : host.hostname}});
   st["addresses"] = addrs;
-  // Allocatable = capacity - the hard eviction threshold memory.available<100Mi (upstream's
-  // default; kube-reserved and system-reserved are empty by default).
-  const int64_t evictionMem = 100LL * 1024 * 1024;
+  // Allocatable = capacity - the hard eviction thresholds memory.available (upstream's default
+  // 100Mi) and nodefs.available (10%); kube-reserved and system-reserved are empty by default.
+  int64_t evictionMem = 0, evictionFs = 0;
+  for (const auto& t : cfg.evictionHard) {
+    if (t.signal == "memory.available") evictionMem = thresholdQuantity(t, host.memoryBytes);
+    if (t.signal == "nodefs.available") evictionFs = thresholdQuantity(t, host.ephemeralBytes);
+  }
   json capacity = {{"cpu", std::to_string(host.cpus)},
                    {"memory", std::to_string(host.memoryBytes / 1024) + "Ki"},
                    {"pods", std::to_string(cfg.maxPods)},
@@ -219,8 +223,8 @@ json nodeStatus(const NodeConfig& cfg, const HostInfo& host, const std::string& 
   json allocatable = capacity;
   allocatable["memory"] =
       std::to_string(std::max<int64_t>(0, host.memoryBytes - evictionMem) / 1024) + "Ki";
-  // Upstream's default nodefs.available<10% threshold.
-  allocatable["ephemeral-storage"] = std::to_string(host.ephemeralBytes - host.ephemeralBytes / 10);
+  allocatable["ephemeral-storage"] =
+      std::to_string(std::max<int64_t>(0, host.ephemeralBytes - evictionFs));
   st["capacity"] = capacity;
   st["allocatable"] = allocatable;
   st["daemonEndpoints"] = {{"kubeletEndpoint", {{"Port", cfg.kubeletPort}}}};
@@ -280,12 +284,30 @@ json nodeStatus(const NodeConfig& cfg, const HostInfo& host, const std::string& 
     notReady = "container runtime is down";
   }
   json conds = json::array();
-  conds.push_back(conditionOf(old, "MemoryPressure", "False", "KubeletHasSufficientMemory",
-                              "kubelet has sufficient memory available", now));
-  conds.push_back(conditionOf(old, "DiskPressure", "False", "KubeletHasNoDiskPressure",
-                              "kubelet has no disk pressure", now));
-  conds.push_back(conditionOf(old, "PIDPressure", "False", "KubeletHasSufficientPID",
-                              "kubelet has sufficient PID available", now));
+  auto under = [&pressure](const char* c) {
+    return std::find(pressure.begin(), pressure.end(), c) != pressure.end();
+  };
+  if (under("MemoryPressure")) {
+    conds.push_back(conditionOf(old, "MemoryPressure", "True", "KubeletHasInsufficientMemory",
+                                "kubelet has insufficient memory available", now));
+  } else {
+    conds.push_back(conditionOf(old, "MemoryPressure", "False", "KubeletHasSufficientMemory",
+                                "kubelet has sufficient memory available", now));
+  }
+  if (under("DiskPressure")) {
+    conds.push_back(conditionOf(old, "DiskPressure", "True", "KubeletHasDiskPressure",
+                                "kubelet has disk pressure", now));
+  } else {
+    conds.push_back(conditionOf(old, "DiskPressure", "False", "KubeletHasNoDiskPressure",
+                                "kubelet has no disk pressure", now));
+  }
+  if (under("PIDPressure")) {
+    conds.push_back(conditionOf(old, "PIDPressure", "True", "KubeletHasInsufficientPID",
+                                "kubelet has insufficient PID available", now));
+  } else {
+    conds.push_back(conditionOf(old, "PIDPressure", "False", "KubeletHasSufficientPID",
+                                "kubelet has sufficient PID available", now));
+  }
   if (notReady.empty()) {
     conds.push_back(
         conditionOf(old, "Ready", "True", "KubeletReady", "kubelet is posting ready status", now));

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/kubelet/eviction.h"
+
 namespace kiln::kubelet {
 
 struct HostInfo {
@@ -30,6 +32,9 @@ struct NodeConfig {
   std::string kubeletVersion;            // as `kubectl version` shows the server
   int maxPods = 110;
   int kubeletPort = 10250;  // daemonEndpoints.kubeletEndpoint.Port (the kubelet API)
+  // Allocatable is capacity less the hard eviction thresholds of memory.available and
+  // nodefs.available (upstream's node allocatable with empty kube/system reserved).
+  std::vector<EvictionThreshold> evictionHard = defaultEvictionHard();
 };
 
 // The Node as first registered (metadata with labels, spec with taints, status).
@@ -38,11 +43,12 @@ nlohmann::json initialNode(const NodeConfig& cfg, const HostInfo& host);
 // The status the kubelet owns: addresses, capacity, allocatable, nodeInfo, daemonEndpoints,
 // images (CRI ListImages response, up to 50 largest) and conditions (from CRI Status's
 // conditions; old conditions keep their lastTransitionTime while their status stays).
-// `runtimeVersion`: CRI Version's runtimeName://runtimeVersion.
+// `runtimeVersion`: CRI Version's runtimeName://runtimeVersion. `pressure`: the node conditions
+// the eviction manager has in effect (MemoryPressure, DiskPressure, PIDPressure).
 nlohmann::json nodeStatus(const NodeConfig& cfg, const HostInfo& host,
                           const std::string& runtimeVersion, const nlohmann::json& criStatus,
                           const nlohmann::json& criImages, const nlohmann::json& oldStatus,
-                          const std::string& now);
+                          const std::string& now, const std::vector<std::string>& pressure = {});
 
 // Whether two node statuses differ in more than the conditions' heartbeat times.
 bool nodeStatusChanged(const nlohmann::json& a, const nlohmann::json& b);

@@ -1035,6 +1035,7 @@ class Handlers {
     std::string target;
   };
   std::variant<KubeletTarget, Response> kubeletLocation(const Request& req, const RequestInfo& ri) {
+    if (ri.resource == "nodes") return nodeProxyLocation(req, ri);
     const api::ResourceInfo& info = *api::findResource("", "v1", "pods");
     StatusDetails details{ri.name, "", "pods", {}};
     const std::string& sub = ri.subresource;
@@ -1193,6 +1194,51 @@ class Handlers {
         ep.contains("Port") && ep["Port"].is_number_integer() ? ep["Port"].get<int>() : 10250;
     t.port = static_cast<uint16_t>(port > 0 && port < 65536 ? port : 10250);
     t.target = path + query;
+    return t;
+  }
+
+  // nodes/NAME/proxy/PATH?QUERY: the kubelet's /PATH?QUERY on the Node's InternalIP and kubelet
+  // port (upstream's node ResourceLocation), e.g. `kubectl get --raw
+  // /api/v1/nodes/NAME/proxy/stats/summary`.
+  std::variant<KubeletTarget, Response> nodeProxyLocation(const Request& req,
+                                                          const RequestInfo& ri) {
+    StatusDetails details{ri.name, "", "nodes", {}};
+    const std::string target(req.target());
+    auto n = storeFor(*api::findResource("", "v1", "nodes")).get("", ri.name);
+    if (!n.ok()) return fromStatus(toApiStatus(n.status(), details));
+    const json empty = json::object();
+    const json& nst = n->is_object() && n->contains("status") && (*n)["status"].is_object()
+                          ? (*n)["status"]
+                          : empty;
+    std::string internal, any;
+    if (nst.contains("addresses") && nst["addresses"].is_array()) {
+      for (const auto& a : nst["addresses"]) {
+        if (!a.is_object()) continue;
+        std::string type = a.value("type", ""), addr = a.value("address", "");
+        if (type == "InternalIP" && internal.empty()) internal = addr;
+        if (any.empty() && (type == "InternalIP" || type == "ExternalIP")) any = addr;
+      }
+    }
+    KubeletTarget t;
+    t.host = internal.empty() ? any : internal;
+    if (t.host.empty()) {
+      return fromStatus(customStatus(503, "ServiceUnavailable",
+                                     "node \"" + ri.name + "\" has no address for its kubelet",
+                                     details));
+    }
+    int port = 10250;
+    if (nst.contains("daemonEndpoints") && nst["daemonEndpoints"].is_object()) {
+      const json& ep = nst["daemonEndpoints"].value("kubeletEndpoint", json::object());
+      if (ep.is_object() && ep.contains("Port") && ep["Port"].is_number_integer()) {
+        port = ep["Port"].get<int>();
+      }
+    }
+    t.port = static_cast<uint16_t>(port > 0 && port < 65536 ? port : 10250);
+    std::string path;
+    for (size_t i = 3; i < ri.parts.size(); ++i) path += "/" + ri.parts[i];
+    if (path.empty()) path = "/";
+    const size_t q = target.find('?');
+    t.target = path + (q == std::string::npos ? "" : target.substr(q));
     return t;
   }
 
@@ -1725,6 +1771,11 @@ class ApiServer final : public common::IoComponent {
       // Ask for a client certificate, never require one: unverified clients are anonymous.
       ssl_->set_verify_mode(asio::ssl::verify_peer, ec);
       ssl_->set_verify_callback([](bool, asio::ssl::verify_context&) { return true; }, ec);
+      // With client certificates asked for, OpenSSL refuses to resume a session (a TLS alert
+      // to clients such as curl --parallel) unless the context has a session id context.
+      static constexpr unsigned char kSessionContext[] = "kiln-apiserver";
+      SSL_CTX_set_session_id_context(ssl_->native_handle(), kSessionContext,
+                                     sizeof(kSessionContext) - 1);
       if (STACK_OF(X509_NAME)* cas = SSL_load_client_CA_file(options_.clientCaFile.c_str())) {
         SSL_CTX_set_client_CA_list(ssl_->native_handle(), cas);
       }
@@ -1926,6 +1977,12 @@ class ApiServer final : public common::IoComponent {
           (ri->subresource == "log" || ri->subresource == "exec" || ri->subresource == "attach" ||
            ri->subresource == "portforward") &&
           (req.method() == http::verb::get || req.method() == http::verb::post)) {
+        co_await serveKubeletProxy(stream, buf, std::move(req), std::move(ri).value());
+        co_return;
+      }
+      // nodes/NAME/proxy/...: relayed to the node's kubelet (nodeProxyLocation).
+      if (ri->isResourceRequest && ri->apiGroup.empty() && ri->resource == "nodes" &&
+          ri->subresource == "proxy" && !ri->name.empty()) {
         co_await serveKubeletProxy(stream, buf, std::move(req), std::move(ri).value());
         co_return;
       }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 
 #include "common/encoding.h"
 
@@ -148,6 +149,19 @@ Status NodeLifecycleController::monitorNode(const json& node, client::Clock::Tim
   std::string want;  // the taint key this node should carry, if any
   if (status == "Unknown") want = kUnreachable;
   if (status == "False") want = kNotReady;
+  // TaintNodesByCondition (upstream's doNoScheduleTaintingPass): a NoSchedule taint for each
+  // pressure condition that is True, and for NetworkUnavailable.
+  static const std::pair<const char*, const char*> kConditionTaints[] = {
+      {"MemoryPressure", "node.kubernetes.io/memory-pressure"},
+      {"DiskPressure", "node.kubernetes.io/disk-pressure"},
+      {"PIDPressure", "node.kubernetes.io/pid-pressure"},
+      {"NetworkUnavailable", "node.kubernetes.io/network-unavailable"}};
+  std::set<std::string> conditionKeys, wantConditionKeys, haveConditionKeys;
+  for (auto [type, key] : kConditionTaints) {
+    conditionKeys.insert(key);
+    const json* c = conditionOf(next, type);
+    if (c && str(*c, "status") == "True") wantConditionKeys.insert(key);
+  }
   json taints = json::array();
   bool have[2] = {false, false};  // NoSchedule, NoExecute of `want`
   bool changed = false;
@@ -155,6 +169,13 @@ Status NodeLifecycleController::monitorNode(const json& node, client::Clock::Tim
   if (old.is_array()) {
     for (const auto& t : old) {
       std::string k = str(t, "key");
+      if (conditionKeys.count(k) && str(t, "effect") == "NoSchedule") {
+        if (!wantConditionKeys.count(k) || haveConditionKeys.count(k)) {
+          changed = true;
+          continue;
+        }
+        haveConditionKeys.insert(k);
+      }
       if (k == kUnreachable || k == kNotReady) {
         if (k != want) {
           changed = true;
@@ -165,6 +186,11 @@ Status NodeLifecycleController::monitorNode(const json& node, client::Clock::Tim
       }
       taints.push_back(t);
     }
+  }
+  for (const auto& k : wantConditionKeys) {
+    if (haveConditionKeys.count(k)) continue;
+    taints.push_back({{"key", k}, {"effect", "NoSchedule"}, {"timeAdded", wallNow}});
+    changed = true;
   }
   if (!want.empty()) {
     if (!have[0]) {
