@@ -8,6 +8,7 @@ PACKAGES=(
   # toolchain
   build-essential g++ cmake ninja-build ccache mold pkg-config file git clang-format
   clang libclang-rt-14-dev
+  bpftool  # eBPF Service proxy: skeleton generation (src/agent/proxy/ebpf)
   # libraries linked into the static binary
   libboost1.81-all-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libsqlite3-dev nlohmann-json3-dev libyaml-cpp-dev libbpf-dev libelf-dev zlib1g-dev
@@ -16,8 +17,10 @@ PACKAGES=(
   # tests
   libgtest-dev libgmock-dev busybox-static iproute2 nftables procps psmisc curl jq tzdata skopeo
   docker-registry apache2-utils
+  python3  # tests/e2e/proxy_test.sh: a UDP (DNS) responder on the node
   # benchmarks
   wrk
+  dnsperf
   # peers for tests and benchmarks
   etcd-server containerd runc containernetworking-plugins
 )

@@ -4,7 +4,7 @@
 # asan preset and runs the unit tests under AddressSanitizer/UBSan. Checks formatting.
 # Prints a summary and exits non-zero on any failure.
 #   KILN_TEST_ASAN=0   skip the sanitizer pass
-#   KILN_TEST_FUZZ_SECONDS=N   how long the libFuzzer target runs (default 30; 0 skips it)
+#   KILN_TEST_FUZZ_SECONDS=N   how long the libFuzzer targets run, split between them (default 30; 0 skips)
 #   KILN_TEST_FILTER=regex   only run ctest tests matching regex
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -83,23 +83,28 @@ fi
 
 fuzz_secs=${KILN_TEST_FUZZ_SECONDS:-30}
 if [ "$fuzz_secs" != "0" ]; then
-  step "fuzzing API input decoding for ${fuzz_secs}s (libFuzzer + ASan/UBSan)"
-  if cmake --preset fuzz >/dev/null && cmake --build --preset fuzz; then
-    corpus=$(mktemp -d /tmp/kiln-fuzz.XXXXXX)
-    cp fuzz/corpus/* "$corpus/"
-    if build/fuzz/kiln-fuzz -max_total_time="$fuzz_secs" -rss_limit_mb=2048 -max_len=4096 \
-         -artifact_prefix=build/fuzz/ \
-         -print_final_stats=1 "$corpus" >build/fuzz/fuzz.log 2>&1; then
-      runs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' build/fuzz/fuzz.log)
-      summary+=("fuzz: ok (${runs:-?} inputs, no crash)")
-      passed_total=$((passed_total + 1))
-    else
-      tail -40 build/fuzz/fuzz.log
-      summary+=("fuzz: FAILED (crash input in build/fuzz; log build/fuzz/fuzz.log)")
-      failed_total=$((failed_total + 1))
-      fail=1
-    fi
-    rm -rf "$corpus"
+  # Two targets share the time: API input decoding (kiln-fuzz) and DNS packets (kiln-fuzz-dns).
+  half=$(( (fuzz_secs + 1) / 2 ))
+  step "fuzzing API input decoding and DNS packets for ${half}s each (libFuzzer + ASan/UBSan)"
+  if cmake --preset fuzz >/dev/null && cmake --build --preset fuzz --target kiln-fuzz kiln-fuzz-dns; then
+    for target in kiln-fuzz:fuzz/corpus kiln-fuzz-dns:fuzz/corpus-dns; do
+      bin=${target%%:*} seeds=${target#*:}
+      corpus=$(mktemp -d /tmp/kiln-fuzz.XXXXXX)
+      cp "$seeds"/* "$corpus/"
+      if "build/fuzz/$bin" -max_total_time="$half" -rss_limit_mb=2048 -max_len=4096 \
+           -artifact_prefix="build/fuzz/$bin-" \
+           -print_final_stats=1 "$corpus" >"build/fuzz/$bin.log" 2>&1; then
+        runs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "build/fuzz/$bin.log")
+        summary+=("$bin: ok (${runs:-?} inputs, no crash)")
+        passed_total=$((passed_total + 1))
+      else
+        tail -40 "build/fuzz/$bin.log"
+        summary+=("$bin: FAILED (crash input in build/fuzz; log build/fuzz/$bin.log)")
+        failed_total=$((failed_total + 1))
+        fail=1
+      fi
+      rm -rf "$corpus"
+    done
   else
     summary+=("fuzz build: FAILED")
     fail=1

@@ -1,6 +1,6 @@
-// The smaller subcommands: agent, token, check-config (declared, with their
-// flags, and saying which roadmap item builds them), kubectl (runs the installed kubectl against
-// kiln's kubeconfig) and version.
+// The smaller subcommands: agent, token (declared, with their flags, and saying which roadmap
+// item builds them), check-config (the kernel features kiln can use), kubectl (runs the installed
+// kubectl against kiln's kubeconfig) and version.
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,6 +8,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "agent/proxy/ebpf/ebpf_dataplane.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "common/build_info.h"
@@ -83,7 +84,16 @@ int runCheckConfig(const Args& args) {
                     "Report which kernel features this host has and lacks, and why each "
                     "matters to kiln.",
                 .flags = {}};
-  return notBuilt(s, args, "the embedded container runtime");
+  int code = kExitOk;
+  auto cl = parseOrExit(s, args, code);
+  if (!cl) return code;
+  // One line per feature: what it is, ok or missing and why. Optional features never fail.
+  Status ebpf = proxy::ebpfSupported();
+  std::cout << "eBPF Service proxy (--proxy-mode=ebpf): "
+            << (ebpf.ok() ? std::string("ok")
+                          : "missing: " + ebpf.message() + " (the Service proxy uses nftables)")
+            << "\n";
+  return kExitOk;
 }
 
 int runKubectl(const Args& args) {

@@ -6,8 +6,12 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "addons/dns/dns_component.h"
 #include "agent/kubelet/kubelet.h"
 #include "agent/kubelet/kubelet_server.h"
+#include "agent/network/bridge_network.h"
+#include "agent/proxy/ebpf/ebpf_dataplane.h"
+#include "agent/proxy/proxy.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/datastore_flags.h"
@@ -118,6 +122,10 @@ CommandSpec serverSpec() {
        .help = "cluster domain",
        .valueName = "DOMAIN",
        .check = checks::nonEmpty},
+      {.name = "resolv-conf",
+       .help = "resolv.conf whose nameservers the cluster DNS forwards other names to (default: "
+               "/etc/resolv.conf, else systemd-resolved's upstream file)",
+       .valueName = "FILE"},
       {.name = "service-node-port-range",
        .defaultValue = "30000-32767",
        .help = "port range for NodePort services",
@@ -140,6 +148,15 @@ CommandSpec serverSpec() {
        .type = FlagType::kBool,
        .defaultValue = "false",
        .help = "do not run the scheduler (as k3s's flag)"},
+      {.name = "proxy-mode",
+       .help = "Service proxy data plane: ebpf or nftables (default: the best this host supports)",
+       .valueName = "MODE",
+       .check = [](std::string_view v) -> std::string {
+         return v.empty() || v == "ebpf" || v == "nftables" ? "" : "must be ebpf or nftables";
+       }},
+      {.name = "proxy-ebpf-cgroup",
+       .help = "cgroup v2 directory the eBPF Service proxy attaches to (default: the cgroup2 root)",
+       .valueName = "DIR"},
       {.name = "container-runtime-endpoint",
        .help = "use this CRI socket (e.g. containerd) instead of the embedded runtime",
        .valueName = "PATH"},
@@ -308,6 +325,12 @@ int runServer(const Args& args) {
                {"pid", static_cast<int64_t>(::getpid())}});
 
   common::Supervisor supervisor;
+  auto disabled = [&cfg](const std::string& name) {
+    for (const auto& d : cfg.list("disable")) {
+      if (d == name) return true;
+    }
+    return false;
+  };
   std::unique_ptr<store::StoreComponent> datastore;
   if (!etcd->endpoints.empty()) {
     store::EtcdOptions o = *etcd;
@@ -342,6 +365,19 @@ int runServer(const Args& args) {
   api.serviceAccountIssuer = "https://kubernetes.default.svc." + cfg.str("cluster-domain");
   api.serviceAccountKeyPem = tls->serviceAccountKeyPem;
   api.local = std::make_shared<apiserver::LocalApiSlot>();
+  // The kubernetes Service's endpoints: --advertise-address, else the first IPv4 --node-ip,
+  // else this host's address (never loopback: pods could not reach it).
+  {
+    std::string adv = cfg.str("advertise-address");
+    for (const auto& ip : cfg.list("node-ip")) {
+      if (adv.empty() && ip.find(':') == std::string::npos) adv = ip;
+    }
+    if (adv.empty()) adv = network::nodeIp("kiln0");
+    if (adv.empty() && bind != "0.0.0.0" && bind != "::") adv = bind;
+    if (adv.rfind("127.", 0) == 0 || adv == "::1") adv.clear();
+    api.advertiseAddress = adv;
+  }
+  api.extraMetrics = [](std::string& out) { proxy::renderProxyMetrics(out); };
   auto localApi = api.local;
   supervisor.add(apiserver::makeApiServer(std::move(api)));
   if (!cfg.boolean("disable-controller-manager")) {
@@ -351,7 +387,8 @@ int runServer(const Args& args) {
                                             .serviceAccountKeyPem = tls->serviceAccountKeyPem,
                                             .storageRoot = dataDir + "/storage",
                                             .clusterCidr = cfg.str("cluster-cidr"),
-                                            .leaderElect = !etcd->endpoints.empty()}));
+                                            .leaderElect = !etcd->endpoints.empty(),
+                                            .serviceLb = !disabled("servicelb")}));
   }
   if (!cfg.boolean("disable-scheduler")) {
     supervisor.add(scheduler::makeScheduler(
@@ -412,6 +449,49 @@ int runServer(const Args& args) {
                          : cfg.str("container-runtime-endpoint");
     if (cfg.str("container-runtime-endpoint").empty()) ks.dependencies = {"runtime"};
     supervisor.add(kubelet::makeKubeletServer(std::move(ks)));
+  }
+  // The cluster DNS at --cluster-dns on this node (issue 8), unless --disable dns.
+  if (!cfg.boolean("disable-agent")) {
+    bool dnsDisabled = false;
+    for (const auto& d : cfg.list("disable")) dnsDisabled = dnsDisabled || d == "dns";
+    if (!dnsDisabled) {
+      dns::DnsOptions dn;
+      dn.api = localApi;
+      dn.clusterDns = cfg.str("cluster-dns");
+      dn.clusterDomain = cfg.str("cluster-domain");
+      auto cidrs = [](const std::string& v) {  // "A,B" (dual stack)
+        std::vector<std::string> out;
+        for (size_t p = 0; p <= v.size();) {
+          size_t c = std::min(v.find(',', p), v.size());
+          if (c > p) out.push_back(v.substr(p, c - p));
+          p = c + 1;
+        }
+        return out;
+      };
+      dn.serviceCidrs = cidrs(cfg.str("service-cidr"));
+      dn.clusterCidrs = cidrs(cfg.str("cluster-cidr"));
+      dn.resolvConf = cfg.str("resolv-conf");
+      supervisor.add(dns::makeDnsComponent(std::move(dn)));
+    }
+  }
+
+  // The Service proxy (issue 8): ClusterIP, NodePort, LoadBalancer and external IPs on this
+  // node. --proxy-mode "" (auto) is eBPF where this host supports it (check-config), else
+  // nftables.
+  if (!cfg.boolean("disable-agent")) {
+    const std::string mode = cfg.str("proxy-mode");
+    proxy::ProxyOptions po;
+    po.dataPlane.cgroupPath = cfg.str("proxy-ebpf-cgroup");
+    if (mode == "ebpf" || (mode.empty() && proxy::ebpfSupported().ok())) {
+      po.makeDataPlane = proxy::makeEbpfDataPlane;
+    }
+    po.api = localApi;
+    po.nodeName = cfg.str("node-name");
+    po.dataPlane.clusterCidr = cfg.str("cluster-cidr");
+    po.dataPlane.serviceCidr = cfg.str("service-cidr");
+    po.dataPlane.nodeIps = cfg.list("node-ip");
+    if (!disabled("dns")) po.dataPlane.skipClusterIps = {cfg.str("cluster-dns")};
+    supervisor.add(proxy::makeProxy(std::move(po)));
   }
 
   Status result = supervisor.run();

@@ -84,11 +84,15 @@ CFG=$WORK/missing.yaml run "$KILN" server
 check "missing explicit config file: exit 1 naming it" bash -c "[ $rc -eq 1 ] && [ \"\$0\" = 'kiln server: $WORK/missing.yaml: No such file or directory' ]" "$err"
 
 # --- not built yet: say so, exit 2 -------------------------------------------------------------
-for c in "agent --server https://127.0.0.1:6443 --token x" "token ls" "check-config"; do
+for c in "agent --server https://127.0.0.1:6443 --token x" "token ls"; do
   # shellcheck disable=SC2086
   run "$KILN" $c
   check "'kiln $c' says not built yet, exit 2" bash -c "[ $rc -eq 2 ] && grep -q 'not built yet' <<<\"\$0\"" "$err"
 done
+# kiln check-config reports the eBPF Service proxy (supported here: root, kernel >= 5.18).
+run "$KILN" check-config
+check "'kiln check-config' finds the eBPF Service proxy supported, exit 0" \
+  bash -c "[ $rc -eq 0 ] && grep -q '^eBPF Service proxy (--proxy-mode=ebpf): ok$' <<<\"\$0\"" "$out"
 # kiln images works on a data dir without a server (the runtime's own e2e tests cover the rest).
 run "$KILN" images ls --data-dir "$WORK/images-dd"
 check "'kiln images ls' on an empty data dir: the header, exit 0" \

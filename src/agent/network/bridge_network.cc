@@ -183,6 +183,10 @@ StatusOr<std::string> BridgeNetwork::setUp(const std::string& sandboxId,
     KILN_RETURN_IF_ERROR(made);
     KILN_ASSIGN_OR_RETURN(LinkInfo hostEnd, host.link(veth));
     KILN_RETURN_IF_ERROR(host.setUp(hostEnd.index, br.index));
+    // Hairpin: a pod reaching its own Service is DNATed back to itself on the bridge, and the
+    // bridge sends a frame out of the port it came in on only in hairpin mode (upstream's
+    // kubelet --hairpin-mode=hairpin-veth). Best effort: without it only that case fails.
+    (void)writeProcFile("/sys/class/net/" + veth + "/brport/hairpin_mode", "1");
     KILN_ASSIGN_OR_RETURN(Rtnl pod, Rtnl::openInNetns(netnsPath));
     KILN_ASSIGN_OR_RETURN(LinkInfo eth0, pod.link(o_.podIfName));
     KILN_RETURN_IF_ERROR(pod.addAddress(eth0.index, ip, pods.prefix));

@@ -37,6 +37,7 @@
 #include "server/apiserver/admission.h"
 #include "server/apiserver/api_status.h"
 #include "server/apiserver/discovery.h"
+#include "server/apiserver/kubernetes_endpoints.h"
 #include "server/apiserver/object_index.h"
 #include "server/apiserver/openapi.h"
 #include "server/apiserver/request_info.h"
@@ -1705,6 +1706,11 @@ class ApiServer final : public common::IoComponent {
     net.nodePortMin = std::atoi(options_.nodePortRange.substr(0, dash).c_str());
     net.nodePortMax = std::atoi(options_.nodePortRange.substr(dash + 1).c_str());
     KILN_RETURN_IF_ERROR(handlers_->initServices(net, options_.port));
+    KILN_RETURN_IF_ERROR(reconcileKubernetesEndpoints(
+        [this](const api::ResourceInfo& r) -> registry::GenericStore& {
+          return handlers_->storeFor(r);
+        },
+        options_.advertiseAddress, options_.port));
     KILN_RETURN_IF_ERROR(handlers_->initServiceAccounts(
         {options_.serviceAccountIssuer, {}, options_.serviceAccountKeyPem}));
     pool_ = std::make_unique<asio::thread_pool>(static_cast<size_t>(std::max(1, options_.workers)));
@@ -1994,6 +2000,7 @@ class ApiServer final : public common::IoComponent {
         std::string text;
         requestTotal_.render(text);
         requestDuration_.render(text);
+        if (options_.extraMetrics) options_.extraMetrics(text);
         r = {200, "text/plain; version=0.0.4; charset=utf-8", text};
       } else if (!ri->isResourceRequest && ri->path == "/version") {
         r = {200, "application/json", versionJson()};

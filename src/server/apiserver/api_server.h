@@ -93,6 +93,11 @@ struct ApiServerOptions {
   std::chrono::seconds bookmarkInterval{60};
   // Filled with the in-process API while the server runs.
   std::shared_ptr<LocalApiSlot> local;
+  // The address other nodes and pods reach the API server at: the `kubernetes` Service's
+  // Endpoints and EndpointSlice point there (kubernetes_endpoints.h). Empty: not written.
+  std::string advertiseAddress;
+  // More metrics for GET /metrics (e.g. the Service proxy's), appended to the API server's.
+  std::function<void(std::string&)> extraMetrics;
 };
 
 // A Component named "apiserver".

@@ -26,6 +26,7 @@
 #include "server/controllers/rootca/rootca_controller.h"
 #include "server/controllers/serviceaccount/serviceaccount_controller.h"
 #include "server/controllers/serviceaccount/tokens_controller.h"
+#include "server/controllers/servicelb/servicelb_controller.h"
 #include "server/controllers/statefulset/statefulset_controller.h"
 #include "server/controllers/volume/pv_controller.h"
 #include "server/pki/jwt.h"
@@ -41,7 +42,8 @@ class ControllerManager final : public common::Component {
         serviceAccountKeyPem_(std::move(o.serviceAccountKeyPem)),
         storageRoot_(std::move(o.storageRoot)),
         clusterCidr_(std::move(o.clusterCidr)),
-        leaderElect_(o.leaderElect) {}
+        leaderElect_(o.leaderElect),
+        serviceLb_(o.serviceLb) {}
   std::string name() const override { return "controller-manager"; }
   std::vector<std::string> dependencies() const override { return {"apiserver"}; }
 
@@ -143,7 +145,13 @@ class ControllerManager final : public common::Component {
     DaemonSetController dsController(*api, *byResource.at("apps/daemonsets"), pods,
                                      *byResource.at("/nodes"),
                                      *byResource.at("apps/controllerrevisions"));
+    std::unique_ptr<ServiceLbController> serviceLb;
+    if (serviceLb_) {
+      serviceLb = std::make_unique<ServiceLbController>(*api, *byResource.at("/services"),
+                                                        *byResource.at("/nodes"));
+    }
     auto stopAll = [&] {
+      if (serviceLb) serviceLb->stop();
       quotaController.stop();
       dsController.stop();
       pvController.stop();
@@ -211,6 +219,7 @@ class ControllerManager final : public common::Component {
     podGc.start();
     ipamController.start(1);
     quotaController.start(2);
+    if (serviceLb) serviceLb->start(1);
     ctx.logger().info(
         "controllers running",
         {{"controllers",
@@ -250,6 +259,7 @@ class ControllerManager final : public common::Component {
   const std::string storageRoot_;
   const std::string clusterCidr_;
   const bool leaderElect_;
+  const bool serviceLb_;
   bool lost_ = false;
   std::mutex mu_;
   std::condition_variable cv_;

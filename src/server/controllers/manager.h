@@ -23,6 +23,9 @@ struct ControllerManagerOptions {
   // (several servers on one etcd); a lost Lease stops the component with an error, as
   // upstream's controller manager exits.
   bool leaderElect = false;
+  // The ServiceLB controller (k3s's klipper-lb: LoadBalancer Services get the Ready nodes'
+  // InternalIPs); off with --disable servicelb.
+  bool serviceLb = true;
 };
 
 std::unique_ptr<common::Component> makeControllerManager(ControllerManagerOptions options);
