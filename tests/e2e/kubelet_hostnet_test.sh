@@ -3,7 +3,9 @@
 # from a registry, driven by the real kubectl. The server's namespace has a veth to a second
 # "client" namespace (the harness side, 192.0.2.2) with the node address 192.0.2.1 (--node-ip).
 # Shows: a `hostNetwork: true` pod running busybox httpd on a port answers on the node address
-# from the client namespace, and reports podIP = hostIP = the node address; an image that only a
+# from the client namespace, and reports podIP = hostIP = the node address; a pod-network pod
+# with a hostPort answers on the node address (DNAT in table kiln-hostports, removed with the
+# pod); an image that only a
 # local Debian `docker-registry` (on loopback, filled with skopeo from the busybox test image)
 # has, with imagePullPolicy Always, is pulled by the kubelet and reaches Running (Pulling/Pulled
 # events, the registry served the manifest), and a second pod with Always asks the registry
@@ -93,6 +95,32 @@ kh_assert_contains "$(kh_netns_exec cli wget -q -T 2 -O - "http://$NODE_IP:$HPOR
   "  ... and has the node's hostname (the host's UTS namespace)"
 kh_check "  ... the port is open in the node's own network namespace" \
   bash -c "ip netns exec '$(kh_ns srv)' ss -Hltn '( sport = :$HPORT )' | grep -q LISTEN"
+
+# --- hostPort: a pod-network pod reached on the node address ------------------------------------------
+cat >"$W/hostport.yaml" <<EOF2
+apiVersion: v1
+kind: Pod
+metadata: {name: hpweb}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: $IMG
+    imagePullPolicy: Never
+    command: [sh, -c, 'mkdir -p /www && echo "hostport-ok \$(hostname)" >/www/index.html && exec httpd -f -p 8080 -h /www']
+    ports: [{containerPort: 8080, hostPort: 30088}]
+EOF2
+k apply -f "$W/hostport.yaml" >/dev/null
+kh_check "a pod with hostPort 30088: 1/1 Running" kh_wait_for "hpweb Running" 60 line_is hpweb "1/1 Running 0" || dump hpweb
+kh_assert_contains "$(k get pod hpweb -o jsonpath='{.status.podIP}')" "10.42." "  ... with an IP from the pod network"
+hp_answers() { kh_netns_exec cli wget -q -T 2 -O - "http://$NODE_IP:30088/" 2>/dev/null | grep -q "hostport-ok hpweb"; }
+kh_check "  ... answers on $NODE_IP:30088 from the client namespace (DNAT to the pod)" \
+  kh_wait_for "hostPort answers" 20 hp_answers
+kh_check "  ... through the kiln-hostports nftables table" \
+  bash -c "ip netns exec '$(kh_ns srv)' nft list table ip kiln-hostports | grep -q 'dport 30088'"
+k delete pod hpweb --wait=true >/dev/null 2>&1
+hp_gone() { ! ip netns exec "$(kh_ns srv)" nft list table ip kiln-hostports >/dev/null 2>&1; }
+kh_check "  ... and once the pod is deleted the mapping is gone" kh_wait_for "hostPort removed" 30 hp_gone
 
 # --- a pull from the registry with imagePullPolicy Always ----------------------------------------------
 manifest_gets() { grep -c "GET /v2/e2e/pushed/manifests/1 " "$REG_LOG"; }

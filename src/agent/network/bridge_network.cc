@@ -22,6 +22,7 @@ namespace kiln::network {
 namespace {
 
 constexpr const char* kPodCidrFile = "pod-cidr";
+constexpr const char* kHostPortTable = "kiln-hostports";  // BridgeNetworkOptions default
 
 std::string randomMac() {
   unsigned char b[6] = {};
@@ -64,7 +65,60 @@ NftTable masqueradeTable(const std::string& name, const Ipv4Cidr& pods, const Ip
   return NftTable{.family = kNftFamilyIp, .name = name, .chains = {post}};
 }
 
+// hostPort (CRI port mappings), as CNI's portmap plugin does it: DNAT, in prerouting (from
+// outside and from pods) and output (from this host's processes), of traffic to a local address
+// (or the mapping's host IP) on the host port to the pod's IP and container port. Loopback
+// destinations are left alone (a DNAT from 127.0.0.1 would need route_localnet).
+NftTable hostPortsTable(const std::string& name, const std::vector<runtime::HostPortMapping>& all) {
+  NftTable t{.family = kNftFamilyIp, .name = name, .chains = {}};
+  NftChain pre{.name = "prerouting",
+               .type = "nat",
+               .hook = 0,
+               .priority = -100,  // dstnat
+               .policyAccept = true,
+               .rules = {}};
+  NftChain out{.name = "output",
+               .type = "nat",
+               .hook = 3,
+               .priority = -100,  // LOCAL_OUT
+               .policyAccept = true,
+               .rules = {}};
+  for (const auto& m : all) {
+    auto pod = parseIpv4(m.podIp);
+    if (!pod.ok()) continue;
+    NftRule r;
+    const bool anyHost = m.hostIp.empty() || m.hostIp == "0.0.0.0";
+    if (!anyHost) {
+      auto host = parseIpv4(m.hostIp);
+      if (!host.ok()) continue;  // an IPv6 host IP: this table is IPv4
+      r.ipv4Addr(false, Ipv4Cidr{*host, 32});
+    } else {
+      r.fibDaddrLocal();
+    }
+    r.ipv4Addr(false, Ipv4Cidr{0x7f000000u, 8}, true)
+        .l4proto(static_cast<uint8_t>(m.protocol))
+        .l4dport(m.hostPort)
+        .dnat(*pod, m.containerPort)
+        .comment("hostport " + std::to_string(m.hostPort) + " -> " + m.podIp + ":" +
+                 std::to_string(m.containerPort));
+    pre.rules.push_back(r);
+    out.rules.push_back(r);
+  }
+  t.chains = {pre, out};
+  return t;
+}
+
 }  // namespace
+
+Status BridgeNetwork::setHostPorts(const std::vector<runtime::HostPortMapping>& all) {
+  std::lock_guard lk(mu_);
+  if (all == hostPorts_) return Status::Ok();
+  KILN_ASSIGN_OR_RETURN(NfTables nft, NfTables::open());
+  Status st = all.empty() ? nft.deleteTable(kNftFamilyIp, o_.hostPortTable)
+                          : nft.replaceTable(hostPortsTable(o_.hostPortTable, all));
+  if (st.ok()) hostPorts_ = all;
+  return st.withContext("host ports");
+}
 
 std::string vethName(const std::string& sandboxId) { return "veth" + sandboxId.substr(0, 8); }
 
@@ -265,6 +319,7 @@ Status cleanupPodNetwork(const std::string& stateDir, const std::string& bridge,
   }
   KILN_ASSIGN_OR_RETURN(NfTables nft, NfTables::open());
   KILN_RETURN_IF_ERROR(nft.deleteTable(kNftFamilyIp, nftTable));
+  KILN_RETURN_IF_ERROR(nft.deleteTable(kNftFamilyIp, kHostPortTable));
   if (!stateDir.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(stateDir + "/ipam", ec);

@@ -31,8 +31,9 @@ struct BridgeNetworkOptions {
   std::string clusterCidr = "10.42.0.0/16";  // --cluster-cidr (its first IPv4 CIDR)
   std::string bridge = "kiln0";
   int mtu = 1500;
-  std::string nftTable = "kiln-pod-net";  // family ip
-  std::string podIfName = "eth0";         // the interface's name in the pod (CNI_IFNAME)
+  std::string nftTable = "kiln-pod-net";         // family ip
+  std::string hostPortTable = "kiln-hostports";  // family ip: hostPort DNAT (setHostPorts)
+  std::string podIfName = "eth0";                // the interface's name in the pod (CNI_IFNAME)
 };
 
 class BridgeNetwork final : public runtime::PodNetwork {
@@ -44,6 +45,7 @@ class BridgeNetwork final : public runtime::PodNetwork {
   StatusOr<std::string> setUp(const std::string& sandboxId, const std::string& netnsPath) override;
   Status tearDown(const std::string& sandboxId, const std::string& netnsPath) override;
   Status setPodCidr(const std::string& cidr) override;
+  Status setHostPorts(const std::vector<runtime::HostPortMapping>& all) override;
   std::string notReadyReason() override;
   std::string podIp(const std::string& sandboxId) override;
   std::string hostIp() override;
@@ -58,6 +60,7 @@ class BridgeNetwork final : public runtime::PodNetwork {
   std::mutex mu_;
   Ipam ipam_;
   std::optional<Ipv4Cidr> podCidr_;
+  std::vector<runtime::HostPortMapping> hostPorts_;  // as programmed (under mu_)
   bool hostReady_ = false;
   std::string hostError_;
 };
@@ -70,8 +73,8 @@ std::string vethName(const std::string& sandboxId);
 std::string nodeIp(const std::string& bridge = "kiln0");
 
 // The explicit teardown (never done on stop): deletes every link on the bridge, the bridge and
-// the nftables table, in the caller's network namespace; with stateDir, also the IPAM records
-// and the pod CIDR. OK when nothing is there.
+// the nftables tables (masquerade, host ports), in the caller's network namespace; with stateDir,
+// also the IPAM records and the pod CIDR. OK when nothing is there.
 Status cleanupPodNetwork(const std::string& stateDir = "", const std::string& bridge = "kiln0",
                          const std::string& nftTable = "kiln-pod-net");
 

@@ -195,6 +195,17 @@ NftRule& NftRule::l4proto(uint8_t proto) {
   return *this;
 }
 
+NftRule& NftRule::l4dport(uint16_t port) {
+  exprs_.push_back([port](NetlinkMessage& m, const std::vector<uint32_t>&) {
+    payloadExpr(m, NFT_REG_1, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
+    std::string be(2, '\0');
+    be[0] = static_cast<char>(port >> 8);
+    be[1] = static_cast<char>(port & 0xff);
+    cmpExpr(m, NFT_CMP_EQ, be);
+  });
+  return *this;
+}
+
 NftRule& NftRule::ctStateNew() {
   exprs_.push_back([](NetlinkMessage& m, const std::vector<uint32_t>&) {
     expr(m, "ct", [](NetlinkMessage& x) {

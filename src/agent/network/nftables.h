@@ -42,6 +42,8 @@ class NftRule {
   NftRule& ifname(bool input, const std::string& name);
   // meta l4proto PROTO.
   NftRule& l4proto(uint8_t proto);
+  // th dport PORT (after l4proto: TCP, UDP and SCTP keep the destination port at offset 2).
+  NftRule& l4dport(uint16_t port);
   // ct state new.
   NftRule& ctStateNew();
   // fib daddr type local.

@@ -154,7 +154,44 @@ struct PodRuntime::Impl {
   std::map<std::string, std::shared_ptr<Sandbox>> sandboxes;
   std::map<std::string, std::shared_ptr<Container>> containers;
   std::set<std::string> names;
-  CpuRateCache cpuRates;  // the previous CPU sample of each container and sandbox (stats)
+  CpuRateCache cpuRates;   // the previous CPU sample of each container and sandbox (stats)
+  std::mutex hostPortsMu;  // serializes host port syncs (and a new sandbox's entry in the map)
+
+  // --- host ports ------------------------------------------------------------------------
+  // The CRI port mappings with a host port of every running sandbox in the pod network (host
+  // network sandboxes bind host ports themselves), plus `extra`'s; handed to the network as a
+  // whole. Called with `hostPortsMu` held (so that two syncs never drop each other's sandbox)
+  // and without `mu`.
+  Status syncHostPorts(const Sandbox* extra = nullptr, const std::string& extraIp = "") {
+    std::vector<HostPortMapping> all;
+    auto add = [&all](const Sandbox& sb, const std::string& ip) {
+      if (sb.rec.stopped || ip.empty()) return;
+      if (sb.config.linux().security_context().namespace_options().network() == cri::NODE) return;
+      for (const auto& pm : sb.config.port_mappings()) {
+        if (pm.host_port() <= 0 || pm.host_port() > 65535 || pm.container_port() <= 0 ||
+            pm.container_port() > 65535) {
+          continue;
+        }
+        HostPortMapping m;
+        m.protocol = pm.protocol() == cri::UDP ? 17 : pm.protocol() == cri::SCTP ? 132 : 6;
+        m.hostPort = static_cast<uint16_t>(pm.host_port());
+        m.hostIp = pm.host_ip();
+        m.podIp = ip;
+        m.containerPort = static_cast<uint16_t>(pm.container_port());
+        all.push_back(m);
+      }
+    };
+    std::vector<std::shared_ptr<Sandbox>> running;
+    {
+      std::lock_guard lk(mu);
+      for (const auto& [id, sb] : sandboxes) running.push_back(sb);
+    }
+    for (const auto& sb : running) {
+      if (sb->config.port_mappings_size() > 0) add(*sb, o.network->podIp(sb->rec.id));
+    }
+    if (extra) add(*extra, extraIp);
+    return o.network->setHostPorts(all);
+  }
 
   // --- lookups ---------------------------------------------------------------------------
   template <typename T>
@@ -364,6 +401,11 @@ StatusOr<std::unique_ptr<PodRuntime>> PodRuntime::open(PodRuntimeOptions o) {
     im.names.insert(c->rec.name);
     im.containers[id] = c;
   }
+  // Host ports of the sandboxes found again (the table may be gone, e.g. after a reboot).
+  {
+    std::lock_guard hostPorts(im.hostPortsMu);
+    (void)im.syncHostPorts();
+  }
   return rt;
 }
 
@@ -449,6 +491,16 @@ Status PodRuntime::runPodSandbox(const cri::RunPodSandboxRequest& req,
   auto ip = hostNetwork ? StatusOr<std::string>(std::string())
                         : im.o.network->setUp(id, "/proc/" + std::to_string(*pid) + "/ns/net");
   if (!ip.ok()) return undo(ip.status().withContext("pod network"));
+  // hostPort: DNAT from the node's addresses to the pod (what CNI's portmap plugin does).
+  std::unique_lock hostPorts(im.hostPortsMu, std::defer_lock);  // held until it is in the map
+  if (!hostNetwork && cfg.port_mappings_size() > 0) {
+    hostPorts.lock();
+    st = im.syncHostPorts(s.get(), *ip);
+    if (!st.ok()) {
+      (void)im.o.network->tearDown(id, "/proc/" + std::to_string(*pid) + "/ns/net");
+      return undo(st.withContext("host ports"));
+    }
+  }
   st = writeProto(s->dir + "/config.pb", cfg);
   if (st.ok()) st = common::writeFileAtomic(s->dir + "/sandbox.json", toJson(r), 0600);
   if (!st.ok()) return undo(st);
@@ -475,8 +527,14 @@ Status PodRuntime::stopPodSandbox(const cri::StopPodSandboxRequest& req) {
   SandboxRecord r = s->rec;
   r.stopped = true;
   KILN_RETURN_IF_ERROR(common::writeFileAtomic(s->dir + "/sandbox.json", toJson(r), 0600));
-  std::lock_guard lk(im.mu);
-  s->rec.stopped = true;  // the only field that changes after creation
+  {
+    std::lock_guard lk(im.mu);
+    s->rec.stopped = true;  // the only field that changes after creation
+  }
+  if (s->config.port_mappings_size() > 0) {
+    std::lock_guard hostPorts(im.hostPortsMu);
+    KILN_RETURN_IF_ERROR(im.syncHostPorts());
+  }
   return Status::Ok();
 }
 

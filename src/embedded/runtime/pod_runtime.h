@@ -23,9 +23,11 @@
 // operation mutex while they wait.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -78,9 +80,22 @@ namespace cri = ::runtime::v1;
 // holder brings lo up); the real one is network::BridgeNetwork (src/agent/network). Host-network
 // sandboxes never call setUp.
 // Threading: called from the runtime's request threads, one call per sandbox at a time.
+// One CRI port mapping with a host port (a container's `hostPort`), with the pod's IP.
+struct HostPortMapping {
+  int protocol = 6;  // IPPROTO_TCP, IPPROTO_UDP or IPPROTO_SCTP
+  uint16_t hostPort = 0;
+  std::string hostIp;  // "" or 0.0.0.0: every local address
+  std::string podIp;
+  uint16_t containerPort = 0;
+  bool operator==(const HostPortMapping&) const = default;
+};
+
 class PodNetwork {
  public:
   virtual ~PodNetwork() = default;
+  // Every host port of every running sandbox, replacing the previous set (hostPort: traffic to
+  // a node address on the port goes to the pod). Default: unsupported, ignored.
+  virtual Status setHostPorts(const std::vector<HostPortMapping>& /*all*/) { return Status::Ok(); }
   virtual StatusOr<std::string> setUp(const std::string& sandboxId,
                                       const std::string& netnsPath) = 0;
   virtual Status tearDown(const std::string& sandboxId, const std::string& netnsPath) = 0;
