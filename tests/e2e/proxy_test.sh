@@ -81,6 +81,31 @@ spec:
 ---
 apiVersion: v1
 kind: Service
+metadata: {name: db-h}
+spec:
+  clusterIP: None
+  selector: {app: db}
+  ports: [{name: web, port: 80}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db-h
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: httpd
+        image: $IMG
+        imagePullPolicy: Never
+        command: [sh, -c, 'mkdir -p /www && hostname >/www/index.html && exec httpd -f -p 80 -h /www']
+---
+apiVersion: v1
+kind: Service
 metadata: {name: udp}
 spec:
   ports: [{name: dns, port: 53, protocol: UDP, targetPort: 5353}]
@@ -113,6 +138,19 @@ answers() { local out; out=$(get_from_client "$CIP" 80); [[ " $NAMES " == *" $ou
 kh_check "the ClusterIP answers from a pod (http://$CIP)" kh_wait_for "web via ClusterIP" 30 answers
 spread=$(k exec client -- sh -c "$HTTP_GET; for i in \$(seq 30); do get $CIP 80; done" 2>/dev/null | sort -u | tr '\n' ' ')
 kh_assert_eq "$(tr ' ' '\n' <<<"$NAMES" | sort | tr '\n' ' ')" "$spread" "  ... and 30 requests reach every replica"
+# By name, as users do: wget through the cluster DNS (10.43.0.10) and the pod's search path.
+# (No `wget -T`: Debian's busybox 1.35 wget crashes on that option; timeout(1) bounds it.)
+wget_from_client() { k exec client -- sh -c "timeout 5 wget -qO- http://$1/ 2>&1" 2>&1; }
+for name in web web.default web.default.svc.cluster.local "$CIP"; do
+  by_name() { local out; out=$(wget_from_client "$name"); [[ " $NAMES " == *" $out "* ]]; }
+  kh_check "wget http://$name answers from a pod" kh_wait_for "wget $name" 20 by_name
+done
+spread=$(k exec client -- sh -c 'for i in $(seq 30); do timeout 5 wget -qO- http://web/; done' 2>/dev/null | sort -u | tr '\n' ' ')
+kh_assert_eq "$(tr ' ' '\n' <<<"$NAMES" | sort | tr '\n' ' ')" "$spread" "  ... and 30 wgets of http://web reach every replica"
+# A headless StatefulSet's pod by its stable name (web-0.<svc> style, through the search path).
+db_by_name() { [ "$(wget_from_client db-0.db-h)" = db-0 ]; }
+kh_check "wget http://db-0.db-h (headless StatefulSet pod) answers" kh_wait_for "db-0.db-h" 60 db_by_name
+
 # hairpin: a pod reaching its own Service (masqueraded, so its reply comes back through the host)
 SELF=${NAMES%% *}
 hairpin() {

@@ -185,7 +185,8 @@ kh_assert_eq hello-from-pa "$(cri exec-sync "$CLIENT" 10 wget -qO- "http://$IPA:
 kh_assert_eq "peer=198.51.100.1" \
   "$(cri exec-sync "$CLIENT" 10 wget -qO- http://198.51.100.2:8081/ | jqr .stdout | tr -d '\n')" \
   "masquerade still works"
-kh_assert_eq 1 "$(srv nft list ruleset | grep -c masquerade)" "the masquerade rule exists once"
+kh_assert_eq 1 "$(srv nft list table ip kiln-pod-net | grep -c masquerade)" \
+  "the pod network's masquerade rule exists once"
 
 # --- removal releases ------------------------------------------------------------------------
 cri rmp "$PA" >/dev/null
