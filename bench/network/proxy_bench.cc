@@ -2,9 +2,11 @@
 //   kiln-proxy-bench serve CGROUP VIP:PORT BACKEND:PORT...
 //       programs one TCP ClusterIP Service through the eBPF data plane attached to CGROUP,
 //       prints "ready", holds it until stdin closes, then cleans up (wrk runs meanwhile).
-//   kiln-proxy-bench latency CGROUP [SERVICES] [ENDPOINTS] [CHANGES]
+//   kiln-proxy-bench latency CGROUP|nftables [SERVICES] [ENDPOINTS] [CHANGES]
 //       programming latency: reset() with SERVICES x ENDPOINTS, then CHANGES upserts that each
-//       replace one endpoint of one Service; prints one JSON line with p50/p99/max in ms.
+//       replace one endpoint of one Service; prints one JSON line with p50/p99/max in ms. With
+//       `nftables` instead of a cgroup, the nftables data plane (table kiln-bench in the
+//       caller's network namespace) is measured.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "agent/proxy/ebpf/ebpf_dataplane.h"
+#include "agent/proxy/nftables_dataplane.h"
 
 namespace {
 
@@ -59,6 +62,7 @@ kiln::StatusOr<std::unique_ptr<kiln::proxy::DataPlane>> make(const std::string& 
   o.clusterCidr = "10.42.0.0/16";
   o.serviceCidr = "10.43.0.0/16";
   o.tableName = "kiln-bench";
+  if (cgroup == "nftables") return kiln::proxy::makeNftablesDataPlane(o);
   return kiln::proxy::makeEbpfDataPlane(o);
 }
 
@@ -119,9 +123,10 @@ int latency(int argc, char** argv) {
     return ms.empty() ? 0.0 : ms[std::min(ms.size() - 1, static_cast<size_t>(p * ms.size()))];
   };
   std::printf(
-      "{\"bench\":\"proxy-ebpf-programming\",\"services\":%d,\"endpoints\":%d,\"changes\":%d,"
+      "{\"bench\":\"proxy-%s-programming\",\"services\":%d,\"endpoints\":%d,\"changes\":%d,"
       "\"reset_ms\":%.1f,\"upsert_p50_ms\":%.3f,\"upsert_p99_ms\":%.3f,\"upsert_max_ms\":%.3f}\n",
-      services, endpoints, changes, resetMs, pct(0.5), pct(0.99), ms.empty() ? 0.0 : ms.back());
+      std::string(argv[2]) == "nftables" ? "nftables" : "ebpf", services, endpoints, changes,
+      resetMs, pct(0.5), pct(0.99), ms.empty() ? 0.0 : ms.back());
   return 0;
 }
 

@@ -2,7 +2,7 @@
 # Service proxy benchmark, eBPF data plane (issue 8): requests/s and p99 latency with wrk to a
 # ClusterIP (translated at connect() by the programs in src/agent/proxy/ebpf) against wrk to the
 # backend directly, in the same run; then programming latency (1,000 Services x 10 endpoints,
-# one endpoint changed per upsert). Everything runs in a throwaway network namespace (unshare
+# one endpoint changed per upsert) on the eBPF data plane and on the nftables one. Everything runs in a throwaway network namespace (unshare
 # -n: busybox httpd on 127.0.0.2:8080 as the backend) and a private cgroup v2 directory the
 # programs attach to; both are gone when the script ends. Prints one JSON line per measurement.
 # Usage: bench/network/run.sh [seconds per wrk run, default 10] [connections, default 32]
@@ -58,4 +58,6 @@ unshare -n bash -euo pipefail -c '
   wait "$SERVE"
   SERVE=
   "$BENCH" latency "$CG" 1000 10 1000
+  # The same changes on the nftables data plane (table kiln-bench in this namespace).
+  "$BENCH" latency nftables 1000 10 1000
 '
