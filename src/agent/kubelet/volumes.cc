@@ -533,6 +533,17 @@ StatusOr<std::string> VolumeManager::serviceAccountToken(const json& pod, const 
   return token;
 }
 
+// A memory-backed volume directory: upstream wraps secret and projected volumes in an emptyDir of
+// medium Memory, so secrets never reach the disk (and writing them needs no disk sync).
+static Status makeTmpfsDir(const std::string& path) {
+  KILN_RETURN_IF_ERROR(makeDir(path, 0755));
+  if (isMountPoint(path)) return Status::Ok();
+  if (::mount("tmpfs", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0) {
+    return errnoStatus("mount tmpfs on " + path, errno);
+  }
+  return Status::Ok();
+}
+
 Status VolumeManager::setUpVolume(const json& pod, const json& vol, VolumeInfo& info) {
   const json& meta = member(pod, "metadata");
   const std::string ns = str(meta, "namespace"), uid = str(meta, "uid");
@@ -640,7 +651,7 @@ Status VolumeManager::setUpVolume(const json& pod, const json& vol, VolumeInfo& 
     KILN_ASSIGN_OR_RETURN(unsigned mode, modeOf(sec, "defaultMode", kDefaultMode));
     Payload payload;
     KILN_RETURN_IF_ERROR(projectKeys(sec, true, mode, payload));
-    KILN_RETURN_IF_ERROR(makeDir(info.path, 0755));
+    KILN_RETURN_IF_ERROR(makeTmpfsDir(info.path));
     return atomicWrite(info.path, payload);
   }
   if (const json& da = member(vol, "downwardAPI"); da.is_object()) {
@@ -674,7 +685,7 @@ Status VolumeManager::setUpVolume(const json& pod, const json& vol, VolumeInfo& 
         return unimplemented("projected clusterTrustBundle sources are not supported");
       }
     }
-    KILN_RETURN_IF_ERROR(makeDir(info.path, 0755));
+    KILN_RETURN_IF_ERROR(makeTmpfsDir(info.path));
     return atomicWrite(info.path, payload);
   }
   for (const char* kind :

@@ -456,6 +456,26 @@ TEST_F(VolumesTest, SubPathsAndEscapes) {
   EXPECT_EQ(r.status().message(), "cannot find volume \"nosuch\" to mount into container \"c\"");
 }
 
+// Upstream wraps secret and projected volumes in a memory-medium emptyDir: secrets never reach
+// the disk. configMap and downwardAPI volumes stay on disk.
+TEST_F(VolumesTest, SecretAndProjectedVolumesAreTmpfsOthersAreNot) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting needs root";
+  json p =
+      pod({{{"name", "sec"}, {"secret", {{"secretName", "s1"}, {"optional", true}}}},
+           {{"name", "proj"},
+            {"projected",
+             {{"sources", json::array({{{"secret", {{"name", "s1"}, {"optional", true}}}}})}}}},
+           {{"name", "cm"}, {"configMap", {{"name", "c1"}, {"optional", true}}}}});
+  ASSERT_TRUE(vm->setUp(p).ok());
+  EXPECT_TRUE(mounted(dir("kubernetes.io~secret", "sec")));
+  EXPECT_TRUE(mounted(dir("kubernetes.io~projected", "proj")));
+  EXPECT_FALSE(mounted(dir("kubernetes.io~configmap", "cm")));
+  ASSERT_TRUE(vm->setUp(p).ok());  // a re-sync mounts nothing twice
+  ASSERT_TRUE(vm->tearDown(uid).ok());
+  EXPECT_FALSE(mounted(dir("kubernetes.io~secret", "sec")));
+  EXPECT_FALSE(fs::exists(podsDir + "/" + uid));
+}
+
 TEST_F(VolumesTest, MemoryEmptyDirIsATmpfsAndTearDownUnmounts) {
   if (::geteuid() != 0) GTEST_SKIP() << "mounting needs root";
   json p = pod({{{"name", "mem"}, {"emptyDir", {{"medium", "Memory"}, {"sizeLimit", "16Mi"}}}},
