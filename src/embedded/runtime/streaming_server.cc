@@ -439,6 +439,27 @@ void lingerClose(int fd) {
   }
 }
 
+// Feeds `initial` and then what the client sends to `front` until its streams are set up
+// (SPDY creates them after the upgrade), 30 s at most. False: the client went away, sent
+// garbage, took too long, or the server is stopping.
+bool awaitStreams(int fd, const std::string& initial, ExecFront& front,
+                  const std::atomic<bool>& stopping) {
+  if (!initial.empty() && !front.onBytes(initial).ok()) return false;
+  char buf[32768];
+  auto waitDeadline = Clock::now() + std::chrono::milliseconds(kStreamCreationTimeoutMs);
+  while (!front.ready()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(waitDeadline - Clock::now());
+    if (left.count() <= 0 || stopping) return false;
+    pollfd p{fd, POLLIN, 0};
+    int k = ::poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 500)));
+    if (k <= 0) continue;
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0 || !front.onBytes(std::string_view(buf, static_cast<size_t>(n))).ok()) return false;
+  }
+  return true;
+}
+
 // Runs one exec session on `fd` until the command finished (and its output was sent) or the
 // client went away (then the command is killed).
 void runExec(int fd, std::string initial, const ExecStreamRequest& req, ExecFront& front,
@@ -466,20 +487,7 @@ void runExec(int fd, std::string initial, const ExecStreamRequest& req, ExecFron
     }
   };
   // Phase 1: until the client set up its streams (SPDY), 30 s at most.
-  if (!initial.empty()) {
-    if (!front.onBytes(initial).ok()) return;
-  }
-  auto waitDeadline = Clock::now() + std::chrono::milliseconds(kStreamCreationTimeoutMs);
-  while (!front.ready()) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(waitDeadline - Clock::now());
-    if (left.count() <= 0 || stopping) return;
-    pollfd p{fd, POLLIN, 0};
-    int k = ::poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 500)));
-    if (k <= 0) continue;
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0 || !front.onBytes(std::string_view(buf, static_cast<size_t>(n))).ok()) return;
-  }
+  if (!awaitStreams(fd, initial, front, stopping)) return;
   auto proc = startExecProcess(req.containerDir, req.pid, req.pidStartTime, req.cmd,
                                {.in = req.in, .out = req.out, .err = req.err, .tty = req.tty});
   if (!proc.ok()) {
@@ -640,20 +648,7 @@ void runAttach(int fd, std::string initial, const AttachStreamRequest& req, Exec
     if (attachDetachesOnStdinEnd(req.stdinOnce, req.containerTty)) detach = true;
   };
   front.onResize = [&](uint16_t w, uint16_t h) { queue(kAttachResize, encodeResize(w, h)); };
-  if (!initial.empty()) {
-    if (!front.onBytes(initial).ok()) return;
-  }
-  auto waitDeadline = Clock::now() + std::chrono::milliseconds(kStreamCreationTimeoutMs);
-  while (!front.ready()) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(waitDeadline - Clock::now());
-    if (left.count() <= 0 || stopping) return;
-    pollfd p{fd, POLLIN, 0};
-    int k = ::poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 500)));
-    if (k <= 0) continue;
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0 || !front.onBytes(std::string_view(buf, static_cast<size_t>(n))).ok()) return;
-  }
+  if (!awaitStreams(fd, initial, front, stopping)) return;
   auto conn = connectAttach(req.containerDir);
   if (!conn.ok()) {
     std::string msg = "attach to container " + req.containerId + ": " + conn.status().message();
