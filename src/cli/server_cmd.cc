@@ -11,6 +11,7 @@
 #include "agent/kubelet/kubelet_server.h"
 #include "agent/network/bridge_network.h"
 #include "agent/proxy/ebpf/ebpf_dataplane.h"
+#include "agent/proxy/nftables_dataplane.h"
 #include "agent/proxy/proxy.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
@@ -482,8 +483,15 @@ int runServer(const Args& args) {
     const std::string mode = cfg.str("proxy-mode");
     proxy::ProxyOptions po;
     po.dataPlane.cgroupPath = cfg.str("proxy-ebpf-cgroup");
-    if (mode == "ebpf" || (mode.empty() && proxy::ebpfSupported().ok())) {
+    if (mode == "ebpf") {
       po.makeDataPlane = proxy::makeEbpfDataPlane;
+    } else if (mode.empty()) {
+      // Auto: the eBPF data plane when it loads (no separate probe: that would load the
+      // programs twice at start), else nftables; the proxy logs the mode it runs.
+      po.makeDataPlane = [](const proxy::DataPlaneOptions& o) {
+        auto ebpf = proxy::makeEbpfDataPlane(o);
+        return ebpf.ok() ? std::move(ebpf) : proxy::makeNftablesDataPlane(o);
+      };
     }
     po.api = localApi;
     po.nodeName = cfg.str("node-name");
