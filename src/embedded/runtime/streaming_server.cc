@@ -1148,8 +1148,11 @@ void StreamingServer::Impl::serve(int fd) {
       }
       if (!wsHandshake(chosen)) return;
       WsExecFront front(fd, chosen[1] == '5');
-      // The lowest writable channel gets an empty message first (upstream does so).
-      front.sendOutput(sOut ? 1 : (sErr ? 2 : 3), "");
+      // v4: the lowest writable channel gets an empty message first, as upstream's kubelet sends
+      // it. Not on v5: client-go (kubectl <= 1.32) starts reading before it has created its
+      // streams, so that message can arrive for a stream it does not know yet and kubectl prints
+      // "Unknown stream id 1, discarding message"; no v5 client waits for it.
+      if (chosen[1] == '4') front.sendOutput(sOut ? 1 : (sErr ? 2 : 3), "");
       run(front);
       return;
     }
