@@ -18,6 +18,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev busybox-static iproute2 nftables procps psmisc curl jq tzdata skopeo
   docker-registry apache2-utils
   python3  # tests/e2e/proxy_test.sh: a UDP (DNS) responder on the node
+  bind9-dnsutils  # tests/e2e/lib/dnsutils_image.sh: nslookup/dig/host for the dnsutils image
   # benchmarks
   wrk
   dnsperf

@@ -10,7 +10,13 @@
 # python3 UDP responder on a TEST-NET address, given with --resolv-conf) and cached; and from a
 # pod, nslookup of kubernetes.default.svc.cluster.local and the short names kubernetes.default
 # and web-0.nginx through the kubelet's resolv.conf (search path, ndots:5; resolved by the C
-# library, as busybox nslookup uses no search list). On stop the interface is gone.
+# library, as busybox nslookup uses no search list). Issue 8's own check, `nslookup
+# kubernetes.default` in a pod, runs with bind9's nslookup (and dig +search, host) from a
+# second test image, kiln.test/dnsutils:1 (tests/e2e/lib/dnsutils_image.sh), as Kubernetes'
+# DNS debugging guide does with its dnsutils image. CoreDNS's metrics at 10.43.0.10:9153
+# (/metrics, from the node and from a pod: requests, responses, durations, cache, forward).
+# The upstreams follow the resolv.conf: rewritten to name a second responder, new names go
+# there. On stop the interface is gone.
 # shellcheck disable=SC2016
 set -uo pipefail
 # shellcheck source=tests/e2e/lib/harness.sh
@@ -20,9 +26,13 @@ kh_init
 W=$KH_WORK
 DATA=$W/server/data
 IMG=kiln.test/busybox:1
+DNSUTILS=kiln.test/dnsutils:1
 mkdir -p "$DATA/agent/images"
 kh_build_busybox_image "$DATA/agent/images/busybox.tar" "$IMG" >/dev/null 2>"$W/build.err" ||
   kh_abort "building the busybox image failed: $(tail -3 "$W/build.err")"
+bash "$(dirname "$0")/lib/dnsutils_image.sh" "$DATA/agent/images/dnsutils.tar" "$DNSUTILS" \
+  >/dev/null 2>"$W/build2.err" ||
+  kh_abort "building the dnsutils image failed: $(tail -3 "$W/build2.err")"
 
 # --- the DNS client and the upstream responder -------------------------------------------------
 cat >"$W/dnsq.py" <<'EOF'
@@ -96,8 +106,8 @@ for sec, n in (('AN', an), ('NS', ns), ('AR', ar)):
         p += rdl
 EOF
 cat >"$W/upstream.py" <<'EOF'
-# A tiny upstream resolver for the test: *.example.test A -> 192.0.2.99 (TTL 300), anything else
-# NXDOMAIN with an SOA. Prints each question it gets (the test counts them).
+# A tiny upstream resolver for the test: *.example.test A -> 192.0.2.99 (or argv[2]; TTL 300),
+# anything else NXDOMAIN with an SOA. Prints each question it gets (the test counts them).
 import socket, struct, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((sys.argv[1], 53))
@@ -115,7 +125,8 @@ while True:
     print('Q', name, qtype, flush=True)
     question = q[12:p + 5]
     if name.endswith('example.test') and qtype == 1:
-        body = enc(name) + struct.pack('>HHIH', 1, 1, 300, 4) + socket.inet_aton('192.0.2.99')
+        answer = sys.argv[2] if len(sys.argv) > 2 else '192.0.2.99'
+        body = enc(name) + struct.pack('>HHIH', 1, 1, 300, 4) + socket.inet_aton(answer)
         r = struct.pack('>HHHHHH', qid, 0x8180, 1, 1, 0, 0) + question + body
     else:
         soa = enc('test') + struct.pack('>HHI', 6, 1, 60)
@@ -280,6 +291,71 @@ kh_assert_contains "$(q 10.43.0.10 missing.test A)" "rcode=NXDOMAIN" "upstream's
 kh_assert_contains "$(q -t 10.43.0.10 other.example.test A)" "A 300 192.0.2.99" "forwarding over TCP"
 kh_assert_not_contains "$(cat "$UPLOG")" "cluster.local" "no cluster name ever went upstream"
 
+# --- metrics, as CoreDNS's prometheus plugin on :9153 -------------------------------------------
+M=http://10.43.0.10:9153/metrics
+scrape() { in_ns curl -s --max-time 5 "$M"; }
+# metric 'NAME{LABELS}': its value in a fresh scrape (0 when the series is absent).
+metric() { scrape | awk -v k="$1" 'index($0, k " ") == 1 {v = $2} END {print v + 0}'; }
+SRV='server="dns://10.43.0.10:53",zone=".",view=""'
+REQ_A="coredns_dns_requests_total{$SRV,proto=\"udp\",family=\"1\",type=\"A\"}"
+REQ_TCP="coredns_dns_requests_total{$SRV,proto=\"tcp\",family=\"1\",type=\"A\"}"
+NX="coredns_dns_responses_total{$SRV,rcode=\"NXDOMAIN\",plugin=\"kubernetes\"}"
+out=$(in_ns curl -s -i --max-time 5 "$M")
+kh_assert_contains "$out" "Content-Type: text/plain; version=0.0.4" \
+  "GET http://10.43.0.10:9153/metrics answers in the Prometheus text format"
+for m in coredns_dns_requests_total coredns_dns_responses_total coredns_dns_request_duration_seconds \
+  coredns_dns_request_size_bytes coredns_dns_response_size_bytes coredns_cache_entries \
+  coredns_cache_hits_total coredns_cache_misses_total coredns_cache_requests_total \
+  coredns_forward_requests_total coredns_forward_responses_total coredns_proxy_request_duration_seconds; do
+  kh_assert_contains "$out" "# TYPE $m " "  ... $m"
+done
+a0=$(metric "$REQ_A") t0=$(metric "$REQ_TCP") nx0=$(metric "$NX")
+for i in 1 2 3; do q 10.43.0.10 kubernetes.default.svc.cluster.local A >/dev/null; done
+q -t 10.43.0.10 kubernetes.default.svc.cluster.local A >/dev/null
+q 10.43.0.10 nope$RANDOM.default.svc.cluster.local A >/dev/null
+kh_assert_eq 4 "$(( $(metric "$REQ_A") - a0 ))" \
+  "coredns_dns_requests_total{proto=udp,family=1,type=A} counts each UDP query (3 + 1 NXDOMAIN)"
+kh_assert_eq 1 "$(( $(metric "$REQ_TCP") - t0 ))" "  ... and {proto=tcp} the TCP one"
+kh_assert_eq 1 "$(( $(metric "$NX") - nx0 ))" \
+  "coredns_dns_responses_total{rcode=NXDOMAIN,plugin=kubernetes} counts the NXDOMAIN"
+out=$(scrape)
+kh_assert_contains "$out" "coredns_dns_request_duration_seconds_bucket{$SRV,type=\"A\",le=\"+Inf\"}" \
+  "coredns_dns_request_duration_seconds is a histogram by type"
+kh_check "coredns_cache_hits_total{type=success} counts the cached upstream answer" \
+  grep -qE "^coredns_cache_hits_total\{server=\"dns://10.43.0.10:53\",type=\"success\",zones=\".\",view=\"\"\} [1-9]" <<<"$out"
+kh_check "coredns_cache_entries{type=success} holds it" \
+  grep -qE "^coredns_cache_entries\{server=\"dns://10.43.0.10:53\",type=\"success\",zones=\".\",view=\"\"\} [1-9]" <<<"$out"
+kh_check "coredns_cache_misses_total counts the first lookups" \
+  grep -qE "^coredns_cache_misses_total\{server=\"dns://10.43.0.10:53\",zones=\".\",view=\"\"\} [1-9]" <<<"$out"
+kh_check "coredns_forward_requests_total{to=192.0.2.53:53} counts the forwarded queries" \
+  grep -qE '^coredns_forward_requests_total\{to="192.0.2.53:53"\} [1-9]' <<<"$out"
+kh_check "coredns_dns_responses_total{plugin=cache} and {plugin=forward}" \
+  bash -c 'grep -q "plugin=\"cache\"} " <<<"$1" && grep -q "plugin=\"forward\"} " <<<"$1"' _ "$out"
+kh_assert_eq 404 "$(in_ns curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://10.43.0.10:9153/other)" \
+  "  ... other paths are 404"
+
+# --- the upstreams follow the resolv.conf ------------------------------------------------------
+kh_netns_add_dummy dns up1 192.0.2.54/32 || kh_abort "no second upstream interface"
+kh_bg kh_netns_exec dns python3 "$W/upstream.py" 192.0.2.54 192.0.2.98
+UPLOG2=$KH_BG_LOG
+up2_listening() { grep -q listening "$UPLOG2"; }
+kh_wait_for "second upstream responder" 10 up2_listening || kh_abort "the second responder did not start"
+printf 'nameserver 192.0.2.54\nsearch example.test\n' >"$W/resolv.conf.new"
+mv "$W/resolv.conf.new" "$W/resolv.conf"
+changed_at=$(grep -c "^Q " "$UPLOG")
+# A fresh name each try (an answer from the old upstream stays cached).
+new_upstream() { q 10.43.0.10 "r${EPOCHREALTIME/./}.example.test" A | grep -q "A 300 192.0.2.98$"; }
+kh_check "after the resolv.conf names another nameserver, new names are forwarded there" \
+  kh_wait_for "the new upstream" 15 new_upstream
+kh_assert_contains "$(q 10.43.0.10 after.example.test A)" "A 300 192.0.2.98" "  ... and stay there"
+kh_assert_contains "$(cat "$UPLOG2")" "Q after.example.test 1" "  ... (the new responder got the question)"
+kh_assert_not_contains "$(tail -n +"$((changed_at + 1))" "$UPLOG" | grep -v '^Q r[0-9]*\.example\.test')" \
+  "after.example.test" "  ... and the old one did not"
+kh_assert_contains "$(grep 'upstream resolvers changed' "$W/server/server.log")" "192.0.2.54:53" \
+  "  ... which the server logged"
+kh_check "coredns_forward_requests_total{to=192.0.2.54:53}" \
+  grep -qE '^coredns_forward_requests_total\{to="192.0.2.54:53"\} [1-9]' <<<"$(scrape)"
+
 # --- from a pod: the search path ---------------------------------------------------------------
 node_ready() { [ "$(k get node node-d -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; }
 if kh_check "the node is Ready" kh_wait_for "node Ready" 60 node_ready; then
@@ -297,7 +373,38 @@ if kh_check "the node is Ready" kh_wait_for "node Ready" 60 node_ready; then
     "  ... kubernetes.default (short name, through the search path) -> 10.43.0.1"
   kh_assert_contains "$(k exec client -- ping -c1 -W1 web-0.nginx 2>&1)" "(10.42.0.50)" \
     "  ... web-0.nginx (StatefulSet-style, short) -> its endpoint"
+  kh_assert_contains "$(k exec client -- timeout 5 wget -qO- http://10.43.0.10:9153/metrics 2>&1)" \
+    "coredns_dns_requests_total{" "  ... the metrics from the pod, at the kube-dns Service's metrics port"
   k delete pod client --grace-period=1 --wait=true >/dev/null 2>&1
+
+  # Issue 8's check with bind9's nslookup, which applies the search list (ndots:5).
+  k run nslookup --image="$DNSUTILS" --image-pull-policy=Never --restart=Never \
+    -- nslookup kubernetes.default >/dev/null
+  done_ok() { [ "$(k get pod nslookup -o jsonpath='{.status.phase}' 2>/dev/null)" = Succeeded ]; }
+  kh_check "kubectl run nslookup --image=$DNSUTILS -- nslookup kubernetes.default succeeds" \
+    kh_wait_for "nslookup pod" 60 done_ok
+  out=$(k logs nslookup 2>&1)
+  kh_assert_contains "$out" "Server:		10.43.0.10" "  ... asking the cluster DNS"
+  kh_assert_contains "$out" "Name:	kubernetes.default.svc.cluster.local" "  ... found through the search list"
+  kh_assert_contains "$out" "Address: 10.43.0.1" "  ... kubernetes.default -> 10.43.0.1"
+  k delete pod nslookup --grace-period=1 --wait=true >/dev/null 2>&1
+  k run dnsutils --image="$DNSUTILS" --image-pull-policy=Never --restart=Never -- sleep 3600 >/dev/null
+  du_running() { [ "$(k get pod dnsutils -o jsonpath='{.status.phase}' 2>/dev/null)" = Running ]; }
+  if kh_check "a dnsutils pod runs" kh_wait_for "dnsutils Running" 60 du_running; then
+    out=$(k exec dnsutils -- cat /etc/resolv.conf 2>&1)
+    kh_assert_contains "$out" "search default.svc.cluster.local svc.cluster.local cluster.local" \
+      "  ... with the ClusterFirst search list"
+    kh_assert_contains "$out" "options ndots:5" "  ... and ndots:5"
+    kh_assert_eq "10.43.0.1" "$(k exec dnsutils -- dig +search +short kubernetes.default 2>&1)" \
+      "  ... dig +search kubernetes.default -> 10.43.0.1"
+    kh_assert_contains "$(k exec dnsutils -- host kubernetes.default 2>&1)" \
+      "kubernetes.default.svc.cluster.local has address 10.43.0.1" "  ... host kubernetes.default"
+    kh_assert_contains "$(k exec dnsutils -- nslookup web-0.nginx 2>&1)" "Address: 10.42.0.50" \
+      "  ... nslookup web-0.nginx -> its endpoint"
+    kh_assert_contains "$(k exec dnsutils -- dig +short _http._tcp.web.default.svc.cluster.local SRV 2>&1)" \
+      "0 100 80 web.default.svc.cluster.local." "  ... dig SRV _http._tcp.web"
+  fi
+  k delete pod dnsutils --grace-period=1 --wait=true >/dev/null 2>&1
 fi
 
 # --- stop: the interface goes ------------------------------------------------------------------

@@ -41,21 +41,36 @@ void ResponseCache::put(const Question& q, const Message& response) {
   std::lock_guard lock(mu_);
   if (entries_.size() >= capacity_) {
     for (auto it = entries_.begin(); it != entries_.end();) {
-      it = it->second.expires <= t ? entries_.erase(it) : std::next(it);
+      auto next = std::next(it);
+      if (it->second.expires <= t) eraseLocked(it);
+      it = next;
     }
-    if (entries_.size() >= capacity_) entries_.erase(entries_.begin());
+    if (entries_.size() >= capacity_) eraseLocked(entries_.begin());
   }
-  Entry e{response, t, t + std::chrono::seconds(ttl)};
-  entries_[key(q)] = std::move(e);
+  std::string k = key(q);
+  if (auto old = entries_.find(k); old != entries_.end()) eraseLocked(old);
+  Entry e{response, t, t + std::chrono::seconds(ttl), negative};
+  ++(negative ? stats_.denialEntries : stats_.successEntries);
+  entries_.emplace(std::move(k), std::move(e));
+}
+
+void ResponseCache::eraseLocked(std::unordered_map<std::string, Entry>::iterator it) {
+  --(it->second.denial ? stats_.denialEntries : stats_.successEntries);
+  entries_.erase(it);
 }
 
 std::optional<Message> ResponseCache::get(const Question& q) {
   auto t = now();
   std::lock_guard lock(mu_);
+  ++stats_.requests;
   auto it = entries_.find(key(q));
-  if (it == entries_.end()) return std::nullopt;
+  if (it == entries_.end()) {
+    ++stats_.misses;
+    return std::nullopt;
+  }
   if (it->second.expires <= t) {
-    entries_.erase(it);
+    eraseLocked(it);
+    ++stats_.misses;
     return std::nullopt;
   }
   auto elapsed = static_cast<uint32_t>(
@@ -69,8 +84,18 @@ std::optional<Message> ResponseCache::get(const Question& q) {
   age(m.answers);
   age(m.authority);
   age(m.additional);
-  ++hits_;
+  ++(it->second.denial ? stats_.denialHits : stats_.successHits);
   return m;
+}
+
+uint64_t ResponseCache::hits() const {
+  std::lock_guard lock(mu_);
+  return stats_.successHits + stats_.denialHits;
+}
+
+ResponseCache::Stats ResponseCache::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
 }
 
 size_t ResponseCache::size() const {

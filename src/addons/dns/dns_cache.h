@@ -29,13 +29,24 @@ class ResponseCache {
   // The cached answer with aged TTLs, or nullopt (miss or expired).
   std::optional<Message> get(const Question& q);
   size_t size() const;
-  uint64_t hits() const { return hits_; }
+  uint64_t hits() const;
+
+  // What CoreDNS's cache plugin exports: entries and hits by type ("success": positive
+  // answers, "denial": NXDOMAIN and NODATA), lookups and misses. Expired entries still held
+  // count until a lookup or a put drops them, as in CoreDNS.
+  struct Stats {
+    size_t successEntries = 0, denialEntries = 0;
+    uint64_t successHits = 0, denialHits = 0, misses = 0, requests = 0;
+  };
+  Stats stats() const;
 
  private:
   struct Entry {
     Message msg;
     std::chrono::steady_clock::time_point stored, expires;
+    bool denial = false;
   };
+  void eraseLocked(std::unordered_map<std::string, Entry>::iterator it);
   std::chrono::steady_clock::time_point now() const {
     return clock_ ? clock_() : std::chrono::steady_clock::now();
   }
@@ -44,7 +55,7 @@ class ResponseCache {
   Clock clock_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;
-  uint64_t hits_ = 0;
+  Stats stats_;
 };
 
 }  // namespace kiln::dns

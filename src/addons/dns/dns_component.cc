@@ -8,6 +8,7 @@
 #include <net/if.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -111,24 +112,14 @@ class DnsComponent final : public common::IoComponent {
     if (!local) return failedPrecondition("the API server published no in-process API");
     api_ = client::makeLocalClient(local, "kiln-dns");
 
-    std::vector<std::string> upstreams;
-    std::string source = o_.resolvConf;
     std::vector<std::string> files =
-        source.empty()
+        o_.resolvConf.empty()
             ? std::vector<std::string>{"/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"}
-            : std::vector<std::string>{source};
-    for (const auto& f : files) {
-      auto text = common::readFile(f, 1 << 16);
-      if (!text.ok()) {
-        if (!o_.resolvConf.empty()) {
-          return invalidArgument("--resolv-conf " + f + ": " + text.status().message());
-        }
-        continue;
-      }
-      upstreams = upstreamsFromResolvConf(*text, o_.clusterDns);
-      source = f;
-      if (!upstreams.empty()) break;
-    }
+            : std::vector<std::string>{o_.resolvConf};
+    watcher_ = std::make_unique<ResolvConfWatcher>(files, o_.clusterDns);
+    KILN_RETURN_IF_ERROR(watcher_->load(!o_.resolvConf.empty()));
+    const std::vector<std::string>& upstreams = watcher_->upstreams();
+    const std::string& source = watcher_->source();
     if (upstreams.empty()) {
       ctx.logger().warn("no usable upstream resolver: names outside the cluster get SERVFAIL",
                         {{"resolv_conf", source}});
@@ -177,6 +168,7 @@ class DnsComponent final : public common::IoComponent {
     so.address = o_.clusterDns;
     so.port = o_.port;
     so.upstreams = upstreams;
+    so.metricsPort = o_.metricsPort;
     server_ = std::make_unique<DnsServer>(io(), *resolver_, *cache_, so);
     if (Status s = server_->start(); !s.ok()) {
       if (s.code() != Code::kAlreadyExists) return s;
@@ -190,19 +182,50 @@ class DnsComponent final : public common::IoComponent {
     keeper_ = std::thread([this] { keepService(); });
     ctx.logger().info("cluster DNS serving",
                       {{"address", o_.clusterDns + ":" + std::to_string(o_.port)},
+                       {"metrics", server_ && server_->metricsPort()
+                                       ? "http://" + o_.clusterDns + ":" +
+                                             std::to_string(server_->metricsPort()) + "/metrics"
+                                       : std::string("none")},
                        {"domain", o_.clusterDomain},
                        {"interface", o_.interfaceName},
                        {"upstreams", static_cast<int64_t>(upstreams.size())},
                        {"resolv_conf", source}});
+    if (server_) {
+      pollTimer_ = std::make_unique<boost::asio::steady_timer>(io());
+      schedulePoll();
+    }
     return Status::Ok();
   }
 
   void shutdown() override {
+    if (pollTimer_) pollTimer_->cancel();
     if (server_) server_->stop();
     cleanup();
   }
 
  private:
+  // CoreDNS re-reads the resolv.conf its forward plugin names when it reloads; here the file
+  // is watched (stat every resolvConfPoll) and a change of nameservers applies at once.
+  void schedulePoll() {
+    pollTimer_->expires_after(o_.resolvConfPoll);
+    pollTimer_->async_wait([this](boost::system::error_code ec) {
+      if (ec || !server_) return;
+      std::vector<std::string> before = watcher_->upstreams();
+      if (watcher_->poll()) {
+        server_->setUpstreams(watcher_->upstreams());
+        auto join = [](const std::vector<std::string>& v) {
+          std::string out;
+          for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+          return out;
+        };
+        log_.info("upstream resolvers changed", {{"resolv_conf", watcher_->source()},
+                                                 {"from", join(before)},
+                                                 {"to", join(watcher_->upstreams())}});
+      }
+      schedulePoll();
+    });
+  }
+
   void wakeKeeper() {
     std::lock_guard lock(mu_);
     wake_ = true;
@@ -255,6 +278,8 @@ class DnsComponent final : public common::IoComponent {
   std::unique_ptr<Resolver> resolver_;
   std::unique_ptr<ResponseCache> cache_;
   std::unique_ptr<DnsServer> server_;
+  std::unique_ptr<ResolvConfWatcher> watcher_;
+  std::unique_ptr<boost::asio::steady_timer> pollTimer_;
   std::thread keeper_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -5,11 +5,12 @@
 // the node (the host delivers locally), host processes directly; the Service proxy skips that
 // ClusterIP. Answers come from informers on Services, EndpointSlices and Namespaces over the
 // in-process API; other names go to the host's resolvers (--resolv-conf, else /etc/resolv.conf,
-// else systemd-resolved's upstream file). The component also keeps the `kube-system/kube-dns`
-// Service (clusterIP = the cluster DNS address, ports dns/dns-tcp/metrics, k3s's labels) so
-// the cluster shows where DNS is, and removes the dummy interface when it stops.
+// else systemd-resolved's upstream file; re-read when it changes). The component also keeps the
+// `kube-system/kube-dns` Service (clusterIP = the cluster DNS address, ports dns/dns-tcp/metrics,
+// k3s's labels) so the cluster shows where DNS is, and removes the dummy interface when it stops.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -32,6 +33,11 @@ struct DnsOptions {
   std::string resolvConf;  // "": /etc/resolv.conf, then /run/systemd/resolve/resolv.conf
   std::string interfaceName = "kiln-dns";
   uint16_t port = 53;
+  // CoreDNS's prometheus endpoint (the kube-dns Service's `metrics` port), on the cluster DNS
+  // address: http://10.43.0.10:9153/metrics. -1: none.
+  int metricsPort = 9153;
+  // How often the resolv.conf is checked for changes (its nameservers are re-read then).
+  std::chrono::milliseconds resolvConfPoll{2000};
   std::vector<std::string> dependencies = {"apiserver"};
 };
 

@@ -92,6 +92,9 @@ _kh_image_main() {
   chmod 0755 "$r/bin/busybox"
   chmod 0700 "$r/root"
   chmod 1777 "$r/tmp"
+  # EXTRA_ROOTFS=DIR: a tree laid over the root filesystem as it is (modes kept), e.g. the bind9
+  # tools of tests/e2e/lib/dnsutils_image.sh.
+  if [ -n "${EXTRA_ROOTFS:-}" ]; then cp -a "$EXTRA_ROOTFS/." "$r/"; fi
 
   # --- deterministic tar + gzip ---------------------------------------------------------------
   local tarflags=(--format=ustar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner

@@ -1,6 +1,7 @@
 // The DNS server on real loopback sockets: cluster answers over UDP and TCP, forwarding to a
 // fake upstream (a UDP responder on a test thread) with the cache in front, SERVFAIL when the
-// upstream does not answer, FORMERR for garbage; and resolv.conf parsing.
+// upstream does not answer, FORMERR for garbage; CoreDNS's metrics over HTTP; upstreams
+// replaced at run time; and resolv.conf parsing and watching.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -11,6 +12,9 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -164,10 +168,12 @@ class ServerTest : public ::testing::Test {
     resolver_ = std::make_unique<Resolver>(ResolverConfig{}, [this] { return data_; });
   }
   void start(std::vector<std::string> upstreams,
-             std::chrono::milliseconds timeout = std::chrono::milliseconds(2000)) {
+             std::chrono::milliseconds timeout = std::chrono::milliseconds(2000),
+             int metricsPort = -1) {
     DnsServerOptions o;
     o.address = "127.0.0.1";
     o.port = 0;
+    o.metricsPort = metricsPort;
     o.upstreams = std::move(upstreams);
     o.upstreamTimeout = timeout;
     server_ = std::make_unique<DnsServer>(io_, *resolver_, cache_, o);
@@ -246,6 +252,147 @@ TEST_F(ServerTest, ServfailWhenUpstreamIsSilent) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->rcode, kServFail);
   ::close(silent);
+}
+
+// One HTTP/1.1 request; the whole response (the server closes the connection).
+std::string httpGet(uint16_t port, const std::string& request) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  to.sin_port = htons(port);
+  std::string got;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0) {
+    EXPECT_EQ(::write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+    char buf[65536];
+    while (true) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 5000) != 1) break;
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) break;
+      got.append(buf, n);
+    }
+  }
+  ::close(fd);
+  return got;
+}
+
+TEST_F(ServerTest, MetricsAsCoreDns) {
+  FakeUpstream up;
+  start({"127.0.0.1:" + std::to_string(up.port())}, std::chrono::milliseconds(2000), 0);
+  uint16_t mport = server_->metricsPort();
+  ASSERT_NE(mport, 0);
+  const std::string server = "dns://127.0.0.1:" + std::to_string(port_);
+  ASSERT_TRUE(parseMessage(udpAsk(port_, q("kubernetes.default.svc.cluster.local.", kTypeA))).ok());
+  ASSERT_TRUE(parseMessage(udpAsk(port_, q("nope.default.svc.cluster.local.", kTypeA))).ok());
+  ASSERT_TRUE(parseMessage(udpAsk(port_, q("example.test.", kTypeA))).ok());
+  ASSERT_TRUE(parseMessage(udpAsk(port_, q("example.test.", kTypeA))).ok());  // the cache
+  ASSERT_TRUE(parseMessage(tcpAsk(server_->tcpPort(), q("x.test.", kTypeMX))).ok());
+  EXPECT_EQ(up.queries(), 2);
+
+  std::string r = httpGet(mport, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
+  EXPECT_NE(r.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
+  auto has = [&](const std::string& line) {
+    EXPECT_NE(r.find("\n" + line + "\n"), std::string::npos) << line << "\n" << r;
+  };
+  const std::string sz = "server=\"" + server + "\",zone=\".\",view=\"\"";
+  has("coredns_dns_requests_total{" + sz + ",proto=\"udp\",family=\"1\",type=\"A\"} 4");
+  // Two MX queries on the TCP connection (tcpAsk sends the query twice).
+  has("coredns_dns_requests_total{" + sz + ",proto=\"tcp\",family=\"1\",type=\"MX\"} 2");
+  has("coredns_dns_responses_total{" + sz + ",rcode=\"NOERROR\",plugin=\"kubernetes\"} 1");
+  has("coredns_dns_responses_total{" + sz + ",rcode=\"NXDOMAIN\",plugin=\"kubernetes\"} 1");
+  has("coredns_dns_responses_total{" + sz + ",rcode=\"NOERROR\",plugin=\"forward\"} 1");
+  has("coredns_dns_responses_total{" + sz + ",rcode=\"NOERROR\",plugin=\"cache\"} 1");
+  has("coredns_dns_responses_total{" + sz + ",rcode=\"NXDOMAIN\",plugin=\"forward\"} 1");
+  has("coredns_dns_responses_total{" + sz + ",rcode=\"NXDOMAIN\",plugin=\"cache\"} 1");
+  has("coredns_dns_request_duration_seconds_count{" + sz + ",type=\"A\"} 4");
+  has("coredns_dns_request_duration_seconds_bucket{" + sz + ",type=\"A\",le=\"+Inf\"} 4");
+  has("coredns_dns_request_size_bytes_count{" + sz + ",proto=\"udp\"} 4");
+  has("coredns_dns_response_size_bytes_count{" + sz + ",proto=\"tcp\"} 2");
+  has("# TYPE coredns_cache_entries gauge");
+  const std::string cz = "server=\"" + server + "\"";
+  has("coredns_cache_entries{" + cz + ",type=\"denial\",zones=\".\",view=\"\"} 1");
+  has("coredns_cache_entries{" + cz + ",type=\"success\",zones=\".\",view=\"\"} 1");
+  has("coredns_cache_requests_total{" + cz + ",zones=\".\",view=\"\"} 4");
+  has("coredns_cache_hits_total{" + cz + ",type=\"success\",zones=\".\",view=\"\"} 1");
+  has("coredns_cache_hits_total{" + cz + ",type=\"denial\",zones=\".\",view=\"\"} 1");
+  has("coredns_cache_misses_total{" + cz + ",zones=\".\",view=\"\"} 2");
+  const std::string to = "to=\"127.0.0.1:" + std::to_string(up.port()) + "\"";
+  has("coredns_forward_requests_total{" + to + "} 2");
+  has("coredns_forward_responses_total{" + to + ",rcode=\"NOERROR\"} 1");
+  has("coredns_forward_responses_total{" + to + ",rcode=\"NXDOMAIN\"} 1");
+  has("coredns_proxy_request_duration_seconds_count{proxy_name=\"forward\"," + to +
+      ",rcode=\"NXDOMAIN\"} 1");
+
+  EXPECT_EQ(httpGet(mport, "GET /other HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 404", 0), 0u);
+  EXPECT_EQ(httpGet(mport, "POST /metrics HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 405", 0), 0u);
+  std::string head = httpGet(mport, "HEAD /metrics HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(head.rfind("HTTP/1.1 200 OK", 0), 0u);
+  EXPECT_EQ(head.find("coredns_"), std::string::npos) << "HEAD has no body";
+}
+
+TEST_F(ServerTest, SetUpstreamsAppliesToNewQueries) {
+  uint16_t silentPort = 0;
+  int silent = udpSocket(&silentPort);
+  start({"127.0.0.1:" + std::to_string(silentPort)}, std::chrono::milliseconds(200));
+  auto r = parseMessage(udpAsk(port_, q("example.test.", kTypeA)));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->rcode, kServFail);
+  FakeUpstream up;
+  std::atomic<bool> done{false};
+  boost::asio::post(io_, [&] {
+    server_->setUpstreams({"127.0.0.1:" + std::to_string(up.port())});
+    done = true;
+  });
+  while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto ok = parseMessage(udpAsk(port_, q("example.test.", kTypeA)));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->rcode, kNoError);
+  EXPECT_EQ(ok->answers.size(), 1u);
+  EXPECT_EQ(up.queries(), 1);
+  ::close(silent);
+}
+
+TEST(ResolvConf, WatcherFollowsChanges) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("kiln-dns-watch-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string file = (dir / "resolv.conf").string();
+  auto write = [&](const std::string& text) {
+    std::string tmp = file + ".tmp";
+    std::ofstream(tmp) << text;
+    std::filesystem::rename(tmp, file);  // a new inode, as editors and resolvconf do
+  };
+  write("nameserver 192.0.2.1\n");
+  ResolvConfWatcher w({file}, "10.43.0.10");
+  ASSERT_TRUE(w.load(true).ok());
+  EXPECT_EQ(w.upstreams(), (std::vector<std::string>{"192.0.2.1:53"}));
+  EXPECT_EQ(w.source(), file);
+  EXPECT_FALSE(w.poll()) << "nothing changed";
+  write("nameserver 192.0.2.2\nnameserver 192.0.2.3\n");
+  EXPECT_TRUE(w.poll());
+  EXPECT_EQ(w.upstreams(), (std::vector<std::string>{"192.0.2.2:53", "192.0.2.3:53"}));
+  EXPECT_FALSE(w.poll());
+  // Rewritten in place (same inode), with a different size.
+  { std::ofstream(file, std::ios::trunc) << "nameserver 192.0.2.44\n"; }
+  EXPECT_TRUE(w.poll());
+  EXPECT_EQ(w.upstreams(), (std::vector<std::string>{"192.0.2.44:53"}));
+  // Nothing usable (only the host's stub), then no file: the last good upstreams stay.
+  write("nameserver 127.0.0.53\n");
+  EXPECT_FALSE(w.poll());
+  std::filesystem::remove(file);
+  EXPECT_FALSE(w.poll());
+  EXPECT_EQ(w.upstreams(), (std::vector<std::string>{"192.0.2.44:53"}));
+  write("nameserver 192.0.2.5\n");
+  EXPECT_TRUE(w.poll());
+  EXPECT_EQ(w.upstreams(), (std::vector<std::string>{"192.0.2.5:53"}));
+  // --resolv-conf that cannot be read fails the start; the defaults' list does not.
+  ResolvConfWatcher missing({(dir / "nope").string()}, "10.43.0.10");
+  EXPECT_FALSE(missing.load(true).ok());
+  EXPECT_TRUE(missing.load(false).ok());
+  EXPECT_TRUE(missing.upstreams().empty());
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ResolvConf, Upstreams) {
