@@ -18,6 +18,18 @@ out=$(k explain pod.spec.containers 2>&1)
 kh_assert_contains "$out" "FIELD: containers <[]Container>" "explain pod.spec.containers names the field's type"
 kh_check "and lists the container's fields with their types" bash -c \
   'grep -qP "^  image\t<string>" <<<"$0" && grep -qP "^  env\t<\[\]EnvVar>" <<<"$0" && grep -qP "^  resources\t<ResourceRequirements>" <<<"$0"' "$out"
+# Descriptions (kiln's own text, api/descriptions_text.cc) in upstream's layout: the field's
+# description then its type's under DESCRIPTION, each field's indented below it, -required-.
+kh_check "explain prints the field's and the type's descriptions" bash -c \
+  'grep -qx "    The application containers of the pod. At least one is required; containers" <<<"$0" &&
+   grep -qx "    A single application container of a pod." <<<"$0"' "$out"
+kh_check "and every listed field's description, required fields marked" bash -c \
+  'grep -qP "^  name\t<string> -required-$" <<<"$0" &&
+   grep -A1 -P "^  image\t<string>$" <<<"$0" | grep -qx "    Container image reference, e.g. \"nginx:1.27\". Optional for API validation so"' "$out"
+out=$(k explain deployment.spec.strategy 2>&1)
+kh_check "explain deployment.spec.strategy: field, descriptions and nested fields" bash -c \
+  'grep -qx "FIELD: strategy <DeploymentStrategy>" <<<"$0" && grep -qx "    How existing pods are replaced by new ones." <<<"$0" &&
+   grep -qP "^  rollingUpdate\t<RollingUpdateDeployment>$" <<<"$0" && grep -qx "    Defaults to RollingUpdate." <<<"$0"' "$out"
 out=$(k explain deployments 2>&1)
 kh_check "explain deployments: group, kind, version and top-level fields" bash -c \
   'grep -qx "GROUP:      apps" <<<"$0" && grep -qx "KIND:       Deployment" <<<"$0" && grep -qP "^  spec\t<DeploymentSpec>" <<<"$0"' "$out"
@@ -27,15 +39,39 @@ kh_assert_contains "$(k explain cronjob.spec.jobTemplate.spec.template.spec.cont
   "FIELD: limits <map[string]Quantity>" "explain names maps of Quantities"
 kh_assert_contains "$(k explain pod.spec.nosuch 2>&1)" 'error: field "nosuch" does not exist' \
   "explain of an unknown field is kubectl's error"
-lines=$(k explain pod --recursive 2>&1 | wc -l)
+out=$(k explain pod --recursive 2>&1)
+lines=$(wc -l <<<"$out")
 kh_check "explain --recursive prints the whole tree ($lines lines)" test "$lines" -gt 300
+kh_check "with the kind's description and fields nested by two spaces" bash -c \
+  'grep -qx "    A group of containers that share network and storage and are scheduled" <<<"$0" &&
+   grep -qP "^    containers\t<\[\]Container> -required-$" <<<"$0" && grep -qP "^      args\t<\[\]string>$" <<<"$0"' "$out"
 
 out=$(k get --raw /openapi/v2 2>&1)
 kh_assert_eq '2.0 #/definitions/io.k8s.api.core.v1.PodSpec apps' \
   "$(jq -r '"\(.swagger) \(.definitions["io.k8s.api.core.v1.Pod"].properties.spec["$ref"]) \(.definitions["io.k8s.api.apps.v1.Deployment"]["x-kubernetes-group-version-kind"][0].group)"' <<<"$out")" \
   "/openapi/v2 serves every definition as Swagger 2.0 JSON"
-kh_assert_eq "406" "$(kh_curl /openapi/v2 -o /dev/null -w '%{http_code}' -H 'Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf')" \
-  "its protobuf encoding is refused with 406"
+kh_assert_eq "Number of desired pods. Defaults to 1." \
+  "$(jq -r '.definitions["io.k8s.api.apps.v1.DeploymentSpec"].properties.replicas.description' <<<"$out")" \
+  "its definitions carry the field descriptions"
+# The gnostic OpenAPIv2 protobuf, under the media type client-go asks for; answered with
+# upstream's spelling of it.
+kh_assert_eq "200 application/com.github.proto-openapi.spec.v2.v1.0+protobuf" \
+  "$(kh_curl /openapi/v2 -o "$W/openapi-v2.pb" -w '%{http_code} %{content_type}' -H 'Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf')" \
+  "/openapi/v2 in gnostic's protobuf for the protobuf Accept"
+kh_check "the protobuf document is well-formed and names Swagger 2.0" bash -c \
+  'protoc --decode_raw <"$0" | head -1 | grep -qx "1: \"2.0\""' "$W/openapi-v2.pb"
+kh_assert_eq "406" "$(kh_curl /openapi/v2 -o /dev/null -w '%{http_code}' -H 'Accept: application/yaml')" \
+  "other media types are refused with 406"
+# kubectl's OpenAPI v2 path: client-go's OpenAPISchema() fetches that protobuf, kube-openapi parses
+# it into models and explain prints them.
+out=$(k explain deployment.spec --output=plaintext-openapiv2 -v=6 2>&1)
+kh_assert_contains "$out" "GET https://127.0.0.1:$KH_PORT/openapi/v2?timeout=32s 200 OK" \
+  "explain --output=plaintext-openapiv2 reads /openapi/v2"
+kh_check "and prints the v2 model's fields and descriptions" bash -c \
+  'grep -qx "RESOURCE: spec <Object>" <<<"$0" && grep -qx "     Number of desired pods. Defaults to 1." <<<"$0" &&
+   grep -qP "^   template\t<Object> -required-$" <<<"$0"' "$out"
+kh_assert_contains "$(k explain pod.spec.containers.livenessProbe.httpGet --output=plaintext-openapiv2 2>&1)" \
+  "Port number or name of the container port to connect to." "v2 explain follows nested references"
 
 # --- field validation ---------------------------------------------------------------------------
 cat >"$W/typo.yaml" <<'EOF'

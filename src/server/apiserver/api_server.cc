@@ -626,14 +626,20 @@ class Handlers {
       if (auto doc = openApiV3Document(path.substr(12))) return {200, "application/json", *doc};
     }
     if (path == "/openapi/v2" || path == "/openapi/v2/") {
-      // JSON only; the gnostic protobuf encoding is not served (kubectl asks for it only when
-      // /openapi/v3 is missing).
+      // gnostic's protobuf (client-go's OpenAPISchema(); kubectl when /openapi/v3 lacks a
+      // group/version), asked for as "...spec.v2@v1.0+protobuf" or "...spec.v2.v1.0+protobuf";
+      // or JSON.
+      if (accept.find("com.github.proto-openapi.spec.v2") != std::string::npos) {
+        return {200, std::string(kOpenApiV2ProtobufMediaType), openApiV2Protobuf()};
+      }
       if (accept.empty() || accept.find("json") != std::string::npos ||
           accept.find("*/*") != std::string::npos) {
         return {200, "application/json", openApiV2Json()};
       }
-      return fromStatus(customStatus(
-          406, "NotAcceptable", "only the following media types are accepted: application/json"));
+      return fromStatus(customStatus(406, "NotAcceptable",
+                                     "only the following media types are accepted: "
+                                     "application/json, " +
+                                         std::string(kOpenApiV2ProtobufMediaType)));
     }
     return notFoundResponse();
   }
