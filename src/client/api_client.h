@@ -50,11 +50,26 @@ class ApiClient {
                                                               const std::string& ns,
                                                               const std::string& rv,
                                                               bool metadataOnly = false) = 0;
+  // A watch narrowed by list options: `query` as for list() ("fieldSelector=spec.nodeName%3DN").
+  virtual StatusOr<std::unique_ptr<registry::ApiWatch>> watchSelected(const api::ResourceInfo& r,
+                                                                      const std::string& ns,
+                                                                      const std::string& rv,
+                                                                      const std::string& query);
 };
 
 // The in-process client; `userAgent` becomes the field manager of its writes.
 std::unique_ptr<ApiClient> makeLocalClient(std::shared_ptr<apiserver::LocalApi> api,
                                            std::string userAgent);
+
+// A network partition between a client and the API server, for fault-injection tests of the
+// components that must survive one (the kubelet, issue #7), where the in-process client has no
+// connection to cut: `inner` is used as is except while the file `cutFile` exists (checked at
+// most every 100 ms). While it does, every request fails at once with Unavailable, as a
+// refused connection does, and every open watch ends with Unavailable, as a reset connection
+// does. Logs when the partition starts and ends, with the number of requests it refused (how a
+// test tells a bounded retry from a hot loop).
+std::unique_ptr<ApiClient> makePartitionableClient(std::unique_ptr<ApiClient> inner,
+                                                   std::string cutFile, std::string component);
 
 // Lists (consistently) and watches `r` (in `ns`, or every namespace) through `client`.
 std::shared_ptr<ListWatch> makeListWatch(ApiClient& client, const api::ResourceInfo& r,

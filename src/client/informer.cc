@@ -197,14 +197,24 @@ void Informer::loop() {
       if (!needList) pause();
       continue;
     }
-    backoff = std::chrono::milliseconds(100);
+    const auto opened = std::chrono::steady_clock::now();
     while (!stop_) {
       auto events = (*w)->next(std::chrono::milliseconds(100));
       if (!events.ok()) {
-        // Gone (compacted): list again; anything else: watch again from where we are.
+        // Gone (compacted): list again at once; anything else (a broken connection): watch
+        // again from where we are, after the backoff, so a watch that keeps failing is not
+        // reopened in a hot loop (the reflector's backoff). A watch that ran a while resets it.
         needList = events.status().code() == Code::kGone;
+        if (std::chrono::steady_clock::now() - opened >= std::chrono::seconds(10)) {
+          backoff = std::chrono::milliseconds(100);
+        }
+        if (!needList) {
+          logger.info("watch ended, watching again", {{"error", events.status().message()}});
+          pause();
+        }
         break;
       }
+      if (!events->empty()) backoff = std::chrono::milliseconds(100);
       for (const auto& e : *events) {
         if (e.type == "BOOKMARK") continue;
         apply(e.type, e.object);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -85,21 +86,18 @@ const api::ResourceInfo& res(const char* group, const char* version, const char*
 }
 
 // The kubelet's pod informer source: only this node's pods (fieldSelector=spec.nodeName=NODE, as
-// upstream's kubelet lists and watches them), through the client for lists and the in-process
-// API for the watch (the client's watch takes no selectors).
+// upstream's kubelet lists and watches them), both through the client.
 class NodePodsListWatch final : public client::ListWatch {
  public:
-  NodePodsListWatch(client::ApiClient& c, std::shared_ptr<apiserver::LocalApi> local,
-                    const std::string& node)
-      : c_(c), local_(std::move(local)), selector_("fieldSelector=spec.nodeName%3D" + node) {}
+  NodePodsListWatch(client::ApiClient& c, const std::string& node)
+      : c_(c), selector_("fieldSelector=spec.nodeName%3D" + node) {}
   StatusOr<json> list() override { return c_.list(res("", "v1", "pods"), "", selector_); }
   StatusOr<std::unique_ptr<registry::ApiWatch>> watch(const std::string& rv) override {
-    return local_->watch("/api/v1/pods?watch=1&resourceVersion=" + rv + "&" + selector_);
+    return c_.watchSelected(res("", "v1", "pods"), "", rv, selector_);
   }
 
  private:
   client::ApiClient& c_;
-  std::shared_ptr<apiserver::LocalApi> local_;
   std::string selector_;
 };
 
@@ -1789,6 +1787,12 @@ Status Kubelet::run(common::ComponentContext& ctx) {
   auto local = o_.api ? o_.api->get() : nullptr;
   if (!local) return failedPrecondition("the API server published no in-process API");
   api_ = client::makeLocalClient(local, "kubelet");
+  // Fault injection for the e2e tests of issue #7 (tests/e2e/kubelet_resilience_test.sh): the
+  // in-process client has no connection to cut, so while this file exists the kubelet's client
+  // behaves as if the API server were unreachable (client::makePartitionableClient).
+  if (const char* cut = std::getenv("KILN_DEBUG_KUBELET_API_CUT_FILE"); cut && *cut) {
+    api_ = client::makePartitionableClient(std::move(api_), cut, "kubelet");
+  }
   nodeName_ = nodeNameOrHostname(o_.nodeName);
   cri_ = makeGrpcCriClient(o_.criEndpoint);
   // Ready at once: nothing depends on the kubelet, and a runtime or API that is slow to answer
@@ -1873,8 +1877,8 @@ Status Kubelet::run(common::ComponentContext& ctx) {
       return Status::Ok();
     }
   }
-  informer_ = std::make_unique<client::Informer>(
-      std::make_shared<NodePodsListWatch>(*api_, local, nodeName_));
+  informer_ =
+      std::make_unique<client::Informer>(std::make_shared<NodePodsListWatch>(*api_, nodeName_));
   informer_->addHandlers(
       {[this](const client::Object& o) { onPod(o, false); },
        [this](const client::Object&, const client::Object& cur) { onPod(cur, false); },

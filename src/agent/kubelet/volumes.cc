@@ -705,13 +705,25 @@ Status VolumeManager::setUp(const json& pod) {
   }
   KILN_RETURN_IF_ERROR(makeDir(podsDir_ + "/" + uid + "/volumes", 0750));
   Status first;
-  std::map<std::string, VolumeInfo> infos;
+  std::map<std::string, VolumeInfo> infos, before;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = volumes_.find(uid); it != volumes_.end()) before = it->second;
+  }
   for (const auto& vol : arr(member(pod, "spec"), "volumes")) {
     const std::string name = str(vol, "name");
     VolumeInfo info;
     Status s = name.empty() || name.find('/') != std::string::npos || name.starts_with(".")
                    ? invalidArgument("invalid volume name \"" + name + "\"")
                    : setUpVolume(pod, vol, info);
+    if (!s.ok() && before.count(name) &&
+        (s.code() == Code::kUnavailable || s.code() == Code::kDeadlineExceeded)) {
+      // A refresh that failed because the API server cannot be reached leaves a volume set up
+      // before as it was: its containers still start and restart with that content (upstream's
+      // mounted volumes stay mounted when a remount fails).
+      infos[name] = before[name];
+      continue;
+    }
     if (!s.ok()) {
       // upstream's FailedMount message; the other volumes are still set up.
       if (first.ok()) {

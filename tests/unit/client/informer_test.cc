@@ -2,10 +2,13 @@
 #include "client/informer.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <deque>
 #include <nlohmann/json.hpp>
 
+#include "client/api_client.h"
 #include "server/registry/generic_store.h"
 
 namespace kiln::client {
@@ -160,6 +163,103 @@ TEST(Informer, RelistsAfterGoneAndReportsWhatChangedMeanwhile) {
   EXPECT_EQ(inf.lastSyncResourceVersion(), "9");
   EXPECT_EQ(lw->lists, 2);
   inf.stop();
+}
+
+// A watch that breaks at once, every time (a connection that keeps being reset).
+class BrokenWatchListWatch final : public ListWatch {
+ public:
+  std::atomic<int> watches{0};
+  StatusOr<json> list() override {
+    return json{{"metadata", {{"resourceVersion", "1"}}}, {"items", json::array()}};
+  }
+  StatusOr<std::unique_ptr<registry::ApiWatch>> watch(const std::string&) override {
+    ++watches;
+    auto feed = std::make_shared<FakeWatch::Feed>();
+    feed->error = Status(Code::kUnavailable, "connection reset");
+    return std::unique_ptr<registry::ApiWatch>(new FakeWatch(feed));
+  }
+};
+
+TEST(Informer, BacksOffWhenWatchesKeepBreaking) {
+  auto lw = std::make_shared<BrokenWatchListWatch>();
+  Informer inf(lw);
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(5s));
+  std::this_thread::sleep_for(1500ms);
+  inf.stop();
+  // 100 ms doubling: about 4 watches in 1.5 s, not a hot loop of thousands.
+  EXPECT_GE(lw->watches.load(), 2);
+  EXPECT_LE(lw->watches.load(), 6);
+}
+
+// The smallest ApiClient: get answers, watch hands out a FakeWatch fed by the test.
+class TinyClient final : public ApiClient {
+ public:
+  std::shared_ptr<FakeWatch::Feed> feed = std::make_shared<FakeWatch::Feed>();
+  std::atomic<int> calls{0};
+  StatusOr<json> get(const api::ResourceInfo&, const std::string&, const std::string& n) override {
+    ++calls;
+    return cm(n, "1");
+  }
+  StatusOr<json> list(const api::ResourceInfo&, const std::string&, const std::string&) override {
+    return json::object();
+  }
+  StatusOr<json> create(const api::ResourceInfo&, const std::string&, const json& o) override {
+    return o;
+  }
+  StatusOr<json> update(const api::ResourceInfo&, const std::string&, const json& o,
+                        const std::string&) override {
+    return o;
+  }
+  StatusOr<json> patch(const api::ResourceInfo&, const std::string&, const std::string&,
+                       const json& p, const std::string&, const std::string&) override {
+    return p;
+  }
+  Status remove(const api::ResourceInfo&, const std::string&, const std::string&,
+                const json&) override {
+    return Status::Ok();
+  }
+  StatusOr<std::unique_ptr<registry::ApiWatch>> watch(const api::ResourceInfo&, const std::string&,
+                                                      const std::string&, bool) override {
+    return std::unique_ptr<registry::ApiWatch>(new FakeWatch(feed));
+  }
+};
+
+TEST(PartitionableClient, FailsRequestsAndEndsWatchesWhileTheFileExists) {
+  char dir[] = "/tmp/kiln-partition-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string cut = std::string(dir) + "/cut";
+  auto inner = std::make_unique<TinyClient>();
+  TinyClient* fake = inner.get();
+  auto c = makePartitionableClient(std::move(inner), cut, "test");
+  api::ResourceInfo r;
+  r.version = "v1";
+  r.resource = "configmaps";
+  r.namespaced = true;
+  ASSERT_TRUE(c->get(r, "default", "a").ok());
+  auto w = c->watch(r, "default", "1", false);
+  ASSERT_TRUE(w.ok());
+  fake->feed->events.push_back({"ADDED", std::make_shared<const json>(cm("a", "2")), nullptr});
+  auto ev = (*w)->next(100ms);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(ev->size(), 1u);
+
+  std::fclose(std::fopen(cut.c_str(), "w"));
+  std::this_thread::sleep_for(150ms);  // the file is looked at every 100 ms at most
+  const int before = fake->calls.load();
+  auto g = c->get(r, "default", "a");
+  EXPECT_EQ(g.status().code(), Code::kUnavailable);
+  EXPECT_EQ(fake->calls.load(), before) << "a refused request never reaches the API";
+  auto ended = (*w)->next(100ms);
+  EXPECT_EQ(ended.status().code(), Code::kUnavailable) << "an open watch breaks";
+  EXPECT_EQ(c->watch(r, "default", "2", false).status().code(), Code::kUnavailable);
+
+  std::remove(cut.c_str());
+  std::this_thread::sleep_for(150ms);
+  EXPECT_TRUE(c->get(r, "default", "a").ok());
+  EXPECT_EQ((*w)->next(10ms).status().code(), Code::kUnavailable) << "a broken watch stays broken";
+  EXPECT_TRUE(c->watch(r, "default", "2", false).ok());
+  ::rmdir(dir);
 }
 
 TEST(Informer, ObjectKeys) {

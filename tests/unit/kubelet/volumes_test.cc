@@ -56,6 +56,7 @@ class VolumesTest : public ::testing::Test {
     secrets["ns1/sec"] = {{"data", {{"token", "c2VjcmV0"}}}};  // "secret"
     VolumeSources s;
     s.getConfigMap = [this](const std::string& ns, const std::string& n) -> StatusOr<json> {
+      if (unreachable) return Status(Code::kUnavailable, "connection refused");
       auto it = configMaps.find(ns + "/" + n);
       if (it == configMaps.end()) return notFound("configmaps \"" + n + "\" not found");
       return it->second;
@@ -117,6 +118,7 @@ class VolumesTest : public ::testing::Test {
   std::string root, podsDir, uid = "uid-1";
   std::map<std::string, json> configMaps, secrets, pvcs, pvs;
   std::vector<json> tokenRequests;
+  bool unreachable = false;  // getConfigMap fails as with the API server cut off
   std::unique_ptr<VolumeManager> vm;
 };
 
@@ -189,6 +191,28 @@ TEST_F(VolumesTest, ItemsModesAndOptional) {
   EXPECT_TRUE(fs::is_directory(dir("kubernetes.io~configmap", "optcm")));
   EXPECT_TRUE(fs::is_symlink(dir("kubernetes.io~configmap", "optcm") + "/..data"));
   EXPECT_FALSE(fs::exists(dir("kubernetes.io~configmap", "optkey") + "/zz"));
+}
+
+// A refresh that fails because the API server is unreachable keeps the content a volume was set
+// up with: the pod's containers still start (issue #7).
+TEST_F(VolumesTest, AnUnreachableApiKeepsAVolumeSetUpBefore) {
+  json c = {{"name", "c"}, {"volumeMounts", {{{"name", "cfg"}, {"mountPath", "/etc/cfg"}}}}};
+  json p = pod({{{"name", "cfg"}, {"configMap", {{"name", "cfg"}}}}}, json::array({c}));
+  ASSERT_TRUE(vm->setUp(p).ok());
+  const std::string d = dir("kubernetes.io~configmap", "cfg");
+  unreachable = true;
+  EXPECT_TRUE(vm->setUp(p).ok());
+  EXPECT_EQ(readAll(d + "/app.conf"), "v1");
+  auto m = vm->mountsFor(p, c, {});
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_EQ(m->size(), 1u);
+  // A volume never set up is still an error, and so is any other failure.
+  ASSERT_TRUE(vm->tearDown(uid).ok());
+  EXPECT_EQ(vm->setUp(p).code(), Code::kUnavailable);
+  unreachable = false;
+  ASSERT_TRUE(vm->setUp(p).ok());
+  configMaps.erase("ns1/cfg");
+  EXPECT_EQ(vm->setUp(p).code(), Code::kNotFound);
 }
 
 TEST_F(VolumesTest, MissingSourcesAreReadableErrors) {
