@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "agent/kubelet/field_access.h"
+#include "agent/kubelet/kubelet_pods.h"
 #include "api/quantity.h"
 #include "common/fs.h"
 
@@ -55,7 +56,10 @@ std::vector<EvictionThreshold> defaultEvictionHard() {
   return r.ok() ? *r : std::vector<EvictionThreshold>{};
 }
 
-StatusOr<std::vector<EvictionThreshold>> parseEvictionHard(const std::string& spec) {
+namespace {
+
+StatusOr<std::vector<EvictionThreshold>> parseThresholds(const std::string& flag,
+                                                         const std::string& spec) {
   std::vector<EvictionThreshold> out;
   std::set<std::string> seen;
   std::stringstream ss(spec);
@@ -70,31 +74,30 @@ StatusOr<std::vector<EvictionThreshold>> parseEvictionHard(const std::string& sp
     size_t op = item.find('<');
     if (op == std::string::npos) op = item.find('=');
     if (op == std::string::npos) {
-      return invalidArgument("eviction-hard: \"" + item + "\" is not SIGNAL<QUANTITY");
+      return invalidArgument(flag + ": \"" + item + "\" is not SIGNAL<QUANTITY");
     }
     EvictionThreshold t;
     t.signal = item.substr(0, op);
     t.text = item.substr(op + 1);
     if (!knownSignals().count(t.signal)) {
-      return invalidArgument("eviction-hard: unsupported eviction signal " + t.signal);
+      return invalidArgument(flag + ": unsupported eviction signal " + t.signal);
     }
     if (!seen.insert(t.signal).second) {
-      return invalidArgument("eviction-hard: found duplicate eviction threshold for signal " +
-                             t.signal);
+      return invalidArgument(flag + ": found duplicate eviction threshold for signal " + t.signal);
     }
     if (!t.text.empty() && t.text.back() == '%') {
       char* end = nullptr;
       const std::string num = t.text.substr(0, t.text.size() - 1);
       double p = std::strtod(num.c_str(), &end);
       if (num.empty() || *end != '\0' || p < 0 || p > 100 || std::isnan(p)) {
-        return invalidArgument("eviction-hard: invalid percentage " + t.text + " for " + t.signal);
+        return invalidArgument(flag + ": invalid percentage " + t.text + " for " + t.signal);
       }
       if (p == 0) continue;  // disabled
       t.percentage = p / 100.0;
     } else {
       auto q = api::Quantity::parse(t.text);
       if (!q || q->isNegative()) {
-        return invalidArgument("eviction-hard: invalid quantity " + t.text + " for " + t.signal);
+        return invalidArgument(flag + ": invalid quantity " + t.text + " for " + t.signal);
       }
       if (q->isZero()) continue;  // disabled
       t.quantity = q->value();
@@ -102,6 +105,131 @@ StatusOr<std::vector<EvictionThreshold>> parseEvictionHard(const std::string& sp
     out.push_back(std::move(t));
   }
   return out;
+}
+
+// "KEY=VALUE,KEY=VALUE" (upstream's MapStringString flags), keys trimmed.
+std::vector<std::pair<std::string, std::string>> parseMap(const std::string& spec) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::stringstream ss(spec);
+  std::string item;
+  auto trim = [](std::string s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+    size_t i = 0;
+    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+    return s.substr(i);
+  };
+  while (std::getline(ss, item, ',')) {
+    item = trim(item);
+    if (item.empty()) continue;
+    size_t eq = item.find('=');
+    out.emplace_back(trim(item.substr(0, eq)),
+                     eq == std::string::npos ? std::string() : trim(item.substr(eq + 1)));
+  }
+  return out;
+}
+
+}  // namespace
+
+StatusOr<std::vector<EvictionThreshold>> parseEvictionHard(const std::string& spec) {
+  return parseThresholds("eviction-hard", spec);
+}
+
+std::optional<std::chrono::milliseconds> parseGoDuration(const std::string& v) {
+  if (v == "0") return std::chrono::milliseconds(0);
+  if (v.empty()) return std::nullopt;
+  double total = 0;
+  size_t i = 0;
+  bool negative = false;
+  if (v[0] == '-' || v[0] == '+') {
+    negative = v[0] == '-';
+    i = 1;
+  }
+  if (i >= v.size()) return std::nullopt;
+  while (i < v.size()) {
+    size_t j = i;
+    while (j < v.size() && (std::isdigit(static_cast<unsigned char>(v[j])) || v[j] == '.')) ++j;
+    if (j == i) return std::nullopt;
+    const double n = std::atof(v.substr(i, j - i).c_str());
+    size_t k = j;
+    while (k < v.size() && !std::isdigit(static_cast<unsigned char>(v[k])) && v[k] != '.') ++k;
+    const std::string unit = v.substr(j, k - j);
+    static const std::map<std::string, double> units = {
+        {"ns", 1e-6}, {"us", 1e-3}, {"\u00b5s", 1e-3}, {"\u03bcs", 1e-3},
+        {"ms", 1},    {"s", 1e3},   {"m", 60e3},       {"h", 3600e3}};
+    auto u = units.find(unit);
+    if (u == units.end()) return std::nullopt;
+    total += n * u->second;
+    i = k;
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(negative ? -total : total));
+}
+
+StatusOr<std::vector<EvictionThreshold>> parseEvictionSoft(const std::string& soft,
+                                                           const std::string& gracePeriods) {
+  KILN_ASSIGN_OR_RETURN(std::vector<EvictionThreshold> out, parseThresholds("eviction-soft", soft));
+  std::map<std::string, std::chrono::milliseconds> periods;
+  for (const auto& [signal, value] : parseMap(gracePeriods)) {
+    if (!knownSignals().count(signal)) {
+      return invalidArgument("eviction-soft-grace-period: unsupported eviction signal " + signal);
+    }
+    auto d = parseGoDuration(value);
+    if (!d) {
+      return invalidArgument("eviction-soft-grace-period: invalid duration \"" + value + "\" for " +
+                             signal);
+    }
+    if (d->count() < 0) {
+      return invalidArgument("invalid eviction grace period specified: " + value +
+                             ", must be a positive value");
+    }
+    periods[signal] = *d;
+  }
+  for (auto& t : out) {
+    auto it = periods.find(t.signal);
+    if (it == periods.end()) {
+      return invalidArgument("grace period must be specified for the soft eviction threshold " +
+                             t.signal);
+    }
+    t.gracePeriod = it->second;
+  }
+  return out;
+}
+
+Status applyMinimumReclaim(const std::string& spec, std::vector<EvictionThreshold>* thresholds) {
+  for (const auto& [signal, value] : parseMap(spec)) {
+    if (!knownSignals().count(signal)) {
+      return invalidArgument("eviction-minimum-reclaim: unsupported eviction signal " + signal);
+    }
+    int64_t q = 0;
+    double p = 0;
+    if (!value.empty() && value.back() == '%') {
+      char* end = nullptr;
+      const std::string num = value.substr(0, value.size() - 1);
+      p = std::strtod(num.c_str(), &end);
+      if (num.empty() || *end != '\0' || std::isnan(p) || p > 100) {
+        return invalidArgument("eviction-minimum-reclaim: invalid percentage " + value + " for " +
+                               signal);
+      }
+      if (p < 0)
+        return invalidArgument("negative eviction minimum reclaim specified for " + signal);
+      p /= 100.0;
+    } else {
+      auto parsed = api::Quantity::parse(value);
+      if (!parsed) {
+        return invalidArgument("eviction-minimum-reclaim: invalid quantity " + value + " for " +
+                               signal);
+      }
+      if (parsed->isNegative()) {
+        return invalidArgument("negative eviction minimum reclaim specified for " + signal);
+      }
+      q = parsed->value();
+    }
+    for (auto& t : *thresholds) {
+      if (t.signal != signal) continue;
+      t.minReclaimQuantity = q;
+      t.minReclaimPercentage = p;
+    }
+  }
+  return Status::Ok();
 }
 
 NodeObservations readNodeObservations(const std::string& nodeFsPath,
@@ -158,12 +286,19 @@ int64_t thresholdQuantity(const EvictionThreshold& t, int64_t capacity) {
 }
 
 std::vector<EvictionThreshold> thresholdsMet(const std::vector<EvictionThreshold>& thresholds,
-                                             const NodeObservations& obs) {
+                                             const NodeObservations& obs, bool enforceMinReclaim) {
   std::vector<EvictionThreshold> met;
   for (const auto& t : thresholds) {
     auto it = obs.find(t.signal);
     if (it == obs.end()) continue;
-    if (it->second.available < thresholdQuantity(t, it->second.capacity)) met.push_back(t);
+    int64_t q = thresholdQuantity(t, it->second.capacity);
+    if (enforceMinReclaim) {
+      q += t.minReclaimQuantity > 0
+               ? t.minReclaimQuantity
+               : static_cast<int64_t>(static_cast<double>(it->second.capacity) *
+                                      t.minReclaimPercentage);
+    }
+    if (it->second.available < q) met.push_back(t);
   }
   return met;
 }
@@ -197,6 +332,183 @@ std::vector<std::string> PressureConditions::observe(const std::vector<EvictionT
     ++it;
   }
   return out;
+}
+
+// --- The manager's rounds -------------------------------------------------------------------
+
+namespace {
+
+bool sameThreshold(const EvictionThreshold& a, const EvictionThreshold& b) {
+  return a.signal == b.signal && a.quantity == b.quantity && a.percentage == b.percentage &&
+         a.gracePeriod == b.gracePeriod;
+}
+
+int evictionPriority(const std::string& signal) {
+  // Upstream's byEvictionPriority: memory first; kiln then ranks the disk signals before pids.
+  return signal == "memory.available" ? 0 : signal == "pid.available" ? 2 : 1;
+}
+
+}  // namespace
+
+EvictionManagerState::Round EvictionManagerState::synchronize(const NodeObservations& obs,
+                                                              TimePoint now) {
+  // Met now, ignoring grace periods; plus last round's that have not reclaimed their minimum.
+  std::vector<EvictionThreshold> met = thresholdsMet(thresholds_, obs, false);
+  for (const auto& t : thresholdsMet(met_, obs, true)) {
+    if (std::none_of(met.begin(), met.end(), [&](const auto& m) { return sameThreshold(m, t); })) {
+      met.push_back(t);
+    }
+  }
+  // When each was first met (kept while it stays met).
+  std::vector<std::pair<EvictionThreshold, TimePoint>> first;
+  for (const auto& t : met) {
+    TimePoint at = now;
+    for (const auto& [old, when] : firstObserved_) {
+      if (sameThreshold(old, t)) at = when;
+    }
+    first.emplace_back(t, at);
+  }
+  firstObserved_ = first;
+  Round r;
+  r.conditions = conditions_.observe(met, now);
+  // Only the thresholds whose grace period has passed drive eviction.
+  std::vector<EvictionThreshold> actionable;
+  for (const auto& [t, at] : first) {
+    if (now - at >= t.gracePeriod) actionable.push_back(t);
+  }
+  met_ = actionable;
+  std::stable_sort(actionable.begin(), actionable.end(), [](const auto& a, const auto& b) {
+    return evictionPriority(a.signal) < evictionPriority(b.signal);
+  });
+  r.actionable = std::move(actionable);
+  return r;
+}
+
+// --- Admission ------------------------------------------------------------------------------
+
+bool isCriticalPod(const json& pod) {
+  const json& ann = fields::member(fields::member(pod, "metadata"), "annotations");
+  const std::string source = fields::str(ann, "kubernetes.io/config.source");
+  if (!source.empty() && source != "api") return true;                              // static
+  if (ann.is_object() && ann.contains("kubernetes.io/config.mirror")) return true;  // mirror
+  auto prio = fields::intOpt(fields::member(pod, "spec"), "priority");
+  return prio && *prio >= 2000000000;
+}
+
+bool toleratesTaint(const json& tolerations, const std::string& key, const std::string& effect) {
+  if (!tolerations.is_array()) return false;
+  for (const auto& t : tolerations) {
+    const std::string e = fields::str(t, "effect");
+    if (!e.empty() && e != effect) continue;
+    const std::string k = fields::str(t, "key");
+    std::string op = fields::str(t, "operator");
+    if (op.empty()) op = "Equal";
+    if (k.empty() ? op != "Exists" : k != key) continue;
+    if (op == "Exists" || (op == "Equal" && fields::str(t, "value").empty())) return true;
+  }
+  return false;
+}
+
+AdmitResult admitPod(const json& pod, const std::vector<std::string>& conditions) {
+  AdmitResult r;
+  if (conditions.empty() || isCriticalPod(pod)) return r;
+  // Memory pressure alone rejects BestEffort pods, unless they tolerate its taint; any other
+  // condition rejects every pod.
+  if (conditions.size() == 1 && conditions[0] == "MemoryPressure") {
+    if (qosClass(pod) != "BestEffort") return r;
+    if (toleratesTaint(fields::member(fields::member(pod, "spec"), "tolerations"),
+                       "node.kubernetes.io/memory-pressure", "NoSchedule")) {
+      return r;
+    }
+  }
+  r.admit = false;
+  r.reason = "Evicted";
+  std::string list;
+  for (const auto& c : conditions) list += (list.empty() ? "" : " ") + c;
+  r.message = "The node had condition: [" + list + "]. ";
+  return r;
+}
+
+// --- Node-level reclaim ---------------------------------------------------------------------
+
+std::vector<std::string> deadContainersToRemove(const json& listContainers,
+                                                const std::set<std::string>& knownPodUids) {
+  struct C {
+    std::string id, state;
+    int64_t created;
+  };
+  // By pod uid and container name.
+  std::map<std::pair<std::string, std::string>, std::vector<C>> groups;
+  for (const auto& c : fields::arr(listContainers, "containers")) {
+    const json& labels = fields::member(c, "labels");
+    const std::string uid = fields::str(labels, "io.kubernetes.pod.uid");
+    if (uid.empty()) continue;  // not the kubelet's
+    std::string name = fields::str(labels, "io.kubernetes.container.name");
+    if (name.empty()) name = fields::str(fields::member(c, "metadata"), "name");
+    const json& created = fields::member(c, "createdAt");
+    int64_t at = created.is_string()   ? std::atoll(created.get<std::string>().c_str())
+                 : created.is_number() ? created.get<int64_t>()
+                                       : 0;
+    groups[{uid, name}].push_back({fields::str(c, "id"), fields::str(c, "state"), at});
+  }
+  std::vector<std::string> out;
+  for (auto& [key, cs] : groups) {
+    const bool known = knownPodUids.count(key.first) > 0;
+    std::stable_sort(cs.begin(), cs.end(),
+                     [](const C& a, const C& b) { return a.created > b.created; });
+    for (size_t i = 0; i < cs.size(); ++i) {
+      if (cs[i].state == "CONTAINER_RUNNING") continue;
+      if (known && i == 0) continue;  // the newest of a pod the kubelet runs stays
+      out.push_back(cs[i].id);
+    }
+  }
+  return out;
+}
+
+void ImageTracker::observe(const json& listImages, TimePoint now) {
+  std::map<std::string, TimePoint> next;
+  for (const auto& im : fields::arr(listImages, "images")) {
+    const std::string id = fields::str(im, "id");
+    if (id.empty()) continue;
+    auto it = firstSeen_.find(id);
+    next[id] = it == firstSeen_.end() ? now : it->second;
+  }
+  firstSeen_ = std::move(next);
+}
+
+std::vector<ImageTracker::Candidate> ImageTracker::unused(
+    const json& listImages, const json& listContainers, TimePoint now,
+    std::chrono::steady_clock::duration minAge) const {
+  std::set<std::string> used;
+  for (const auto& c : fields::arr(listContainers, "containers")) {
+    used.insert(fields::str(fields::member(c, "image"), "image"));
+    used.insert(fields::str(c, "imageRef"));
+  }
+  used.erase("");
+  std::vector<std::pair<TimePoint, Candidate>> out;
+  for (const auto& im : fields::arr(listImages, "images")) {
+    const std::string id = fields::str(im, "id");
+    if (id.empty() || fields::member(im, "pinned") == true) continue;
+    bool inUse = used.count(id) > 0;
+    for (const char* k : {"repoTags", "repoDigests"}) {
+      for (const auto& n : fields::arr(im, k)) {
+        if (n.is_string() && used.count(n.get<std::string>())) inUse = true;
+      }
+    }
+    if (inUse) continue;
+    auto seen = firstSeen_.find(id);
+    if (seen == firstSeen_.end() || now - seen->second < minAge) continue;
+    const json& size = fields::member(im, "size");
+    int64_t bytes = size.is_string()   ? std::atoll(size.get<std::string>().c_str())
+                    : size.is_number() ? size.get<int64_t>()
+                                       : 0;
+    out.push_back({seen->second, Candidate{id, bytes}});
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<Candidate> r;
+  for (auto& [t, c] : out) r.push_back(std::move(c));
+  return r;
 }
 
 std::vector<size_t> rankForEviction(const std::string& resource,

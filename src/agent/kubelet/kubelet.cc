@@ -3,6 +3,7 @@
 
 #include <poll.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -117,6 +118,8 @@ struct PodState {
   bool sandboxStopped = false;
   bool isStatic = false;     // from a manifest file (static_pods.h); its status goes to the mirror
   std::string evictMessage;  // set by the eviction manager: the pod is evicted with it
+  int64_t evictGrace = 1;    // seconds its containers get (hard 1; soft: max pod grace)
+  bool admitted = false;     // passed the eviction manager's admission (or was running)
 };
 
 class Kubelet final : public common::Component, public KubeletRuntime {
@@ -192,9 +195,18 @@ class Kubelet final : public common::Component, public KubeletRuntime {
   void scanStaticPods();
   void syncMirrorPods();
   // The eviction manager: observes the node every evictionMonitoringInterval, sets the pressure
-  // conditions and evicts one pod per round while a threshold is met.
+  // conditions and, while a threshold is met past its grace period, reclaims node-level
+  // resources (disk signals) and otherwise evicts one pod per round.
   void evictionLoop();
   void evictOne(const EvictionThreshold& t, const NodeObservations& obs);
+  // Node-level reclaim before evicting for a disk signal (upstream reclaimNodeLevelResources):
+  // removes dead containers, then (for the image filesystem) unused images; true when no
+  // threshold is met any more.
+  bool reclaimNodeLevel(const EvictionThreshold& t, const EvictionManagerState& mgr,
+                        ImageTracker& images);
+  // An event about this Node (upstream's nodeRef: kind Node, uid = the node name), repeated ones
+  // counted on the same Event.
+  void nodeEvent(const std::string& type, const std::string& reason, const std::string& message);
   void syncProbes(const std::string& uid, const json& pod, const PodRuntimeView& v);
   std::string podLogDir(const json& pod) const;
   std::string podDir(const std::string& uid) const { return o_.dataDir + "/agent/pods/" + uid; }
@@ -236,6 +248,12 @@ class Kubelet final : public common::Component, public KubeletRuntime {
   std::string nodeUid_;
   std::atomic<bool> mirrorsDirty_{true};
   std::vector<std::string> pressure_;  // node conditions in effect (eviction manager)
+  struct NodeEventRecord {
+    std::string name;
+    int64_t count = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<std::string, NodeEventRecord> nodeEvents_;  // reason/message -> last Event
   std::atomic<bool> nodeStatusDirty_{false};
 
   std::mutex stopMu_;
@@ -1184,7 +1202,12 @@ Status Kubelet::syncPod(const std::string& uid) {
         it = it->second.podUid == uid ? probes_.erase(it) : std::next(it);
       }
     }
-    KILN_RETURN_IF_ERROR(killPod(uid, pod, 1, {}));
+    int64_t grace = 1;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = pods_.find(uid); it != pods_.end()) grace = it->second.evictGrace;
+    }
+    KILN_RETURN_IF_ERROR(killPod(uid, pod, grace, {}));
     for (const auto& id : sandboxes) (void)criCall("StopPodSandbox", {{"podSandboxId", id}});
     {
       std::lock_guard lock(mu_);
@@ -1216,6 +1239,41 @@ Status Kubelet::syncPod(const std::string& uid) {
                      {"lastTransitionTime", ltt}});
     st["conditions"] = conds;
     return writeStatus(uid, pod, st);
+  }
+
+  // Admission (upstream's eviction admit handler, run once for a pod new to the node): under
+  // pressure the pod fails with reason Evicted before anything of it runs.
+  {
+    bool admitted;
+    std::vector<std::string> pressure;
+    {
+      std::lock_guard lock(mu_);
+      admitted = pods_[uid].admitted;
+      pressure = pressure_;
+    }
+    const json& pst = field(pod, "status");
+    const std::string phase = str(pst, "phase");
+    if (!admitted && sandboxes.empty() && containers.empty()) {
+      if (phase == "Failed" && str(pst, "reason") == "Evicted") return Status::Ok();
+      AdmitResult a = admitPod(pod, pressure);
+      if (!a.admit && (phase.empty() || phase == "Pending")) {
+        log_.info("failed to admit pod to node",
+                  {{"pod", ns + "/" + str(meta, "name")}, {"message", a.message}});
+        event(pod, "Warning", a.reason, a.message);
+        json st = {{"phase", "Failed"},
+                   {"reason", a.reason},
+                   {"message", "Pod was rejected: " + a.message},
+                   {"qosClass", qosClass(pod)}};
+        for (const auto& c : arr(pst, "conditions")) {
+          if (str(c, "type") == "PodScheduled") st["conditions"] = json::array({c});
+        }
+        return writeStatus(uid, pod, st);
+      }
+    }
+    if (!admitted) {
+      std::lock_guard lock(mu_);
+      if (auto it = pods_.find(uid); it != pods_.end()) it->second.admitted = true;
+    }
   }
 
   // Liveness failures the prober reported: kill, and the restart policy decides.
@@ -1643,36 +1701,149 @@ void Kubelet::staticPodLoop() {
 // --- Eviction ---------------------------------------------------------------------------------
 
 void Kubelet::evictionLoop() {
-  PressureConditions conditions(o_.evictionPressureTransitionPeriod);
-  // Upstream's byEvictionPriority: memory first, then the disk signals, then pids.
-  auto priority = [](const std::string& signal) {
-    return signal == "memory.available" ? 0 : signal == "pid.available" ? 2 : 1;
-  };
+  std::vector<EvictionThreshold> thresholds = o_.evictionHard;
+  thresholds.insert(thresholds.end(), o_.evictionSoft.begin(), o_.evictionSoft.end());
+  EvictionManagerState mgr(thresholds, o_.evictionPressureTransitionPeriod);
+  // Images are tracked (first seen) only when a disk signal may call for reclaiming them.
+  const bool diskSignals = std::any_of(thresholds.begin(), thresholds.end(), [](const auto& t) {
+    return resourceForSignal(t.signal) == "ephemeral-storage";
+  });
+  ImageTracker images;
   do {
+    const auto now = std::chrono::steady_clock::now();
+    if (diskSignals) {
+      if (auto li = criCall("ListImages", json::object(), 10s); li.ok()) images.observe(*li, now);
+    }
     NodeObservations obs = readNodeObservations(o_.dataDir, o_.dataDir + "/agent");
-    std::vector<EvictionThreshold> met = thresholdsMet(o_.evictionHard, obs);
-    std::vector<std::string> now = conditions.observe(met, std::chrono::steady_clock::now());
+    EvictionManagerState::Round round = mgr.synchronize(obs, now);
     bool changed;
     {
       std::lock_guard lock(mu_);
-      changed = now != pressure_;
-      pressure_ = now;
+      changed = round.conditions != pressure_;
+      pressure_ = round.conditions;
     }
     if (changed) {
       log_.info("node pressure conditions changed", {{"conditions", [&] {
                                                         std::string s;
-                                                        for (const auto& c : now) s += c + " ";
+                                                        for (const auto& c : round.conditions) {
+                                                          s += c + " ";
+                                                        }
                                                         return s;
                                                       }()}});
       nodeStatusDirty_ = true;
     }
-    if (!met.empty()) {
-      std::stable_sort(met.begin(), met.end(), [&](const auto& a, const auto& b) {
-        return priority(a.signal) < priority(b.signal);
-      });
-      evictOne(met.front(), obs);
+    if (round.actionable.empty()) continue;
+    const EvictionThreshold& t = round.actionable.front();
+    const std::string resource = resourceForSignal(t.signal);
+    log_.info("eviction manager: attempting to reclaim",
+              {{"resource", resource}, {"signal", t.signal}});
+    nodeEvent("Warning", "EvictionThresholdMet", "Attempting to reclaim " + resource);
+    if (reclaimNodeLevel(t, mgr, images)) {
+      log_.info("eviction manager: able to reduce resource pressure without evicting pods",
+                {{"resource", resource}});
+      continue;
     }
+    log_.info("eviction manager: must evict pod(s) to reclaim", {{"resource", resource}});
+    evictOne(t, obs);
   } while (sleepFor(o_.evictionMonitoringInterval));
+}
+
+bool Kubelet::reclaimNodeLevel(const EvictionThreshold& t, const EvictionManagerState& mgr,
+                               ImageTracker& images) {
+  if (resourceForSignal(t.signal) != "ephemeral-storage") return false;
+  // Upstream: nodefs signals reclaim containers only when images live on a filesystem of their
+  // own; otherwise (and for imagefs signals) containers, then images.
+  const std::string imageFs = o_.dataDir + "/agent";
+  struct stat a {
+  }, b{};
+  const bool dedicatedImageFs = ::stat(o_.dataDir.c_str(), &a) == 0 &&
+                                ::stat(imageFs.c_str(), &b) == 0 && a.st_dev != b.st_dev;
+  const bool reclaimImages = !dedicatedImageFs || t.signal.rfind("imagefs.", 0) == 0;
+  std::set<std::string> known;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [uid, st] : pods_) {
+      if (!st.removed) known.insert(uid);
+    }
+  }
+  log_.info("eviction manager: attempting to delete unused containers");
+  if (auto cts = criCall("ListContainers", json::object(), 10s); cts.ok()) {
+    for (const auto& id : deadContainersToRemove(*cts, known)) {
+      auto r = criCall("RemoveContainer", {{"containerId", id}}, 30s);
+      log_.info("removing dead container",
+                {{"container_id", id}, {"result", r.ok() ? "ok" : r.status().message()}});
+    }
+  }
+  if (reclaimImages) {
+    log_.info("eviction manager: attempting to delete unused images");
+    auto li = criCall("ListImages", json::object(), 10s);
+    auto cts = criCall("ListContainers", json::object(), 10s);
+    if (li.ok() && cts.ok()) {
+      const auto now = std::chrono::steady_clock::now();
+      images.observe(*li, now);
+      int64_t freed = 0;
+      for (const auto& c : images.unused(*li, *cts, now, o_.minimumImageTtl)) {
+        log_.info("removing image to free bytes",
+                  {{"image_id", c.id}, {"size", std::to_string(c.size)}});
+        auto r = criCall("RemoveImage", {{"image", {{"image", c.id}}}}, 60s);
+        if (!r.ok()) {
+          log_.warn("image removal failed", {{"image_id", c.id}, {"error", r.status().message()}});
+          continue;
+        }
+        freed += c.size;
+      }
+      if (freed > 0) log_.info("unused images removed", {{"freed_bytes", std::to_string(freed)}});
+    }
+  }
+  NodeObservations after = readNodeObservations(o_.dataDir, imageFs);
+  return mgr.metAfterReclaim(after).empty();
+}
+
+void Kubelet::nodeEvent(const std::string& type, const std::string& reason,
+                        const std::string& message) {
+  const auto& events = res("", "v1", "events");
+  const std::string now = common::rfc3339(std::chrono::system_clock::now());
+  const auto steady = std::chrono::steady_clock::now();
+  const std::string key = type + "/" + reason + "/" + message;
+  NodeEventRecord rec;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = nodeEvents_.find(key); it != nodeEvents_.end()) rec = it->second;
+  }
+  // As client-go's event correlator: the same event within 10 minutes counts up.
+  if (!rec.name.empty() && steady - rec.at < 10min) {
+    json patch = {{"count", rec.count + 1}, {"lastTimestamp", now}};
+    if (api_->patch(events, "default", rec.name, patch, "application/merge-patch+json").ok()) {
+      std::lock_guard lock(mu_);
+      nodeEvents_[key] = {rec.name, rec.count + 1, steady};
+      return;
+    }
+  }
+  static std::atomic<uint64_t> seq{0};
+  const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  char suffix[32];
+  std::snprintf(suffix, sizeof suffix, ".%llx",
+                static_cast<unsigned long long>(nanos) + (seq++ & 0xffff));
+  const std::string name = nodeName_ + suffix;
+  json ev = {{"apiVersion", "v1"},
+             {"kind", "Event"},
+             {"metadata", {{"name", name}, {"namespace", "default"}}},
+             {"involvedObject", {{"kind", "Node"}, {"name", nodeName_}, {"uid", nodeName_}}},
+             {"reason", reason},
+             {"message", message},
+             {"type", type},
+             {"source", {{"component", "kubelet"}, {"host", nodeName_}}},
+             {"firstTimestamp", now},
+             {"lastTimestamp", now},
+             {"count", 1},
+             {"reportingComponent", "kubelet"},
+             {"reportingInstance", nodeName_}};
+  if (api_->create(events, "default", ev).ok()) {
+    std::lock_guard lock(mu_);
+    nodeEvents_[key] = {name, 1, steady};
+  }
 }
 
 void Kubelet::evictOne(const EvictionThreshold& t, const NodeObservations& obs) {
@@ -1747,6 +1918,8 @@ void Kubelet::evictOne(const EvictionThreshold& t, const NodeObservations& obs) 
     auto it = pods_.find(uid);
     if (it == pods_.end()) return;
     it->second.evictMessage = message;
+    // Hard thresholds: upstream's immediate grace (1 s); soft: eviction-max-pod-grace-period.
+    it->second.evictGrace = t.hard() ? 1 : std::max<int64_t>(1, o_.evictionMaxPodGracePeriod);
   }
   event(victim.pod, "Warning", "Evicted", message);
   queue_->add(uid);
@@ -1948,16 +2121,32 @@ std::optional<std::chrono::milliseconds> parseDuration(const std::string& v) {
 }  // namespace
 
 Status applyKubeletArgs(const std::vector<std::string>& args, KubeletOptions* o) {
-  // Entries split at the commas of an eviction-hard map come back together.
+  // Entries split at the commas of an eviction map come back together: "a<1" after
+  // eviction-hard or eviction-soft, "signal=value" after eviction-soft-grace-period or
+  // eviction-minimum-reclaim.
+  static const std::set<std::string> signals = {"memory.available",   "nodefs.available",
+                                                "nodefs.inodesFree",  "imagefs.available",
+                                                "imagefs.inodesFree", "pid.available"};
+  auto keyOf = [](const std::string& a) {
+    std::string k = a.substr(0, a.find('='));
+    return k.rfind("--", 0) == 0 ? k.substr(2) : k;
+  };
   std::vector<std::string> joined;
   for (const auto& a : args) {
-    if (a.find('=') == std::string::npos && a.find('<') != std::string::npos && !joined.empty() &&
-        joined.back().find("eviction-hard=") != std::string::npos) {
-      joined.back() += "," + a;
-      continue;
+    if (!joined.empty()) {
+      const std::string prev = keyOf(joined.back());
+      const bool lt = a.find('=') == std::string::npos && a.find('<') != std::string::npos;
+      const bool kv = signals.count(a.substr(0, a.find('='))) > 0 &&
+                      a.find('=') != std::string::npos && a.find('<') == std::string::npos;
+      if ((lt && (prev == "eviction-hard" || prev == "eviction-soft")) ||
+          (kv && (prev == "eviction-soft-grace-period" || prev == "eviction-minimum-reclaim"))) {
+        joined.back() += "," + a;
+        continue;
+      }
     }
     joined.push_back(a);
   }
+  std::optional<std::string> soft, softGrace, minReclaim;
   for (const auto& a : joined) {
     size_t eq = a.find('=');
     if (eq == std::string::npos) continue;
@@ -1986,9 +2175,37 @@ Status applyKubeletArgs(const std::vector<std::string>& args, KubeletOptions* o)
       auto t = parseEvictionHard(v);
       if (!t.ok()) return invalidArgument("--kubelet-arg " + t.status().message());
       o->evictionHard = std::move(*t);
+    } else if (key == "eviction-soft") {
+      soft = v;
+    } else if (key == "eviction-soft-grace-period") {
+      softGrace = v;
+    } else if (key == "eviction-minimum-reclaim") {
+      minReclaim = v;
+    } else if (key == "eviction-max-pod-grace-period") {
+      if (v.empty() || v.find_first_not_of("-0123456789") != std::string::npos) {
+        return invalidArgument("--kubelet-arg " + key + ": \"" + v + "\" is not an integer");
+      }
+      o->evictionMaxPodGracePeriod = std::atoll(v.c_str());
+    } else if (key == "minimum-image-ttl-duration") {
+      auto d = parseGoDuration(v);
+      if (!d || d->count() < 0) {
+        return invalidArgument("--kubelet-arg " + key + ": \"" + v + "\" is not a duration");
+      }
+      o->minimumImageTtl = *d;
     } else if (key == "pod-manifest-path") {
       o->podManifestPath = v;
     }
+  }
+  if (soft || softGrace) {
+    auto t = parseEvictionSoft(soft.value_or(""), softGrace.value_or(""));
+    if (!t.ok()) return invalidArgument("--kubelet-arg " + t.status().message());
+    o->evictionSoft = std::move(*t);
+  }
+  if (minReclaim) {
+    if (Status s = applyMinimumReclaim(*minReclaim, &o->evictionHard); !s.ok()) {
+      return invalidArgument("--kubelet-arg " + s.message());
+    }
+    KILN_RETURN_IF_ERROR(applyMinimumReclaim(*minReclaim, &o->evictionSoft));
   }
   return Status::Ok();
 }

@@ -89,12 +89,19 @@ struct KubeletOptions {
   std::vector<EvictionThreshold> evictionHard = defaultEvictionHard();
   std::chrono::milliseconds evictionMonitoringInterval{std::chrono::seconds(10)};
   std::chrono::milliseconds evictionPressureTransitionPeriod{std::chrono::minutes(5)};
+  // Soft thresholds (--kubelet-arg eviction-soft with eviction-soft-grace-period; their pods get
+  // eviction-max-pod-grace-period seconds, upstream's default 0) and how long an image must have
+  // been known before node-level reclaim may remove it (minimum-image-ttl-duration, 2 min).
+  std::vector<EvictionThreshold> evictionSoft;
+  int64_t evictionMaxPodGracePeriod = 0;
+  std::chrono::milliseconds minimumImageTtl{std::chrono::minutes(2)};
 };
 
 // Applies the kubelet settings of `kiln server --kubelet-arg KEY=VALUE` the kubelet itself
-// implements: sync-frequency, eviction-hard, eviction-pressure-transition-period,
-// pod-manifest-path, file-check-frequency (others are left to their owners). A comma-split
-// eviction-hard map ("eviction-hard=a<1,b<2" arrives as two entries) is joined again.
+// implements: sync-frequency, eviction-hard, eviction-soft, eviction-soft-grace-period,
+// eviction-minimum-reclaim, eviction-max-pod-grace-period, eviction-pressure-transition-period,
+// minimum-image-ttl-duration, pod-manifest-path, file-check-frequency (others are left to their
+// owners). A comma-split map ("eviction-hard=a<1,b<2" arrives as two entries) is joined again.
 Status applyKubeletArgs(const std::vector<std::string>& args, KubeletOptions* options);
 
 std::unique_ptr<common::Component> makeKubelet(KubeletOptions options);
