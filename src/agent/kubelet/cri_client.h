@@ -12,6 +12,10 @@
 
 #include "common/status.h"
 
+namespace google::protobuf {
+class Message;
+}
+
 namespace kiln::kubelet {
 
 class CriClient {
@@ -31,5 +35,12 @@ std::unique_ptr<CriClient> makeGrpcCriClient(const std::string& endpoint);
 
 // An int64 of a CRI JSON message: a string (proto3 JSON) or a number.
 int64_t criInt64(const nlohmann::json& v);
+
+// The conversions the gRPC client uses (protobuf's proto3 JSON mapping, by reflection): JSON ->
+// message ignores unknown fields and takes int64s as strings or numbers, enums as names or
+// numbers; message -> JSON prints every field including zero values (as MessageToJsonString with
+// always_print_primitive_fields), leaving out unset message fields. Exposed for tests.
+Status criJsonToMessage(const nlohmann::json& in, google::protobuf::Message* msg);
+nlohmann::json criMessageToJson(const google::protobuf::Message& msg);
 
 }  // namespace kiln::kubelet

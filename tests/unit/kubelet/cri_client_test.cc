@@ -1,0 +1,170 @@
+// The CRI client's JSON <-> protobuf conversion (cri_client.h): it must give what protobuf's own
+// proto3 JSON mapping gives (JsonStringToMessage with ignore_unknown_fields, MessageToJsonString
+// with always_print_primitive_fields), on the messages the kubelet sends and receives.
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/kubelet/cri_client.h"
+#include "cri/api.pb.h"
+
+namespace kiln::kubelet {
+namespace {
+
+using nlohmann::json;
+namespace cri = ::runtime::v1;
+namespace pbu = google::protobuf::util;
+
+template <class M>
+M viaProtobuf(const json& j) {
+  M m;
+  pbu::JsonParseOptions po;
+  po.ignore_unknown_fields = true;
+  EXPECT_TRUE(pbu::JsonStringToMessage(j.dump(), &m, po).ok());
+  return m;
+}
+
+json printedByProtobuf(const google::protobuf::Message& m) {
+  std::string out;
+  pbu::JsonPrintOptions jo;
+  jo.always_print_primitive_fields = true;
+  EXPECT_TRUE(pbu::MessageToJsonString(m, &out, jo).ok());
+  return json::parse(out);
+}
+
+template <class M>
+void expectSameParse(const json& j) {
+  M mine;
+  ASSERT_TRUE(criJsonToMessage(j, &mine).ok()) << j.dump();
+  M theirs = viaProtobuf<M>(j);
+  EXPECT_TRUE(pbu::MessageDifferencer::Equals(mine, theirs))
+      << "mine: " << mine.DebugString() << "\nprotobuf: " << theirs.DebugString();
+}
+
+TEST(CriJson, RunPodSandboxRequestAsTheKubeletSendsIt) {
+  json cfg = {
+      {"metadata", {{"name", "p"}, {"namespace", "default"}, {"uid", "u-1"}, {"attempt", 2}}},
+      {"hostname", "p"},
+      {"logDirectory", "/var/log/pods/x"},
+      {"portMappings",
+       {{{"protocol", "UDP"}, {"containerPort", 53}, {"hostPort", 5353}, {"hostIp", "1.2.3.4"}}}},
+      {"labels", {{"io.kubernetes.pod.uid", "u-1"}, {"app", "x"}}},
+      {"annotations", json::object()},
+      {"dnsConfig",
+       {{"servers", {"10.43.0.10"}}, {"searches", {"a.svc", "svc"}}, {"options", {"ndots:5"}}}},
+      {"linux",
+       {{"cgroupParent", "/kubepods/besteffort/podu-1"},
+        {"securityContext",
+         {{"namespaceOptions", {{"network", "NODE"}, {"pid", "CONTAINER"}, {"ipc", "POD"}}},
+          {"privileged", true},
+          {"runAsUser", {{"value", "1000"}}},
+          {"supplementalGroups", {"1", 2}}}}}},
+      {"unknownField", {{"x", 1}}}};
+  expectSameParse<cri::RunPodSandboxRequest>({{"config", cfg}});
+}
+
+TEST(CriJson, RequestsWithInt64sEnumsAndBytes) {
+  expectSameParse<cri::StopContainerRequest>({{"containerId", "abc"}, {"timeout", 30}});
+  expectSameParse<cri::StopContainerRequest>({{"containerId", "abc"}, {"timeout", "30"}});
+  expectSameParse<cri::ListPodSandboxRequest>(
+      {{"filter",
+        {{"labelSelector", {{"io.kubernetes.pod.uid", "u"}}},
+         {"state", {{"state", "SANDBOX_NOTREADY"}}}}}});
+  expectSameParse<cri::ListContainersRequest>({{"filter", {{"state", {{"state", 1}}}}}});
+  expectSameParse<cri::ExecSyncRequest>(
+      {{"containerId", "c"}, {"cmd", {"sh", "-c", "true"}}, {"timeout", "5"}});
+  expectSameParse<cri::CreateContainerRequest>(
+      {{"podSandboxId", "s"},
+       {"config",
+        {{"metadata", {{"name", "c"}, {"attempt", 0}}},
+         {"image", {{"image", "busybox"}}},
+         {"command", {"sleep"}},
+         {"args", {"3600"}},
+         {"envs", {{{"key", "A"}, {"value", "b"}}}},
+         {"mounts",
+          {{{"containerPath", "/x"},
+            {"hostPath", "/y"},
+            {"readonly", true},
+            {"propagation", "PROPAGATION_PRIVATE"}}}},
+         {"linux",
+          {{"resources",
+            {{"cpuShares", 2}, {"memoryLimitInBytes", "134217728"}, {"oomScoreAdj", -997}}},
+           {"securityContext", {{"capabilities", {{"addCapabilities", {"NET_ADMIN"}}}}}}}},
+         {"stdin", false},
+         {"tty", nullptr}}}});
+}
+
+TEST(CriJson, RejectsWhatProtobufRejects) {
+  cri::StopContainerRequest m;
+  EXPECT_FALSE(criJsonToMessage({{"timeout", "x"}}, &m).ok());
+  EXPECT_FALSE(criJsonToMessage({{"containerId", 5}}, &m).ok());
+  cri::ContainerMetadata md;
+  EXPECT_FALSE(criJsonToMessage({{"attempt", 5000000000LL}}, &md).ok());  // uint32
+  EXPECT_FALSE(criJsonToMessage({{"attempt", -1}}, &md).ok());
+}
+
+TEST(CriJson, ResponsesPrintAsProtobufPrintsThem) {
+  cri::ListPodSandboxResponse ls;
+  auto* sb = ls.add_items();
+  sb->set_id("sb1");
+  sb->mutable_metadata()->set_name("p");
+  sb->set_state(cri::SANDBOX_READY);  // the zero value: printed too
+  sb->set_created_at(1764651234123456789);
+  (*sb->mutable_labels())["io.kubernetes.pod.uid"] = "u";
+  sb->set_runtime_handler("");
+  ls.add_items()->set_state(cri::SANDBOX_NOTREADY);
+  EXPECT_EQ(criMessageToJson(ls), printedByProtobuf(ls));
+
+  cri::ContainerStatusResponse cs;
+  auto* st = cs.mutable_status();
+  st->set_id("c1");
+  st->set_state(cri::CONTAINER_EXITED);
+  st->set_exit_code(0);
+  st->set_started_at(-1);
+  st->mutable_image()->set_image("busybox");
+  st->add_mounts()->set_container_path("/x");
+  (*cs.mutable_info())["k"] = "v";
+  EXPECT_EQ(criMessageToJson(cs), printedByProtobuf(cs));
+
+  cri::ExecSyncResponse ex;
+  ex.set_stdout(std::string("out\0\xff", 5));
+  ex.set_exit_code(3);
+  EXPECT_EQ(criMessageToJson(ex), printedByProtobuf(ex));
+
+  cri::ListImagesResponse li;
+  auto* im = li.add_images();
+  im->set_id("sha256:x");
+  im->add_repo_tags("busybox:1");
+  im->set_size(123);
+  im->mutable_uid()->set_value(0);
+  EXPECT_EQ(criMessageToJson(li), printedByProtobuf(li));
+
+  cri::PodSandboxStatusResponse ps;
+  ps.mutable_status()->mutable_network()->set_ip("10.42.0.5");
+  ps.mutable_status()->mutable_network()->add_additional_ips()->set_ip("fd00::5");
+  ps.mutable_status()->mutable_linux()->mutable_namespaces()->mutable_options()->set_network(
+      cri::NODE);
+  EXPECT_EQ(criMessageToJson(ps), printedByProtobuf(ps));
+
+  cri::VersionResponse v;
+  EXPECT_EQ(criMessageToJson(v), printedByProtobuf(v));
+}
+
+TEST(CriJson, RoundTrip) {
+  cri::ListContainerStatsResponse r;
+  auto* s = r.add_stats();
+  s->mutable_attributes()->set_id("c");
+  s->mutable_cpu()->set_timestamp(5);
+  s->mutable_cpu()->mutable_usage_core_nano_seconds()->set_value(18446744073709551615ULL);
+  s->mutable_memory()->mutable_working_set_bytes()->set_value(1 << 20);
+  json j = criMessageToJson(r);
+  EXPECT_EQ(j, printedByProtobuf(r));
+  cri::ListContainerStatsResponse back;
+  ASSERT_TRUE(criJsonToMessage(j, &back).ok());
+  EXPECT_TRUE(pbu::MessageDifferencer::Equals(r, back));
+}
+
+}  // namespace
+}  // namespace kiln::kubelet
