@@ -7,7 +7,9 @@
 # selector-less Service with a hand-made EndpointSlice to a DNS responder on the node, asked
 # with busybox nslookup); a NodePort answers on the node address from the node itself; a
 # LoadBalancer shows EXTERNAL-IP = the node IP and answers there, and a second one on the same
-# port is refused with an Event and a condition; scaling to 0 makes connections fail fast
+# port is refused with an Event and a condition, gets the port when the first is deleted and
+# gives it back (status.loadBalancer {}, no forwarding) when patched to type ClusterIP; a
+# Service whose selector matches nothing gets one SelectorMatchesNoPods event and refuses; scaling to 0 makes connections fail fast
 # (refused, not a timeout) and scaling back restores them; sessionAffinity ClientIP sticks;
 # a host process reaches a ClusterIP; the `kubernetes` Service (10.43.0.1:443) reaches the API
 # server from a pod; the programming-latency histogram is exported; the rules outlive the
@@ -215,6 +217,26 @@ kh_check "a second LoadBalancer on the same port gets a PortConflict condition" 
 clash_event() { [[ "$(k get events --field-selector involvedObject.name=web-lb2 -o jsonpath='{.items[*].reason}' 2>/dev/null)" == *SyncLoadBalancerFailed* ]]; }
 kh_check "  ... and a SyncLoadBalancerFailed event" kh_wait_for "clash event" 20 clash_event
 kh_assert_contains "$(k get svc web-lb2 2>&1)" "<pending>" "  ... and no EXTERNAL-IP"
+# The first one deleted, the second gets the port; no longer type LoadBalancer, it loses its
+# ingress and the node stops answering for it (status.loadBalancer back to {}).
+k delete svc web-lb >/dev/null
+lb2_ip() { [ "$(k get svc web-lb2 -o jsonpath='{.status.loadBalancer.ingress[0].ip}' 2>/dev/null)" = "$NODE_IP" ]; }
+kh_check "deleting the first LoadBalancer hands the port to the second (ingress = node IP)" \
+  kh_wait_for "lb2 ip" 30 lb2_ip
+kh_assert_eq "True PortsAvailable" \
+  "$(k get svc web-lb2 -o jsonpath='{.status.conditions[?(@.type=="LoadBalancerPortsAvailable")].status} {.status.conditions[?(@.type=="LoadBalancerPortsAvailable")].reason}' 2>&1)" \
+  "  ... and its condition turns True"
+kh_check "  ... and it answers on $NODE_IP:80" kh_wait_for "lb2 answers" 30 lb_answers
+k patch svc web-lb2 -p '{"spec":{"type":"ClusterIP"}}' >/dev/null 2>"$W/patch.err" ||
+  kh_fail "kubectl patch web-lb2 to type ClusterIP" "$(cat "$W/patch.err")"
+lb2_cleared() { [ "$(k get svc web-lb2 -o jsonpath='{.status}' 2>/dev/null)" = '{"loadBalancer":{}}' ]; }
+kh_check "patched to type ClusterIP: status.loadBalancer is {} and the condition is gone" \
+  kh_wait_for "lb2 cleared" 30 lb2_cleared
+kh_assert_eq "<none>" "$(k get svc web-lb2 --no-headers 2>&1 | awk '{print $4}')" "  ... kubectl shows no EXTERNAL-IP"
+lb2_deleted_event() { [[ "$(k get events --field-selector involvedObject.name=web-lb2 -o jsonpath='{.items[*].reason}' 2>/dev/null)" == *DeletedLoadBalancer* ]]; }
+kh_check "  ... with a DeletedLoadBalancer event" kh_wait_for "DeletedLoadBalancer" 20 lb2_deleted_event
+lb_gone() { ! in_ns curl -s -m 2 "http://$NODE_IP:80/" >/dev/null 2>&1; }
+kh_check "  ... and $NODE_IP:80 no longer answers" kh_wait_for "lb forwarding gone" 20 lb_gone
 
 # --- a host process, the kubernetes Service ---------------------------------------------------------
 host_answers() { local out; out=$(in_ns curl -s -m 3 "http://$CIP/"); [[ " $NAMES " == *" $out "* ]]; }
@@ -235,11 +257,26 @@ no_endpoints() { [ -z "$(k get endpointslice -l kubernetes.io/service-name=web -
 kh_wait_for "web has no endpoints" 60 no_endpoints >/dev/null
 refused_fast() {
   local out
-  out=$(k exec client -- sh -c "a=\$(date +%s); nc -w 10 $CIP 80 </dev/null 2>&1; b=\$(date +%s); echo t=\$((b-a))" 2>&1)
+  out=$(k exec client -- sh -c "a=\$(date +%s); nc -w 10 ${1:-$CIP} 80 </dev/null 2>&1; b=\$(date +%s); echo t=\$((b-a))" 2>&1)
   [[ "$out" == *refused* ]] && [ "${out##*t=}" -le 2 ] 2>/dev/null
 }
 kh_check "scaled to 0: a connection is refused at once (not a timeout)" \
   kh_wait_for "refused" 20 refused_fast
+# A Service whose selector matches no pod: one Normal SelectorMatchesNoPods event (not one per
+# sync: a change to the Service adds none) and its traffic is refused as well.
+k create service clusterip nomatch --tcp=80 >/dev/null
+NMIP=$(k get svc nomatch -o jsonpath='{.spec.clusterIP}')
+nomatch_events() {
+  k get events --field-selector involvedObject.name=nomatch \
+    -o jsonpath='{range .items[?(@.reason=="SelectorMatchesNoPods")]}{.type} {.count}{"\n"}{end}' 2>/dev/null
+}
+nomatch_event() { [ "$(nomatch_events)" = "Normal 1" ]; }
+kh_check "a Service whose selector matches no pod gets a Normal SelectorMatchesNoPods event" \
+  kh_wait_for "SelectorMatchesNoPods" 20 nomatch_event
+k annotate svc nomatch kiln.test/touched=1 >/dev/null
+kh_check "  ... and connections to it are refused at once" kh_wait_for "nomatch refused" 20 refused_fast "$NMIP"
+kh_assert_eq "Normal 1" "$(nomatch_events)" "  ... the event is not repeated when the Service changes"
+k delete svc nomatch >/dev/null
 k scale deployment web --replicas 3 >/dev/null
 kh_wait_for "web ready again" 90 three_ready >/dev/null
 NAMES=$(k get pods -l app=web --field-selector=status.phase=Running -o jsonpath='{.items[*].metadata.name}')

@@ -6,14 +6,18 @@
 # EndpointSlices (labelled with the service name, owned by the Service) with the same pods;
 # scaling up adds an address; a pod whose Ready condition turns False moves to
 # notReadyAddresses (ready=false in its slice); deleting the Service removes its Endpoints and
-# slices; a pod bound to a node that does not exist is deleted by the pod GC (after its 40 s
-# quarantine; the pod is created first so that the wait overlaps the rest of the test).
+# slices; a second Service on a used nodePort is refused (422); the `kubernetes` Service's
+# Endpoints and EndpointSlice come back when deleted or edited (and are not rewritten when
+# unchanged); a pod bound to a node that does not exist is deleted by the pod GC (after its
+# 40 s quarantine; the pod is created first so that the wait overlaps the rest of the test).
 source "$(dirname "$0")/lib/harness.sh"
 # Pods here are scheduled and observed, never run: no kubelet (nor runtime) on these servers.
 export KILN_DISABLE_AGENT=true
 kh_init
 kh_netns_create svc
-kh_server_start || kh_abort "server did not start"
+# The address the `kubernetes` Service's endpoints name (--advertise-address).
+kh_netns_add_dummy svc apiif 192.0.2.5/24 || kh_abort "no interface for the advertise address"
+kh_server_start --advertise-address 192.0.2.5 || kh_abort "server did not start"
 k() { kh_kubectl "$@"; }
 W=$KH_WORK
 KUBECTL_IN_NS=(ip netns exec "$KH_SERVER_NS" "$KH_KUBECTL" --kubeconfig "$KH_KUBECONFIG" --cache-dir "$W/.kc-kubelet")
@@ -95,6 +99,38 @@ k delete service web >/dev/null 2>&1
 kh_check "deleting the Service deletes its Endpoints" kh_wait_for "endpoints gone" 30 gone endpoints web
 kh_check "  ... and its EndpointSlices" kh_wait_for "slices gone" 30 no_slices
 
+# --- NodePort clashes are refused at the API --------------------------------------------------------
+k create service nodeport np1 --tcp=80 --node-port=30555 >/dev/null 2>&1 || kh_fail "creating NodePort 30555"
+out=$(k create service nodeport np2 --tcp=80 --node-port=30555 -v=6 2>&1)
+kh_assert_contains "$out" "422 Unprocessable Entity" "a second Service on the same nodePort is refused (422)"
+kh_assert_contains "$out" 'spec.ports[0].nodePort: Invalid value: 30555: provided port is already allocated' \
+  "  ... provided port is already allocated"
+kh_check_fails "  ... and not created" k get svc np2
+k delete svc np1 >/dev/null 2>&1
+
+# --- the kubernetes Service's endpoints come back (reconciled every 10 s) ----------------------------
+kube_ep() { k get endpoints kubernetes -o jsonpath='{.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}' 2>/dev/null; }
+kube_slice() { k get endpointslice kubernetes -o jsonpath='{.endpoints[0].addresses[0]}:{.ports[0].port}' 2>/dev/null; }
+want_ep="192.0.2.5:$KH_PORT"
+kh_assert_eq "$want_ep" "$(kube_ep)" "the kubernetes Endpoints name the advertise address and port"
+kh_assert_eq "$want_ep" "$(kube_slice)" "  ... and so does the EndpointSlice"
+uids() { k get endpoints/kubernetes endpointslice/kubernetes -o jsonpath='{.items[*].metadata.uid}' 2>/dev/null; }
+old_uids=$(uids)
+k delete endpoints kubernetes >/dev/null 2>&1
+k delete endpointslice kubernetes >/dev/null 2>&1
+ep_back() {
+  local u
+  u=$(uids)
+  [ "$(kube_ep)" = "$want_ep" ] && [ "$(kube_slice)" = "$want_ep" ] &&
+    [ "$(wc -w <<<"$u")" = 2 ] && [[ " $old_uids " != *" ${u%% *} "* && " $old_uids " != *" ${u##* } "* ]]
+}
+kh_check "deleting them brings them back, as new objects (within the 10 s reconcile period)" \
+  kh_wait_for "kubernetes endpoints back" 15 ep_back
+kh_check "  ... an edit of the Endpoints (to 192.0.2.77:1) is accepted" k patch endpoints kubernetes --type=merge \
+  -p '{"subsets":[{"addresses":[{"ip":"192.0.2.77"}],"ports":[{"name":"https","port":1,"protocol":"TCP"}]}]}'
+kh_check "  ... and reverted" kh_wait_for "kubernetes endpoints reverted" 15 ep_back
+kube_rv=$(k get endpointslice kubernetes -o jsonpath='{.metadata.resourceVersion}')
+
 # --- pod GC -------------------------------------------------------------------------------------------
 left=$((orphan_created + 75 - $(date +%s)))
 [ "$left" -lt 5 ] && left=5
@@ -103,4 +139,6 @@ if kh_check "the pod GC deletes a pod bound to a node that does not exist" \
   kh_pass "  ... $(($(date +%s) - orphan_created)) s after its creation (40 s quarantine, 20 s period)"
 fi
 
+kh_assert_eq "$kube_rv" "$(k get endpointslice kubernetes -o jsonpath='{.metadata.resourceVersion}')" \
+  "the kubernetes EndpointSlice is not rewritten when nothing changed (same resourceVersion $(( $(date +%s) - orphan_created )) s in)"
 kh_finish

@@ -1712,11 +1712,16 @@ class ApiServer final : public common::IoComponent {
     net.nodePortMin = std::atoi(options_.nodePortRange.substr(0, dash).c_str());
     net.nodePortMax = std::atoi(options_.nodePortRange.substr(dash + 1).c_str());
     KILN_RETURN_IF_ERROR(handlers_->initServices(net, options_.port));
-    KILN_RETURN_IF_ERROR(reconcileKubernetesEndpoints(
-        [this](const api::ResourceInfo& r) -> registry::GenericStore& {
-          return handlers_->storeFor(r);
-        },
-        options_.advertiseAddress, options_.port));
+    auto storeFor = [this](const api::ResourceInfo& r) -> registry::GenericStore& {
+      return handlers_->storeFor(r);
+    };
+    KILN_RETURN_IF_ERROR(
+        reconcileKubernetesEndpoints(storeFor, options_.advertiseAddress, options_.port));
+    startKubernetesEndpointsReconciler(
+        io(), storeFor, options_.advertiseAddress, options_.port, std::chrono::seconds(10),
+        [this](const Status& s) {
+          log_->warn("reconciling the kubernetes Service's endpoints", {{"error", s.message()}});
+        });
     KILN_RETURN_IF_ERROR(handlers_->initServiceAccounts(
         {options_.serviceAccountIssuer, {}, options_.serviceAccountKeyPem}));
     pool_ = std::make_unique<asio::thread_pool>(static_cast<size_t>(std::max(1, options_.workers)));

@@ -1,6 +1,9 @@
 // The `kubernetes` Service's Endpoints and EndpointSlice (see kubernetes_endpoints.h).
 #include "server/apiserver/kubernetes_endpoints.h"
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "server/registry/generic_store.h"
@@ -68,6 +71,43 @@ Status reconcileKubernetesEndpoints(
                 {"ports", {{{"name", "https"}, {"port", port}, {"protocol", "TCP"}}}}};
   return ensure(storeFor(*api::findResource("discovery.k8s.io", "v1", "endpointslices")), slice,
                 {"addressType", "endpoints", "ports"});
+}
+
+namespace {
+
+struct Reconciler : std::enable_shared_from_this<Reconciler> {
+  Reconciler(boost::asio::io_context& io) : timer(io) {}
+  void arm() {
+    timer.expires_after(period);
+    timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec) return;  // cancelled: the loop is going away
+      Status s = reconcileKubernetesEndpoints(self->storeFor, self->ip, self->port);
+      if (!s.ok() && self->onError) self->onError(s);
+      self->arm();
+    });
+  }
+  boost::asio::steady_timer timer;
+  std::function<registry::GenericStore&(const api::ResourceInfo&)> storeFor;
+  std::string ip;
+  int port = 0;
+  std::chrono::milliseconds period{10000};
+  std::function<void(const Status&)> onError;
+};
+
+}  // namespace
+
+void startKubernetesEndpointsReconciler(
+    boost::asio::io_context& io,
+    std::function<registry::GenericStore&(const api::ResourceInfo&)> storeFor, std::string ip,
+    int port, std::chrono::milliseconds period, std::function<void(const Status&)> onError) {
+  if (ip.empty() || port <= 0) return;
+  auto r = std::make_shared<Reconciler>(io);
+  r->storeFor = std::move(storeFor);
+  r->ip = std::move(ip);
+  r->port = port;
+  r->period = period;
+  r->onError = std::move(onError);
+  r->arm();
 }
 
 }  // namespace kiln::apiserver

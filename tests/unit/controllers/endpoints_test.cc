@@ -499,6 +499,38 @@ TEST(EndpointSliceController, PlaceholderWithoutEndpointsAndNoDuplicates) {
   EXPECT_EQ(after[0]["endpoints"].size(), 1u);
 }
 
+TEST(EndpointSliceController, ASelectorMatchingNoPodIsReportedOncePerTransition) {
+  Rig rig;
+  const api::ResourceInfo& kEvents = *api::findResource("", "v1", "events");
+  auto reported = [&] {
+    int n = 0;
+    for (const auto& e : rig.api.all(kEvents, "default")) {
+      if (e["reason"] == "SelectorMatchesNoPods") {
+        EXPECT_EQ(e["type"], "Normal");
+        EXPECT_EQ(e["involvedObject"]["name"], "web");
+        ++n;
+      }
+    }
+    return n;
+  };
+  rig.put(kServices, service());
+  rig.syncAll();
+  EXPECT_EQ(reported(), 1);
+  rig.syncAll();  // still nothing selected: not again
+  EXPECT_EQ(reported(), 1);
+  rig.put(kPods, pod("a", "", false));  // selected, even without an IP yet
+  rig.syncAll();
+  EXPECT_EQ(reported(), 1);
+  ASSERT_TRUE(rig.api.remove(kPods, "default", "a", json()).ok());
+  rig.syncAll();  // empty again: a new transition
+  EXPECT_EQ(reported(), 2);
+  json svc = *rig.api.find(kServices, "default", "web");
+  svc["spec"]["selector"] = {{"app", "other"}};  // another selector, still nothing
+  rig.put(kServices, svc);
+  rig.syncAll();
+  EXPECT_EQ(reported(), 3);
+}
+
 TEST(EndpointSliceController, OnlyItsOwnSlicesAndDeletionWithTheService) {
   Rig rig;
   rig.put(kServices, service());

@@ -1,10 +1,13 @@
 // Tests for the ServiceLB controller's decisions: which node addresses a LoadBalancer Service
-// gets, and which of two Services wanting the same port/protocol loses.
+// gets, and which of two Services wanting the same port/protocol loses; its sync against a fake
+// API (what a Service that stops being a LoadBalancer is left with).
 #include "server/controllers/servicelb/servicelb_controller.h"
 
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+
+#include "../controllers/live_fake_api.h"
 
 namespace kiln::controllers {
 namespace {
@@ -53,6 +56,62 @@ TEST(ServiceLbTest, TheLaterServiceOnAPortLoses) {
   all.push_back(twin);
   EXPECT_EQ(ServiceLbController::conflict(*twin, all), "default/first 80/TCP");
   EXPECT_EQ(ServiceLbController::conflict(*second, {second, twin}), "default/a-twin 80/TCP");
+}
+
+TEST(ServiceLbTest, AServiceThatStopsBeingALoadBalancerIsCleanedUp) {
+  using namespace std::chrono_literals;
+  const api::ResourceInfo& kServices = *api::findResource("", "v1", "services");
+  const api::ResourceInfo& kNodes = *api::findResource("", "v1", "nodes");
+  const api::ResourceInfo& kEvents = *api::findResource("", "v1", "events");
+  testing::LiveFakeApi api;
+  client::FakeClock clock;
+  client::Informer services(client::makeListWatch(api, kServices));
+  client::Informer nodes(client::makeListWatch(api, kNodes));
+  api.put(kNodes, "", *node("n1", "True", {{{"type", "InternalIP"}, {"address", "192.0.2.10"}}}));
+  json svc = *lb("web", "2026-01-01T00:00:00Z", {{{"port", 80}, {"protocol", "TCP"}}});
+  svc["apiVersion"] = "v1";
+  svc["kind"] = "Service";
+  svc["status"] = {{"conditions", {{{"type", "Other"}, {"status", "True"}}}}};
+  api.put(kServices, "default", svc);
+  ServiceLbController c(api, services, nodes, clock);
+  services.start();
+  nodes.start();
+  ASSERT_TRUE(services.waitForSync(5s));
+  ASSERT_TRUE(nodes.waitForSync(5s));
+  auto settle = [&] { api.settle({{&kServices, &services}, {&kNodes, &nodes}}); };
+  settle();
+  ASSERT_TRUE(c.sync("default/web").ok());
+  json got = *api.find(kServices, "default", "web");
+  EXPECT_EQ(got["status"]["loadBalancer"]["ingress"], json::parse(R"([{"ip":"192.0.2.10"}])"));
+  ASSERT_EQ(got["status"]["conditions"].size(), 2u);
+
+  // type ClusterIP: ingress and the condition go, other conditions stay, an Event says so.
+  got["spec"]["type"] = "ClusterIP";
+  api.put(kServices, "default", got);
+  settle();
+  ASSERT_TRUE(c.sync("default/web").ok());
+  got = *api.find(kServices, "default", "web");
+  EXPECT_EQ(got["status"]["loadBalancer"], json::object()) << got.dump();
+  EXPECT_EQ(got["status"]["conditions"], json::parse(R"([{"type":"Other","status":"True"}])"));
+  int deleted = 0;
+  for (const auto& e : api.all(kEvents, "default")) deleted += e["reason"] == "DeletedLoadBalancer";
+  EXPECT_EQ(deleted, 1);
+  // Nothing left to clean: a second sync writes nothing.
+  settle();
+  api.takeWrites();
+  ASSERT_TRUE(c.sync("default/web").ok());
+  EXPECT_TRUE(api.takeWrites().empty());
+
+  // Another class's LoadBalancer keeps what its controller wrote.
+  json other = *lb("other", "2026-01-01T00:00:00Z", {{{"port", 81}, {"protocol", "TCP"}}});
+  other["spec"]["loadBalancerClass"] = "example.com/lb";
+  other["status"] = {{"loadBalancer", {{"ingress", {{{"ip", "203.0.113.1"}}}}}}};
+  api.put(kServices, "default", other);
+  settle();
+  ASSERT_TRUE(c.sync("default/other").ok());
+  EXPECT_EQ((*api.find(kServices, "default", "other"))["status"], other["status"]);
+  services.stop();
+  nodes.stop();
 }
 
 }  // namespace

@@ -297,6 +297,28 @@ Status EndpointSliceController::deleteSlice(const json& slice) {
   return Status::Ok();
 }
 
+void EndpointSliceController::noteSelection(const std::string& key, const json& svc,
+                                            const json& selector, bool empty) {
+  std::string sel = selector.dump();
+  {
+    std::lock_guard lock(emptyMu_);
+    if (!empty) {
+      emptyReported_.erase(key);
+      return;
+    }
+    auto it = emptyReported_.find(key);
+    if (it != emptyReported_.end() && it->second == sel) return;
+    emptyReported_[key] = sel;
+  }
+  std::string labels;
+  for (const auto& [k, v] : selector.items()) {
+    labels += (labels.empty() ? "" : ",") + k + "=" + (v.is_string() ? v.get<std::string>() : "");
+  }
+  events_.event(svc, "Normal", "SelectorMatchesNoPods",
+                "Selector " + labels + " matches no pods in namespace " + namespaceOf(svc) +
+                    ": connections to the Service are rejected until a pod matches");
+}
+
 Status EndpointSliceController::sync(const std::string& key) {
   auto [ns, name] = splitObjectKey(key);
   auto ourSlices = [&, ns = ns, name = name] {
@@ -312,6 +334,10 @@ Status EndpointSliceController::sync(const std::string& key) {
   client::Object svcObj = services_.get(key);
   if (!svcObj) {
     tracker_.deleteService(key);
+    {
+      std::lock_guard lock(emptyMu_);
+      emptyReported_.erase(key);
+    }
     // The garbage collector deletes the slices of a deleted Service too (ownerReferences);
     // deleting them here does not wait for it. Slices orphaned on purpose (no owner) stay.
     Status first;
@@ -333,6 +359,7 @@ Status EndpointSliceController::sync(const std::string& key) {
   for (const auto& p : pods_.list(ns)) {
     if (es::selectorMatches(*selector, es::labelsOf(*p))) pods.push_back(p);
   }
+  noteSelection(key, svc, *selector, pods.empty());
   std::vector<client::Object> slices;
   for (const auto& s : ourSlices()) {
     if (!isDeleting(*s)) slices.push_back(s);  // pending deletion: as if gone

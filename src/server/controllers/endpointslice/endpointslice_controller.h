@@ -15,6 +15,12 @@
 // its own writes are remembered, and a sync whose informer cache has not caught up with them
 // fails (and is retried) rather than act twice. When a Service is gone, its slices are deleted
 // here as well as by the garbage collector (their ownerReference).
+// A Service whose selector matches no pod at all gets one Normal Event, SelectorMatchesNoPods
+// (kiln's reason: upstream records nothing; its data plane just rejects the traffic, as kiln's
+// proxy does for a Service port without endpoints). Normal, not Warning, because an empty
+// selection is often intended (a Deployment scaled to 0, a Service applied before its pods),
+// and once per transition into that state (or a change of selector while in it), not per
+// sync, so that it never floods `kubectl describe service`.
 // Keys are "namespace/name" of Services.
 #pragma once
 
@@ -78,6 +84,9 @@ class EndpointSliceController {
                           const std::string& addressType) const;
   nlohmann::json sliceLabels(const nlohmann::json& svc) const;
   Status deleteSlice(const nlohmann::json& slice);
+  // Records the SelectorMatchesNoPods Event when `svc` enters the state (see above).
+  void noteSelection(const std::string& key, const nlohmann::json& svc,
+                     const nlohmann::json& selector, bool empty);
 
   client::ApiClient& api_;
   const api::ResourceInfo& sliceResource_;
@@ -89,6 +98,8 @@ class EndpointSliceController {
   const int maxEndpointsPerSlice_;
   EventRecorder events_;
   Tracker tracker_;
+  std::mutex emptyMu_;
+  std::map<std::string, std::string> emptyReported_;  // service key -> its selector (dumped)
   client::Controller loop_;
 };
 

@@ -44,6 +44,26 @@ std::pair<std::string, std::string> order(const json& svc) {
 
 constexpr char kConditionType[] = "LoadBalancerPortsAvailable";
 
+// A Service that is no longer `type: LoadBalancer` but still carries what this controller gave
+// it (ingress addresses or its condition): it is cleaned up, as upstream's service controller
+// does once a Service no longer wants a load balancer (and k3s's servicelb removing its pods).
+// Services of another loadBalancerClass keep theirs (the class is immutable, so they never
+// were ours).
+bool needsCleanup(const json& svc) {
+  const json& spec = field(svc, "spec");
+  if (str(spec, "type") == "LoadBalancer") return false;
+  const json& status = field(svc, "status");
+  const json& ingress = field(field(status, "loadBalancer"), "ingress");
+  if (ingress.is_array() && !ingress.empty()) return true;
+  const json& conds = field(status, "conditions");
+  if (conds.is_array()) {
+    for (const auto& c : conds) {
+      if (str(c, "type") == kConditionType) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 ServiceLbController::ServiceLbController(client::ApiClient& api, client::Informer& services,
@@ -69,7 +89,7 @@ ServiceLbController::ServiceLbController(client::ApiClient& api, client::Informe
 
 void ServiceLbController::enqueueAll() {
   for (const auto& s : services_.list()) {
-    if (isOurs(*s)) loop_.queue().add(client::objectKey(*s));
+    if (isOurs(*s) || needsCleanup(*s)) loop_.queue().add(client::objectKey(*s));
   }
 }
 
@@ -126,6 +146,7 @@ std::string ServiceLbController::conflict(const json& svc,
 
 Status ServiceLbController::sync(const std::string& key) {
   client::Object svc = services_.get(key);
+  if (svc && needsCleanup(*svc)) return cleanup(*svc);
   if (!svc || !isOurs(*svc)) return Status::Ok();
   const std::string clash = conflict(*svc, services_.list());
   std::vector<std::string> ips;
@@ -180,6 +201,27 @@ Status ServiceLbController::sync(const std::string& key) {
     events_.event(*svc, "Normal", "UpdatedIngressIP",
                   "LoadBalancer Ingress IP addresses updated: " + list);
   }
+  return Status::Ok();
+}
+
+Status ServiceLbController::cleanup(const json& svc) {
+  // status.loadBalancer back to {} and the condition gone; the Service proxy stops answering on
+  // the node addresses for it (it only serves load-balancer IPs of LoadBalancer Services).
+  json conditions = json::array();
+  const json& oldConds = field(field(svc, "status"), "conditions");
+  if (oldConds.is_array()) {
+    for (const auto& c : oldConds) {
+      if (str(c, "type") != kConditionType) conditions.push_back(c);
+    }
+  }
+  json patch = {{"status",
+                 {{"loadBalancer", {{"ingress", nullptr}}},
+                  {"conditions", conditions.empty() ? json(nullptr) : conditions}}}};
+  const json& meta = field(svc, "metadata");
+  auto r = api_.patch(serviceResource_, str(meta, "namespace"), str(meta, "name"), patch,
+                      "application/merge-patch+json", "status");
+  if (!r.ok()) return r.status().code() == Code::kNotFound ? Status::Ok() : r.status();
+  events_.event(svc, "Normal", "DeletedLoadBalancer", "Deleted load balancer");
   return Status::Ok();
 }
 

@@ -5,7 +5,11 @@
 // later one (by creationTimestamp, then namespace/name) gets no ingress, a Warning Event
 // (SyncLoadBalancerFailed, upstream's service controller reason) and the status condition
 // LoadBalancerPortsAvailable=False (reason PortConflict); it is served once the port frees up.
-// Services with spec.loadBalancerClass are left to whoever implements that class.
+// Services with spec.loadBalancerClass are left to whoever implements that class. A Service
+// that stops being `type: LoadBalancer` gets status.loadBalancer = {} and loses the condition
+// (Normal Event DeletedLoadBalancer, upstream's service controller reason); the proxy then no
+// longer answers for it on the nodes' addresses. A deleted Service needs nothing here beyond
+// letting the next Service wanting its ports have them.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -37,6 +41,7 @@ class ServiceLbController {
 
  private:
   void enqueueAll();
+  Status cleanup(const nlohmann::json& svc);
 
   client::ApiClient& api_;
   const api::ResourceInfo& serviceResource_;
