@@ -647,7 +647,7 @@ json Kubelet::sandboxConfig(const json& pod, int attempt) {
               {"labels", labels},
               {"annotations", annotations},
               {"linux",
-               {{"cgroupParent", podCgroupParent("kiln", pod)},
+               {{"cgroupParent", podCgroupParent(o_.cgroupRoot, pod)},
                 {"securityContext", {{"namespaceOptions", nsOpts}, {"privileged", privileged}}}}}};
   std::string warning;
   cfg["dnsConfig"] = podDnsConfig(pod, dns_, &warning);
@@ -2194,6 +2194,15 @@ Status applyKubeletArgs(const std::vector<std::string>& args, KubeletOptions* o)
       o->minimumImageTtl = *d;
     } else if (key == "pod-manifest-path") {
       o->podManifestPath = v;
+    } else if (key == "cgroup-root") {
+      std::string root = v;
+      while (!root.empty() && root.front() == '/') root.erase(0, 1);
+      while (!root.empty() && root.back() == '/') root.pop_back();
+      if (root.empty() || root.find("..") != std::string::npos) {
+        return invalidArgument("--kubelet-arg cgroup-root: \"" + v +
+                               "\" is not a cgroup path below the root");
+      }
+      o->cgroupRoot = root;
     }
   }
   if (soft || softGrace) {

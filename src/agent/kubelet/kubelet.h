@@ -77,6 +77,10 @@ struct KubeletOptions {
   std::shared_ptr<KubeletSlot> slot;  // may be null
   int workers = 4;
   int kubeletPort = 10250;  // where the kubelet API (kubelet_server.h) listens
+  // The cgroup under which pod cgroups go, as
+  // <cgroupRoot>/kubepods[/burstable|/besteffort]/pod<uid> in every hierarchy (upstream's
+  // --cgroup-root; --kubelet-arg cgroup-root).
+  std::string cgroupRoot = "kiln";
   // How often every pod is synced even when nothing changed (--kubelet-arg sync-frequency).
   std::chrono::milliseconds syncFrequency{std::chrono::minutes(1)};
   // Static pods (static_pods.h): the manifest directory ("" = <dataDir>/agent/pod-manifests)

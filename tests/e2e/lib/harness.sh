@@ -146,7 +146,7 @@ kh_finish() {
   kh_teardown
   local leaks state
   if leaks=$(kh_assert_no_leftovers); then
-    kh_pass "teardown left no process, mount, namespace, interface or nftables table"
+    kh_pass "teardown left no process, mount, namespace, interface, nftables table or cgroup"
   else
     kh_fail "teardown left things behind" "$leaks" || true
   fi
@@ -509,7 +509,8 @@ kh_server_start() {
   KILN_CRI_SOCKET=$dir/cri.sock \
     ip netns exec "$ns" "$KILN_BIN" server --data-dir "$data" --bind-address 127.0.0.1 \
     --https-listen-port "$port" --write-kubeconfig "$dir/kubeconfig.yaml" \
-    --log "$dir/server.log" "$@" >>"$dir/server.out" 2>&1 &
+    --log "$dir/server.log" --kubelet-arg "cgroup-root=kiln-e2e-$KH_RUN_ID" "$@" \
+    >>"$dir/server.out" 2>&1 &
   KH_SRV_PID[$name]=$!
   _kh_track_pid "$!"
   kh_server_use "$name"
@@ -632,7 +633,7 @@ _kh_mounts_under() {  # mount points at or under $1 in this mount namespace, in 
 # kh_teardown: kills every process the harness started, every descendant of the test's shell,
 # and anything still inside its namespaces or with the work dir on its command line (SIGTERM,
 # then SIGKILL after 5 s), runs the kh_on_teardown hooks first, unmounts everything under the
-# work dir (last mounted first), deletes its host interfaces, namespaces (their interfaces and
+# work dir (last mounted first), removes its cgroups (kiln-e2e-<runid>), deletes its host interfaces, namespaces (their interfaces and
 # nftables tables go with them) and host nftables tables named kiln-e2e-<runid>* or
 # kiln_e2e_<runid>*, and removes the work dir. Cleans the runs given to kh_adopt the same way.
 # Logs the kh_state_line first. Idempotent; never fails.
@@ -704,6 +705,16 @@ _kh_cleanup_state() {  # STATE_LINE: kill, unmount, delete what the run describe
       umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || kh_log "cannot unmount $mp"
     done
   done
+  # The run's pod cgroups (kh_server_start gives its kubelets cgroup root kiln-e2e-<runid>),
+  # deepest first; a cgroup whose last task is still exiting is busy for a moment.
+  for i in 1 2 3 4 5; do
+    mapfile -t pids < <(_kh_cgroups_of_run "$_S_ID")
+    [ ${#pids[@]} -eq 0 ] && break
+    for mp in "${pids[@]}"; do rmdir "$mp" 2>/dev/null; done
+    sleep 0.2
+  done
+  [ -z "$(_kh_cgroups_of_run "$_S_ID")" ] ||
+    kh_log "cannot remove cgroups $(_kh_cgroups_of_run "$_S_ID" | tr '\n' ' ')"
   # Host interfaces (deleting a veth end deletes its peer), then namespaces.
   for e in ${_S_IFS//,/ } $(_kh_host_ifs_of_run "$_S_ID"); do
     ip link show dev "$e" >/dev/null 2>&1 || continue
@@ -728,6 +739,13 @@ _kh_cleanup_state() {  # STATE_LINE: kill, unmount, delete what the run describe
   fi
 }
 
+_kh_cgroups_of_run() {  # cgroup dirs kiln-e2e-<runid> and below in every hierarchy, deepest first
+  local d
+  for d in /sys/fs/cgroup/kiln-e2e-"$1" /sys/fs/cgroup/*/kiln-e2e-"$1"; do
+    [ -d "$d" ] && find "$d" -depth -type d 2>/dev/null
+  done
+}
+
 _kh_host_ifs_of_run() {  # host interfaces named ke<runid>* or with alias kiln-e2e-<runid>
   ip -o link show 2>/dev/null | awk -v pfx="ke$1" -v al="kiln-e2e-$1" '
     { name = $2; sub(/:$/, "", name); sub(/@.*/, "", name)
@@ -744,7 +762,7 @@ _kh_host_nft_tables_of_run() {  # "family name" of host tables kiln-e2e-<runid>*
 # kh_assert_no_leftovers [STATE_LINE]: checks that nothing of a run is left: no process it
 # started (same pid and start time), no process inside its namespaces or with its work dir on
 # the command line, no descendant of the test's shell (own run only), no mount under its work dir, no namespace kiln-e2e-<runid>-*, no host
-# interface or host nftables table of the run, no work dir. Without an argument it checks this
+# interface or host nftables table of the run, no cgroup kiln-e2e-<runid>, no work dir. Without an argument it checks this
 # run (call kh_teardown first); with the "kh-state: ..." line a child run logged, that run.
 # Prints what leaked on stdout and returns 1 if anything did.
 kh_assert_no_leftovers() {
@@ -785,6 +803,7 @@ kh_assert_no_leftovers() {
     [ -n "$line" ] && [[ ",$ifs," != *",$line,"* ]] && leaks+=("host interface $line")
   done < <(_kh_host_ifs_of_run "$id")
   while read -r line; do [ -n "$line" ] && leaks+=("nftables table $line"); done < <(_kh_host_nft_tables_of_run "$id")
+  while read -r line; do [ -n "$line" ] && leaks+=("cgroup $line"); done < <(_kh_cgroups_of_run "$id")
   [ -e "$work" ] && leaks+=("work dir $work")
   if [ ${#leaks[@]} -gt 0 ]; then
     for line in "${leaks[@]}"; do printf 'leftover of run %s: %s\n' "$id" "$line"; done
