@@ -184,6 +184,9 @@ class Kubelet final : public common::Component, public KubeletRuntime {
   Status ensureImage(const json& pod, const json& container, const json& sbConfig,
                      ContainerExtra& extra, std::chrono::milliseconds* retry);
   Status writeStatus(const std::string& uid, const json& pod, const json& status);
+  json eventObject(const std::string& objectName, const std::string& ns, json involved,
+                   const std::string& type, const std::string& reason,
+                   const std::string& message) const;
   void event(const json& pod, const std::string& type, const std::string& reason,
              const std::string& message, const std::string& fieldPath = "");
   void relistLoop();
@@ -1091,18 +1094,38 @@ Status Kubelet::writeStatus(const std::string& uid, const json& pod, const json&
   return Status::Ok();
 }
 
-void Kubelet::event(const json& pod, const std::string& type, const std::string& reason,
-                    const std::string& message, const std::string& fieldPath) {
+// An Event from this kubelet about `involved`: named <object name>.<unique hex suffix> (as
+// client-go's recorder), count 1, first and last seen now.
+json Kubelet::eventObject(const std::string& objectName, const std::string& ns, json involved,
+                          const std::string& type, const std::string& reason,
+                          const std::string& message) const {
   static std::atomic<uint64_t> seq{0};
-  const json& m = field(pod, "metadata");
   const auto wall = std::chrono::system_clock::now();
   const auto nanos =
       std::chrono::duration_cast<std::chrono::nanoseconds>(wall.time_since_epoch()).count();
   char suffix[32];
   std::snprintf(suffix, sizeof suffix, ".%llx",
                 static_cast<unsigned long long>(nanos) + (seq++ & 0xffff));
-  const std::string ns = str(m, "namespace").empty() ? "default" : str(m, "namespace");
   const std::string now = common::rfc3339(wall);
+  return {{"apiVersion", "v1"},
+          {"kind", "Event"},
+          {"metadata", {{"name", objectName + suffix}, {"namespace", ns}}},
+          {"involvedObject", std::move(involved)},
+          {"reason", reason},
+          {"message", message},
+          {"type", type},
+          {"source", {{"component", "kubelet"}, {"host", nodeName_}}},
+          {"firstTimestamp", now},
+          {"lastTimestamp", now},
+          {"count", 1},
+          {"reportingComponent", "kubelet"},
+          {"reportingInstance", nodeName_}};
+}
+
+void Kubelet::event(const json& pod, const std::string& type, const std::string& reason,
+                    const std::string& message, const std::string& fieldPath) {
+  const json& m = field(pod, "metadata");
+  const std::string ns = str(m, "namespace").empty() ? "default" : str(m, "namespace");
   json involved = {{"apiVersion", "v1"},
                    {"kind", "Pod"},
                    {"name", str(m, "name")},
@@ -1110,20 +1133,8 @@ void Kubelet::event(const json& pod, const std::string& type, const std::string&
                    {"uid", str(m, "uid")}};
   if (!str(m, "resourceVersion").empty()) involved["resourceVersion"] = str(m, "resourceVersion");
   if (!fieldPath.empty()) involved["fieldPath"] = fieldPath;
-  json ev = {{"apiVersion", "v1"},
-             {"kind", "Event"},
-             {"metadata", {{"name", str(m, "name") + suffix}, {"namespace", ns}}},
-             {"involvedObject", involved},
-             {"reason", reason},
-             {"message", message},
-             {"type", type},
-             {"source", {{"component", "kubelet"}, {"host", nodeName_}}},
-             {"firstTimestamp", now},
-             {"lastTimestamp", now},
-             {"count", 1},
-             {"reportingComponent", "kubelet"},
-             {"reportingInstance", nodeName_}};
-  (void)api_->create(res("", "v1", "events"), ns, ev);
+  (void)api_->create(res("", "v1", "events"), ns,
+                     eventObject(str(m, "name"), ns, std::move(involved), type, reason, message));
 }
 
 Status Kubelet::syncPod(const std::string& uid) {
@@ -1819,27 +1830,10 @@ void Kubelet::nodeEvent(const std::string& type, const std::string& reason,
       return;
     }
   }
-  static std::atomic<uint64_t> seq{0};
-  const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-  char suffix[32];
-  std::snprintf(suffix, sizeof suffix, ".%llx",
-                static_cast<unsigned long long>(nanos) + (seq++ & 0xffff));
-  const std::string name = nodeName_ + suffix;
-  json ev = {{"apiVersion", "v1"},
-             {"kind", "Event"},
-             {"metadata", {{"name", name}, {"namespace", "default"}}},
-             {"involvedObject", {{"kind", "Node"}, {"name", nodeName_}, {"uid", nodeName_}}},
-             {"reason", reason},
-             {"message", message},
-             {"type", type},
-             {"source", {{"component", "kubelet"}, {"host", nodeName_}}},
-             {"firstTimestamp", now},
-             {"lastTimestamp", now},
-             {"count", 1},
-             {"reportingComponent", "kubelet"},
-             {"reportingInstance", nodeName_}};
+  json ev =
+      eventObject(nodeName_, "default", {{"kind", "Node"}, {"name", nodeName_}, {"uid", nodeName_}},
+                  type, reason, message);
+  const std::string name = ev["metadata"]["name"].get<std::string>();
   if (api_->create(events, "default", ev).ok()) {
     std::lock_guard lock(mu_);
     nodeEvents_[key] = {name, 1, steady};
