@@ -137,8 +137,16 @@ cs_oom() {
   HOG=$(run_ctr "$POD" hog '["dd","if=/dev/zero","of=/dev/null","bs=64M","count=1"]' \
     '{linux: {resources: {memoryLimitInBytes: "16777216", cpuShares: "512", cpuQuota: "50000", cpuPeriod: "100000"}}}')
   kh_wait_for "the hog to exit" 30 exited "$HOG"
-  kh_assert_eq "137 OOMKilled" "$(cri inspect "$HOG" | jqr '"\(.status.exitCode) \(.status.reason)"')" \
-    "the memory hog is OOMKilled (137)"
+  local got
+  got=$(cri inspect "$HOG" | jqr '"\(.status.exitCode) \(.status.reason)"')
+  # containerd's CRI plugin learns of the OOM from a separate cgroup event; when the task's exit
+  # is handled first it reports "Error" (a race under load, docs/RUNTIME.md). kiln's shim reads
+  # the OOM kill before it records the exit, so kiln must always say OOMKilled.
+  if [ "$CS_RUNTIME" = containerd ] && [ "$got" = "137 Error" ]; then
+    kh_log "reference: containerd reported the OOM-killed hog as \"$got\" (its OOM event race)"
+    got="137 OOMKilled"
+  fi
+  kh_assert_eq "137 OOMKilled" "$got" "the memory hog is OOMKilled (137)"
 }
 
 # --- ExecSync ----------------------------------------------------------------------------------------
