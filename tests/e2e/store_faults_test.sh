@@ -13,8 +13,13 @@ KILN=${KILN_BIN:-$ROOT/build/release/kiln}
 TOOL=${KILN_STORE_TOOL:-$ROOT/build/release/tests/kiln-store-tool}
 WORK=$(mktemp -d /tmp/kiln-e2e-store.XXXXXX)
 pids=()
+# The servers run in a network namespace of their own (never the host's), without the node
+# agent: only the datastore and the API matter here.
+NS=kiln-e2e-store-$$
+ip netns add "$NS" && ip netns exec "$NS" ip link set lo up || { echo "cannot create netns $NS"; exit 1; }
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  ip netns del "$NS" 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -87,7 +92,8 @@ D=$WORK/corrupt
 mkdir -p "$D/server/db"
 head -c 65536 /dev/urandom >"$D/server/db/state.db"
 sum=$(sha256sum <"$D/server/db/state.db")
-err=$("$KILN" server -d "$D" --bind-address 127.0.0.1 --https-listen-port 28999 -o "$WORK/kc.yaml" 2>&1 >/dev/null)
+err=$(ip netns exec "$NS" "$KILN" server -d "$D" --disable-agent --bind-address 127.0.0.1 \
+  --https-listen-port 28999 -o "$WORK/kc.yaml" 2>&1 >/dev/null)
 rc=$?
 check "corrupt db: server exits 1" test "$rc" -eq 1
 check "corrupt db: the last line names the file" bash -c 'tail -1 <<<"$0" | grep -q "^kiln server: component datastore: $1: not a SQLite database (corrupt or foreign file); refusing to open it$"' "$err" "$D/server/db/state.db"
@@ -97,10 +103,11 @@ check "corrupt db: no WAL created beside it" test ! -e "$D/server/db/state.db-wa
 # --- snapshot save while running, restore while stopped ---------------------------------------
 D=$WORK/snap
 PORT=28998
-"$KILN" server -d "$D" --bind-address 127.0.0.1 --https-listen-port $PORT -o "$WORK/kc2.yaml" --log "$WORK/server.log" &
+ip netns exec "$NS" "$KILN" server -d "$D" --disable-agent --bind-address 127.0.0.1 \
+  --https-listen-port $PORT -o "$WORK/kc2.yaml" --log "$WORK/server.log" &
 spid=$!
 pids+=("$spid")
-ready() { [ "$(kubectl --kubeconfig "$WORK/kc2.yaml" get --raw /readyz 2>/dev/null)" = ok ]; }
+ready() { [ "$(ip netns exec "$NS" kubectl --kubeconfig "$WORK/kc2.yaml" get --raw /readyz 2>/dev/null)" = ok ]; }
 check "server with a fresh datastore becomes ready" wait_for "readyz" 30 ready
 out=$("$KILN" snapshot save -d "$D" --name e2e 2>&1)
 check "snapshot save while the server runs" bash -c 'grep -qE "^Snapshot saved: .*/server/db/snapshots/e2e-.* \(revision [0-9]+, [0-9]+ bytes\)$" <<<"$0"' "$out"
