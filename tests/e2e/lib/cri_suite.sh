@@ -165,10 +165,10 @@ cs_exec_sync() {
   kh_assert_contains "$out" "ERROR DEADLINE_EXCEEDED" "ExecSync past its timeout: DEADLINE_EXCEEDED"
   kh_check "returned at the timeout, not after the command" test $(( (t1 - t0) / 1000000 )) -lt 5000
   if [ "$CS_RUNTIME" = kiln ]; then
-    kh_assert_eq "" "$(pgrep -f 'sleep 30' | tr '\n' ' ')" "the timed-out command was killed"
+    kh_assert_eq "" "$(pgrep -x -f 'sleep 30' | tr '\n' ' ')" "the timed-out command was killed"
   else  # docs/RUNTIME.md: containerd kills it after it has answered
-    kh_wait_for "the timed-out command to be killed" 5 bash -c '[ -z "$(pgrep -f "slee[p] 30")" ]'
-    kh_assert_eq "" "$(pgrep -f 'sleep 30' | tr '\n' ' ')" "containerd: the timed-out command was killed (soon after the answer)"
+    kh_wait_for "the timed-out command to be killed" 5 bash -c '[ -z "$(pgrep -x -f "sleep 30")" ]'
+    kh_assert_eq "" "$(pgrep -x -f 'sleep 30' | tr '\n' ' ')" "containerd: the timed-out command was killed (soon after the answer)"
   fi
   kh_assert_contains "$(cri exec-sync "$id" 5 nosuchcmd 2>&1)" 'exec: "nosuchcmd": executable file not found in $PATH' \
     "ExecSync of a missing binary: an error naming it"

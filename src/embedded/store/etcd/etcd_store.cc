@@ -392,6 +392,12 @@ class EtcdStore final : public Store {
   StatusOr<std::unique_ptr<Watch>> watch(const std::string& prefix,
                                          int64_t startRevision) override {
     auto onCompacted = [this](int64_t rev) { raiseCompacted(rev); };
+    if (startRevision == 0) {
+      // "From now" means after the current revision, fixed here: etcd resolves a start of 0
+      // only when it processes the create request, after writes that returned before it.
+      KILN_ASSIGN_OR_RETURN(int64_t current, currentRevision());
+      startRevision = current + 1;
+    }
     return std::unique_ptr<Watch>(
         new EtcdWatch(channel_, prefix, opts_.prefix, startRevision, onCompacted));
   }
