@@ -19,29 +19,16 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-touch "$WORK/empty.yaml"
+# shellcheck source=bench/api/lib.sh
+source bench/api/lib.sh
 
 # run KILN CLIENTS: one measurement; prints "creates/s p50 p99 cpu%".
 run() {
-  local kiln=$1 c=$2 port url c0 c1 out
-  rm -rf "$WORK/data"
-  port=$((20000 + RANDOM % 20000))
-  KILN_CONFIG_FILE=$WORK/empty.yaml "$kiln" server -d "$WORK/data" --bind-address 127.0.0.1 \
-    --https-listen-port "$port" -o "$WORK/kubeconfig" --log "$WORK/server.log" \
-    --disable-controller-manager --disable-scheduler --disable-agent &
-  PID=$!
-  url=https://127.0.0.1:$port
-  for _ in $(seq 200); do
-    [ -s "$WORK/data/server/token" ] && [ "$(curl -fsS -k "$url/readyz" 2>/dev/null)" = ok ] && break
-    sleep 0.05
-  done
-  KILN_BENCH_TOKEN=$(cat "$WORK/data/server/token")
-  export KILN_BENCH_TOKEN
-  curl -sS -k -o /dev/null -X POST -H "Authorization: Bearer $KILN_BENCH_TOKEN" \
-    -H 'Content-Type: application/json' "$url/api/v1/namespaces/default/serviceaccounts" \
-    -d '{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"default"}}'
+  local c=$2 c0 c1 out
+  api_start "$1" --disable-controller-manager --disable-scheduler --disable-agent
+  sa default
   c0=$(awk '{print $14 + $15}' "/proc/$PID/stat")
-  out=$(wrk -t2 -c"$c" -d"${SECS}s" --latency -s bench/api/create_pod.lua "$url" -- "c$c" default | tail -1)
+  out=$(api_creates "$c" "$SECS")
   c1=$(awk '{print $14 + $15}' "/proc/$PID/stat")
   kill "$PID"
   wait "$PID" 2>/dev/null || true

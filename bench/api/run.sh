@@ -24,42 +24,18 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-PORT=$((20000 + RANDOM % 20000))
 ulimit -n 65536 2>/dev/null || true  # 1,000 watch connections on each side
-touch "$WORK/empty.yaml"
+# shellcheck source=bench/api/lib.sh
+source bench/api/lib.sh
 # The API server alone by default (what the targets are about); KILN_BENCH_CONTROLLERS=1 keeps
 # the controller manager and the scheduler running (their informers follow every write). The
 # node agent (the embedded runtime) is off either way: no pod here runs.
 extra=(--disable-controller-manager --disable-scheduler --disable-agent)
 [ "${KILN_BENCH_CONTROLLERS:-0}" = 1 ] && extra=(--disable-agent)
-KILN_CONFIG_FILE=$WORK/empty.yaml "$KILN" server -d "$WORK/data" --bind-address 127.0.0.1 \
-  --https-listen-port "$PORT" -o "$WORK/kubeconfig" --log "$WORK/server.log" "${extra[@]}" &
-PID=$!
-URL=https://127.0.0.1:$PORT
-for _ in $(seq 200); do
-  [ -s "$WORK/data/server/token" ] && [ "$(curl -fsS -k "$URL/readyz" 2>/dev/null)" = ok ] && break
-  sleep 0.05
-done
-export KILN_BENCH_TOKEN
-KILN_BENCH_TOKEN=$(cat "$WORK/data/server/token")
-# curl with the cluster CA and the token
-cat >"$WORK/curlrc" <<CURLRC
-cacert = "$WORK/data/server/tls/server-ca.crt"
-header = "Authorization: Bearer $KILN_BENCH_TOKEN"
-retry = 5
-retry-all-errors
-CURLRC
-curl() { command curl -K "$WORK/curlrc" "$@"; }
+api_start "$KILN" "${extra[@]}"
 ns() {
   curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' "$URL/api/v1/namespaces" \
     -d "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"$1\"}}"
-}
-# sa NAMESPACE: the `default` ServiceAccount, which pods need (upstream's ServiceAccount
-# admission); with the controller manager off nothing else creates it (409 when it exists).
-sa() {
-  curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' \
-    "$URL/api/v1/namespaces/$1/serviceaccounts" \
-    -d '{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"default"}}'
 }
 # fill KIND NAMESPACE COUNT: exactly COUNT objects, 16 requests in flight (curl --parallel).
 fill() {
@@ -88,7 +64,7 @@ ms() { awk '{printf "%.1f", $1 * 1000}'; }
 echo "# $(date -u +%FT%TZ) $(nproc) cores, kiln $(git rev-parse --short HEAD 2>/dev/null), HTTPS (TLS 1.3, bearer token), controller manager: $([ ${#extra[@]} -eq 0 ] && echo on || echo off)"
 sa default
 for c in 16 256; do
-  out=$(wrk -t2 -c"$c" -d"${SECS}s" --latency -s bench/api/create_pod.lua "$URL" -- "c$c" default | tail -1)
+  out=$(api_creates "$c" "$SECS")
   rps=$(jq -r '.requests / .seconds | floor' <<<"$out")
   echo "{\"bench\":\"api\",\"workload\":\"create_pods\",\"clients\":$c,\"creates_per_s\":$rps,$(jq -c '{p50_ms,p99_ms,errors,non2xx}' <<<"$out" | tr -d '{}')}"
 done

@@ -1,0 +1,49 @@
+# shellcheck shell=bash
+# Shared by bench/api/run.sh and bench/api/compare.sh (sourced; the caller has cd'ed to the
+# repository root and owns $WORK and the cleanup of $PID).
+
+# api_start KILN EXTRA_FLAGS...: `kiln server` on a fresh data dir ($WORK/data) on a random
+# loopback port, waited for until /readyz answers. Sets PID, PORT and URL, exports
+# KILN_BENCH_TOKEN (the server token, which create_pod.lua sends), writes $WORK/curlrc
+# (cluster CA + token).
+api_start() {
+  local kiln=$1
+  shift
+  rm -rf "$WORK/data"
+  : >"$WORK/empty.yaml"
+  PORT=$((20000 + RANDOM % 20000))
+  KILN_CONFIG_FILE=$WORK/empty.yaml "$kiln" server -d "$WORK/data" --bind-address 127.0.0.1 \
+    --https-listen-port "$PORT" -o "$WORK/kubeconfig" --log "$WORK/server.log" "$@" &
+  # shellcheck disable=SC2034 # the caller's cleanup kills it
+  PID=$!
+  URL=https://127.0.0.1:$PORT
+  for _ in $(seq 200); do
+    [ -s "$WORK/data/server/token" ] && [ "$(command curl -fsS -k "$URL/readyz" 2>/dev/null)" = ok ] && break
+    sleep 0.05
+  done
+  KILN_BENCH_TOKEN=$(cat "$WORK/data/server/token")
+  export KILN_BENCH_TOKEN
+  cat >"$WORK/curlrc" <<CURLRC
+cacert = "$WORK/data/server/tls/server-ca.crt"
+header = "Authorization: Bearer $KILN_BENCH_TOKEN"
+retry = 5
+retry-all-errors
+CURLRC
+}
+
+# curl with the cluster CA and the token
+curl() { command curl -K "$WORK/curlrc" "$@"; }
+
+# sa NAMESPACE: the `default` ServiceAccount, which pods need (upstream's ServiceAccount
+# admission); with the controller manager off nothing else creates it (409 when it exists).
+sa() {
+  curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' \
+    "$URL/api/v1/namespaces/$1/serviceaccounts" \
+    -d '{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"default"}}'
+}
+
+# api_creates CLIENTS SECONDS: pod creates in namespace default over CLIENTS keep-alive
+# connections for SECONDS (wrk + create_pod.lua); prints create_pod.lua's JSON summary line.
+api_creates() {
+  wrk -t2 -c"$1" -d"$2s" --latency -s bench/api/create_pod.lua "$URL" -- "c$1" default | tail -1
+}
