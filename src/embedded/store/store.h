@@ -103,6 +103,15 @@ class Store {
   // Returns the created key-value (its createRevision == modRevision == the new revision).
   virtual StatusOr<KeyValue> create(const std::string& key, const std::string& value,
                                     int64_t ttlSeconds = 0) = 0;
+  // create() with the result handed to `done` instead of the caller waiting for it, so the
+  // calling thread is free while the write commits. `done` runs exactly once, on the thread
+  // that completes the write (SQLite: the store's writer thread, so it must be quick and must
+  // not call the store synchronously); a backend without an asynchronous path calls it inline.
+  using CreateDone = std::function<void(StatusOr<KeyValue>)>;
+  virtual void createAsync(const std::string& key, std::string value, int64_t ttlSeconds,
+                           CreateDone done) {
+    done(create(key, value, ttlSeconds));
+  }
   // expectedModRevision 0 = unconditional. Returns the new key-value.
   virtual StatusOr<KeyValue> update(const std::string& key, const std::string& value,
                                     int64_t expectedModRevision, int64_t ttlSeconds = 0) = 0;

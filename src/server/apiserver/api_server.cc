@@ -5,6 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
@@ -396,39 +397,16 @@ class Handlers {
       table["metadata"] = std::move(meta).value();
       return {200, "application/json", table.dump()};
     } else if (verb == "create") {
-      auto body = parseBody(req, *info);
-      if (!body.ok()) return bodyError(body.status(), details);
-      if (info->namespaced) {
-        auto exists = namespaceExists(ns, info, (*body)["metadata"].value("name", ""));
-        if (exists.code() == Code::kNotFound) {
-          return fromStatus(toApiStatus(exists, {ns, "", "namespaces", {}}));
-        }
-        if (!exists.ok()) return fromStatus(toApiStatus(exists, details));
-      }
-      Json obj = std::move(body).value();
-      if (info->kind == "Namespace") obj = namespaceDefaults(std::move(obj));
-      registry::applyDefaults(*info, obj);
-      if (auto errs = registry::validateObject(*info, obj, nullptr); !errs.empty()) {
-        return invalidResponse(*info, obj, std::move(errs), details);
-      }
-      if (obj["metadata"].is_object()) obj["metadata"].erase("managedFields");
-      api::recordUpdate(nullptr, obj, info->kind, managerOf(req, *info));
-      if (info->subresource("status") && obj.contains("status") && info->kind != "Namespace") {
-        obj.erase("status");  // status is written through /status only
-      }
-      initialStatus(*info, obj);
-      defaultStorageClass(*info, obj);
-      if (auto st = admission_.admitCreate(*info, ns, obj, dryRun); !st.ok()) {
-        return fromStatus(toApiStatus(st, {admissionName(obj), info->group, info->resource, {}}));
-      }
-      details.name = obj["metadata"].value("name", "");
+      auto prepared = prepareCreate(req, *info, ns, dryRun, details);
+      if (Response* early = std::get_if<Response>(&prepared)) return std::move(*early);
+      Json obj = std::move(std::get<Json>(prepared));
       if (info->kind == "Service" && services_) {
         result = services_->createService(
             ns, std::move(obj), [&](Json o) { return gs.create(ns, std::move(o), dryRun); });
       } else {
         result = gs.create(ns, std::move(obj), dryRun);
       }
-      okCode = 201;
+      return createdResponse(std::move(result), *info, details);
     } else if (verb == "update") {
       auto body = parseBody(req, *info);
       if (!body.ok()) return bodyError(body.status(), details);
@@ -542,6 +520,104 @@ class Handlers {
       return {200, "application/json", table.dump()};
     }
     return {okCode, "application/json", obj.dump()};
+  }
+
+  // A create's steps before the store write: decoding, defaulting, validation, managed fields,
+  // status rules, admission. The object to store, or the response that ends the request.
+  std::variant<Response, Json> prepareCreate(const Request& req, const api::ResourceInfo& info,
+                                             const std::string& ns, bool dryRun,
+                                             StatusDetails& details) {
+    auto body = parseBody(req, info);
+    if (!body.ok()) return bodyError(body.status(), details);
+    if (info.namespaced) {
+      auto exists = namespaceExists(ns, &info, (*body)["metadata"].value("name", ""));
+      if (exists.code() == Code::kNotFound) {
+        return fromStatus(toApiStatus(exists, {ns, "", "namespaces", {}}));
+      }
+      if (!exists.ok()) return fromStatus(toApiStatus(exists, details));
+    }
+    Json obj = std::move(body).value();
+    if (info.kind == "Namespace") obj = namespaceDefaults(std::move(obj));
+    registry::applyDefaults(info, obj);
+    if (auto errs = registry::validateObject(info, obj, nullptr); !errs.empty()) {
+      return invalidResponse(info, obj, std::move(errs), details);
+    }
+    if (obj["metadata"].is_object()) obj["metadata"].erase("managedFields");
+    api::recordUpdate(nullptr, obj, info.kind, managerOf(req, info));
+    if (info.subresource("status") && obj.contains("status") && info.kind != "Namespace") {
+      obj.erase("status");  // status is written through /status only
+    }
+    initialStatus(info, obj);
+    defaultStorageClass(info, obj);
+    if (auto st = admission_.admitCreate(info, ns, obj, dryRun); !st.ok()) {
+      return fromStatus(toApiStatus(st, {admissionName(obj), info.group, info.resource, {}}));
+    }
+    details.name = obj["metadata"].value("name", "");
+    return obj;
+  }
+
+  // The response to a create: 201 with the stored object, or the error's Status.
+  static Response createdResponse(StatusOr<Json> result, const api::ResourceInfo& info,
+                                  const StatusDetails& details) {
+    if (!result.ok()) {
+      if (result.status().code() == Code::kInvalidArgument &&
+          result.status().message().find(": Invalid value: ") != std::string::npos) {
+        return invalidField(info, details, result.status());
+      }
+      return bodyError(result.status(), details);
+    }
+    Json& obj = *result;
+    obj["apiVersion"] = info.groupVersion();
+    obj["kind"] = info.kind;
+    return {201, "application/json", obj.dump()};
+  }
+
+  // handle() for the connection loop: `done` gets the response. A plain create (the hot path
+  // of controllers and kubelets) does not hold the worker thread while the store commits: the
+  // write completes through `defer` (an executor the caller names) and `done` runs there.
+  // Everything else is handle() on this thread.
+  void handleAsync(const Request& req, const RequestInfo& ri, registry::GenericStore::Defer defer,
+                   std::function<void(Response)> done) {
+    const api::ResourceInfo* info =
+        ri.isResourceRequest && ri.verb == "create" && ri.subresource.empty()
+            ? api::findResource(ri.apiGroup, ri.apiVersion, ri.resource)
+            : nullptr;
+    const std::string target(req.target());
+    const std::string ns = info && info->namespaced ? ri.namespaceName : "";
+    if (!info || !info->hasVerb("create") || (info->namespaced && ns.empty()) ||
+        info->kind == "Service" || info->resource == "limitranges" ||
+        info->resource == "resourcequotas" || info->group == "authentication.k8s.io" ||
+        info->group == "authorization.k8s.io" || queryParam(target, "dryRun") == "All") {
+      done(handle(req, ri));
+      return;
+    }
+    StatusDetails details{ri.name, ri.apiGroup, ri.resource, {}};
+    std::vector<std::string> warnings;
+    std::variant<Response, Json> prepared;
+    tlsWarnings = &warnings;
+    try {
+      prepared = prepareCreate(req, *info, ns, false, details);
+    } catch (const std::exception& e) {
+      prepared = fromStatus(toApiStatus(internalError(e.what())));
+    }
+    tlsWarnings = nullptr;
+    if (Response* early = std::get_if<Response>(&prepared)) {
+      if (early->code < 300) early->warnings = std::move(warnings);
+      done(std::move(*early));
+      return;
+    }
+    storeFor(*info).createAsync(ns, std::move(std::get<Json>(prepared)), std::move(defer),
+                                [info, details, warnings = std::move(warnings),
+                                 done = std::move(done)](StatusOr<Json> result) mutable {
+                                  Response r;
+                                  try {
+                                    r = createdResponse(std::move(result), *info, details);
+                                  } catch (const std::exception& e) {
+                                    r = fromStatus(toApiStatus(internalError(e.what())));
+                                  }
+                                  if (r.code < 300) r.warnings = std::move(warnings);
+                                  done(std::move(r));
+                                });
   }
 
   StatusOr<std::unique_ptr<registry::ApiWatch>> openWatch(const Request& req, const RequestInfo& ri,
@@ -2022,11 +2098,7 @@ class ApiServer final : public common::IoComponent {
         r = {201, "application/json",
              selfSubjectReviewJson(who->user, who->uid, who->groups, who->extra)};
       } else {
-        Handlers* h = handlers_.get();
-        r = co_await asio::co_spawn(
-            *pool_,
-            [h, &req, &ri]() -> asio::awaitable<Response> { co_return h->handle(req, *ri); },
-            asio::use_awaitable);
+        r = co_await handleOnPool(req, *ri);
       }
       record(*ri, std::string(req.target()), r.code, started);
       bool keep = req.keep_alive();
@@ -2036,6 +2108,26 @@ class ApiServer final : public common::IoComponent {
       boost::system::error_code ignored;
       stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     }
+  }
+
+  // Handlers::handleAsync on the worker pool; the coroutine resumes on its own executor with the
+  // response. A create's store write completes on the I/O thread (see handleAsync).
+  asio::awaitable<Response> handleOnPool(const Request& req, const RequestInfo& ri) {
+    return asio::async_initiate<const asio::use_awaitable_t<>&, void(Response)>(
+        [this, &req, &ri](auto handler) {
+          // Tracked: the I/O loop keeps running while the request is out on the pool.
+          auto ex = asio::prefer(asio::get_associated_executor(handler),
+                                 asio::execution::outstanding_work.tracked);
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          asio::post(*pool_, [this, &req, &ri, ex, h] {
+            auto defer = [ex](std::function<void()> f) { asio::post(ex, std::move(f)); };
+            handlers_->handleAsync(req, ri, defer, [ex, h](Response resp) {
+              asio::dispatch(
+                  ex, [h, resp = std::move(resp)]() mutable { std::move (*h)(std::move(resp)); });
+            });
+          });
+        },
+        asio::use_awaitable);
   }
 
   // After an early error reply: stop sending, discard what the client still sends (bounded), so

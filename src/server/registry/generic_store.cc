@@ -561,60 +561,134 @@ Status GenericStore::conflict(const std::string& name, const std::string& why) c
           "Operation cannot be fulfilled on " + qualifiedResource() + " \"" + name + "\": " + why};
 }
 
-StatusOr<Json> GenericStore::create(const std::string& ns, Json obj, bool dryRun) {
-  catchUpListCache();
-  if (!obj.is_object()) return invalidArgument("the body of the request was not an object");
-  json& meta = obj["metadata"];
+struct GenericStore::Creating {
+  std::string ns;
+  Json obj;
+  std::string name;
+  std::string generateName;
+  bool generated = false;
+  int attempt = 0;
+  std::string key;
+  std::shared_ptr<const void> token;  // events_->expect()'s
+};
+
+Status GenericStore::beginCreate(Creating& c) {
+  if (!c.obj.is_object()) return invalidArgument("the body of the request was not an object");
+  json& meta = c.obj["metadata"];
   if (!meta.is_object()) meta = json::object();
   std::string objNs = meta.value("namespace", "");
   if (info_.namespaced) {
-    if (!objNs.empty() && objNs != ns) {
+    if (!objNs.empty() && objNs != c.ns) {
       return invalidArgument(
           "the namespace of the provided object does not match the namespace sent on the request");
     }
-    meta["namespace"] = ns;
+    meta["namespace"] = c.ns;
   } else {
     meta.erase("namespace");
   }
-  std::string name = meta.value("name", "");
-  std::string generateName = meta.value("generateName", "");
-  bool generated = name.empty() && !generateName.empty();
-  for (int attempt = 0;; ++attempt) {
-    if (generated) {
-      std::string base = generateName.substr(0, std::min<size_t>(generateName.size(), 58));
-      name = base + randomSuffix(5);
-    }
-    if (name.empty()) return invalidArgument("name or generateName is required");
-    meta["name"] = name;
-    meta["uid"] = clocks_.newUid();
-    meta["creationTimestamp"] = clocks_.nowRfc3339();
-    prepareForCreate(info_, obj);  // what needs the uid (a Job's generated selector)
-    if (tracksGeneration()) meta["generation"] = 1;
-    meta.erase("resourceVersion");
-    meta.erase("deletionTimestamp");
-    meta.erase("deletionGracePeriodSeconds");
-    if (dryRun) {
-      auto get = store_->get(key(ns, name));
-      if (!get.ok()) return get.status();
-      if (get->kv) return alreadyExists(qualifiedResource() + " \"" + name + "\" already exists");
-      return obj;
-    }
-    const std::string k = key(ns, name);
-    std::string value = encode(obj);
-    auto token = events_->expect(k, value, obj);
-    auto kv = store_->create(k, std::move(value), ttlSeconds_);
-    if (kv.ok()) {
-      events_->settle(k, kv->modRevision, token);
-      meta["resourceVersion"] = std::to_string(kv->modRevision);
-      return obj;
-    }
-    events_->cancel(k, token);
-    if (kv.status().code() == Code::kAlreadyExists) {
-      if (generated && attempt < 8) continue;  // upstream retries generated names too
-      return alreadyExists(qualifiedResource() + " \"" + name + "\" already exists");
-    }
-    return kv.status();
+  c.name = meta.value("name", "");
+  c.generateName = meta.value("generateName", "");
+  c.generated = c.name.empty() && !c.generateName.empty();
+  return Status::Ok();
+}
+
+Status GenericStore::nameAttempt(Creating& c) {
+  if (c.generated) {
+    std::string base = c.generateName.substr(0, std::min<size_t>(c.generateName.size(), 58));
+    c.name = base + randomSuffix(5);
   }
+  if (c.name.empty()) return invalidArgument("name or generateName is required");
+  json& meta = c.obj["metadata"];
+  meta["name"] = c.name;
+  meta["uid"] = clocks_.newUid();
+  meta["creationTimestamp"] = clocks_.nowRfc3339();
+  prepareForCreate(info_, c.obj);  // what needs the uid (a Job's generated selector)
+  if (tracksGeneration()) meta["generation"] = 1;
+  meta.erase("resourceVersion");
+  meta.erase("deletionTimestamp");
+  meta.erase("deletionGracePeriodSeconds");
+  return Status::Ok();
+}
+
+std::string GenericStore::encodeAttempt(Creating& c) {
+  c.key = key(c.ns, c.name);
+  std::string value = encode(c.obj);
+  c.token = events_->expect(c.key, value, c.obj);
+  return value;
+}
+
+std::optional<StatusOr<Json>> GenericStore::finishCreate(Creating& c,
+                                                         StatusOr<store::KeyValue> kv) {
+  if (kv.ok()) {
+    events_->settle(c.key, kv->modRevision, c.token);
+    c.obj["metadata"]["resourceVersion"] = std::to_string(kv->modRevision);
+    return StatusOr<Json>(std::move(c.obj));
+  }
+  events_->cancel(c.key, c.token);
+  if (kv.status().code() == Code::kAlreadyExists) {
+    if (c.generated && ++c.attempt < 9) return std::nullopt;  // upstream retries generated names
+    return StatusOr<Json>(
+        alreadyExists(qualifiedResource() + " \"" + c.name + "\" already exists"));
+  }
+  return StatusOr<Json>(kv.status());
+}
+
+StatusOr<Json> GenericStore::create(const std::string& ns, Json obj, bool dryRun) {
+  catchUpListCache();
+  Creating c;
+  c.ns = ns;
+  c.obj = std::move(obj);
+  KILN_RETURN_IF_ERROR(beginCreate(c));
+  while (true) {
+    KILN_RETURN_IF_ERROR(nameAttempt(c));
+    if (dryRun) {
+      auto get = store_->get(key(ns, c.name));
+      if (!get.ok()) return get.status();
+      if (get->kv) return alreadyExists(qualifiedResource() + " \"" + c.name + "\" already exists");
+      return std::move(c.obj);
+    }
+    std::string value = encodeAttempt(c);
+    auto r = finishCreate(c, store_->create(c.key, value, ttlSeconds_));
+    if (r) return std::move(*r);
+  }
+}
+
+void GenericStore::createAsync(const std::string& ns, Json obj, Defer defer, CreateDone done) {
+  catchUpListCache();
+  auto c = std::make_shared<Creating>();
+  c->ns = ns;
+  c->obj = std::move(obj);
+  Status st;
+  try {
+    st = beginCreate(*c);
+  } catch (const std::exception& e) {
+    st = internalError(e.what());
+  }
+  if (!st.ok()) return done(std::move(st));
+  writeAsync(std::move(c), std::move(defer), std::move(done));
+}
+
+void GenericStore::writeAsync(std::shared_ptr<Creating> c, Defer defer, CreateDone done) {
+  std::string value;
+  try {  // on the caller's thread, or (a retry) in `defer`'s: no exception may escape
+    if (Status st = nameAttempt(*c); !st.ok()) return done(std::move(st));
+    value = encodeAttempt(*c);
+  } catch (const std::exception& e) {
+    return done(internalError(e.what()));
+  }
+  const std::string& k = c->key;
+  store_->createAsync(k, std::move(value), ttlSeconds_,
+                      [this, c = std::move(c), defer = std::move(defer),
+                       done = std::move(done)](StatusOr<store::KeyValue> kv) mutable {
+                        // On the store's writer thread: hand everything else to `defer`.
+                        auto rest = [this, c, defer, done, kv = std::move(kv)]() mutable {
+                          auto r = finishCreate(*c, std::move(kv));
+                          if (!r)
+                            return writeAsync(std::move(c), std::move(defer), std::move(done));
+                          done(std::move(*r));
+                        };
+                        defer(std::move(rest));
+                      });
 }
 
 StatusOr<Json> GenericStore::get(const std::string& ns, const std::string& name) {

@@ -94,6 +94,14 @@ class GenericStore {
   // Creates `obj` (its metadata.name, or generateName + suffix) in `ns`; sets uid,
   // creationTimestamp and resourceVersion. dryRun validates and returns without storing.
   StatusOr<Json> create(const std::string& ns, Json obj, bool dryRun);
+  // create() (not dry-run) with the result handed to `done` instead of returned, so that the
+  // calling thread is not held while the write commits. `defer` runs what follows the write
+  // (the bookkeeping, a retry with another generated name, then `done`) off the store's writer
+  // thread, e.g. by posting it to an executor; `done` runs exactly once, inline on a failure
+  // found before the write.
+  using Defer = std::function<void(std::function<void()>)>;
+  using CreateDone = std::function<void(StatusOr<Json>)>;
+  void createAsync(const std::string& ns, Json obj, Defer defer, CreateDone done);
   StatusOr<Json> get(const std::string& ns, const std::string& name);
   // A <Kind>List with metadata.resourceVersion/continue.
   StatusOr<Json> list(const std::string& ns, const ListParams& params);
@@ -150,6 +158,14 @@ class GenericStore {
       const std::string& ns, const ListParams& params, const ScanVisitor& visit,
       const std::function<void(const std::vector<store::KeyValue>&)>& onPage = nullptr);
   std::string prefix(const std::string& ns) const;
+  // The steps of create(), shared by createAsync().
+  struct Creating;
+  Status beginCreate(Creating& c);         // namespace and name checks
+  Status nameAttempt(Creating& c);         // this attempt's name, uid, timestamps
+  std::string encodeAttempt(Creating& c);  // the stored bytes; watch cache told to expect them
+  // After the write: the result, or nullopt to retry with another generated name.
+  std::optional<StatusOr<Json>> finishCreate(Creating& c, StatusOr<store::KeyValue> kv);
+  void writeAsync(std::shared_ptr<Creating> c, Defer defer, CreateDone done);
   Status notFound(const std::string& name) const;
   Status conflict(const std::string& name, const std::string& why) const;
   bool tracksGeneration() const;

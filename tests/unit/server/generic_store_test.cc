@@ -4,8 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <thread>
 
 #include "api/resources.h"
 #include "common/encoding.h"
@@ -113,6 +118,58 @@ TEST_F(GenericStoreTest, GenerateName) {
   json none = cm("");
   none["metadata"].erase("name");
   EXPECT_EQ(cms_->create("default", none, false).status().code(), Code::kInvalidArgument);
+}
+
+// createAsync: create()'s results through `done`, and what follows the write runs in `defer`
+// (here a thread of its own, as the API server's I/O thread), never on the store's writer.
+TEST_F(GenericStoreTest, CreateAsyncCompletesThroughDefer) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::thread> deferred;
+  std::set<std::thread::id> doneOn;
+  int deferCalls = 0;
+  GenericStore::Defer defer = [&](std::function<void()> f) {
+    std::lock_guard lock(mu);
+    ++deferCalls;
+    deferred.emplace_back(std::move(f));
+  };
+  auto createAsync = [&](json obj) {
+    std::optional<StatusOr<json>> out;
+    cms_->createAsync("default", std::move(obj), defer, [&](StatusOr<json> r) {
+      std::lock_guard lock(mu);
+      doneOn.insert(std::this_thread::get_id());
+      out = std::move(r);
+      cv.notify_all();
+    });
+    std::unique_lock lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, 10s, [&] { return out.has_value(); }));
+    return out.value_or(StatusOr<json>(internalError("no result")));
+  };
+  auto c = createAsync(cm("a"));
+  ASSERT_TRUE(c.ok()) << c.status().toString();
+  EXPECT_EQ((*c)["metadata"]["namespace"], "default");
+  EXPECT_EQ((*c)["metadata"]["uid"], "uid-1");
+  EXPECT_EQ((*c)["metadata"]["resourceVersion"], std::to_string(*store_->currentRevision()));
+  EXPECT_EQ(*cms_->get("default", "a"), *c);
+  auto dup = createAsync(cm("a"));
+  EXPECT_EQ(dup.status().code(), Code::kAlreadyExists);
+  EXPECT_EQ(dup.status().message(), "configmaps \"a\" already exists");
+  json gen = cm("");
+  gen["metadata"].erase("name");
+  gen["metadata"]["generateName"] = "web-";
+  auto g = createAsync(gen);
+  ASSERT_TRUE(g.ok()) << g.status().toString();
+  EXPECT_EQ((*g)["metadata"]["name"].get<std::string>().substr(0, 4), "web-");
+  // Failures found before the write answer inline, without a store round trip.
+  json none = cm("");
+  none["metadata"].erase("name");
+  int64_t before = *store_->currentRevision();
+  EXPECT_EQ(createAsync(none).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(*store_->currentRevision(), before);
+  for (auto& t : deferred) t.join();
+  EXPECT_EQ(deferCalls, 3);                                 // the three writes
+  EXPECT_EQ(doneOn.count(std::this_thread::get_id()), 1u);  // the inline failure
+  EXPECT_EQ(doneOn.size(), 4u);  // the three deferred completions each on their own thread
 }
 
 TEST_F(GenericStoreTest, DryRunStoresNothing) {

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -68,6 +71,58 @@ TEST_P(StoreConformance, CreateOfExistingKeyFailsWithoutARevision) {
   auto b = store_->create(key("b"), "x");
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(b->modRevision, before + 1);
+}
+
+// createAsync: the same writes as create, the result handed to the callback exactly once;
+// many in flight at once each get a distinct revision, and a duplicate gets AlreadyExists.
+TEST_P(StoreConformance, CreateAsyncHandsTheResultToTheCallback) {
+  constexpr int kN = 40;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::optional<StatusOr<KeyValue>>> results(kN + 1);
+  int doneCount = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < kN; i += 4) {
+        store_->createAsync(key("k" + std::to_string(i)), "v" + std::to_string(i), 0,
+                            [&, i](StatusOr<KeyValue> kv) {
+                              std::lock_guard lock(mu);
+                              EXPECT_FALSE(results[i].has_value()) << "callback ran twice";
+                              results[i] = std::move(kv);
+                              ++doneCount;
+                              cv.notify_all();
+                            });
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 20s, [&] { return doneCount == kN; }));
+  }
+  std::set<int64_t> revisions;
+  for (int i = 0; i < kN; ++i) {
+    ASSERT_TRUE(results[i]->ok()) << results[i]->status().toString();
+    const KeyValue& kv = **results[i];
+    EXPECT_EQ(kv.key, key("k" + std::to_string(i)));
+    EXPECT_EQ(kv.createRevision, kv.modRevision);
+    revisions.insert(kv.modRevision);
+    auto got = store_->get(key("k" + std::to_string(i)));
+    ASSERT_TRUE(got.ok() && got->kv.has_value());
+    EXPECT_EQ(got->kv->value, "v" + std::to_string(i));
+    EXPECT_EQ(got->kv->modRevision, kv.modRevision);
+  }
+  EXPECT_EQ(revisions.size(), static_cast<size_t>(kN));
+  store_->createAsync(key("k0"), "again", 0, [&](StatusOr<KeyValue> kv) {
+    std::lock_guard lock(mu);
+    results[kN] = std::move(kv);
+    cv.notify_all();
+  });
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, 20s, [&] { return results[kN].has_value(); }));
+  EXPECT_EQ(results[kN]->status().code(), Code::kAlreadyExists);
+  EXPECT_EQ(store_->get(key("k0"))->kv->value, "v0");
 }
 
 TEST_P(StoreConformance, UpdateIsCompareAndSwap) {

@@ -362,6 +362,19 @@ struct Op {
   int64_t expected = 0;  // expected modRevision, or the compaction target
   int64_t ttl = 0;
   std::promise<OpResult> done;
+  // Set for createAsync: called with the result instead of `done` (on the writer thread).
+  std::function<void(OpResult&&)> callback;
+
+  void complete(OpResult&& r) {
+    if (!callback) {
+      done.set_value(std::move(r));
+      return;
+    }
+    try {
+      callback(std::move(r));
+    } catch (...) {  // a callback must not take the writer thread down
+    }
+  }
 };
 
 struct Row {
@@ -620,13 +633,24 @@ struct SqliteStore::Impl {
   // ---- writes ----
   OpResult submit(std::unique_ptr<Op> op) {
     auto fut = op->done.get_future();
+    enqueue(std::move(op));
+    return fut.get();
+  }
+
+  // Queues `op` for the writer; completes it at once when the store is closed.
+  void enqueue(std::unique_ptr<Op> op) {
     {
       std::lock_guard lock(qmu);
-      if (stopping) return {unavailable("store is closed"), {}, {}, 0};
-      queue.push_back(std::move(op));
+      if (!stopping) {
+        queue.push_back(std::move(op));
+        op = nullptr;
+      }
+    }
+    if (op) {
+      op->complete({unavailable("store is closed"), {}, {}, 0});
+      return;
     }
     qcv.notify_one();
-    return fut.get();
   }
 
   std::optional<Row> latest(const std::string& key, Status& err) {
@@ -751,7 +775,7 @@ struct SqliteStore::Impl {
     if (!err.ok()) {
       run(wRollback, "ROLLBACK").ok();
       log.error("write transaction failed", {{"ops", batch.size()}, {"error", err}});
-      for (auto& op : batch) op->done.set_value({err, {}, {}, 0});
+      for (auto& op : batch) op->complete({err, {}, {}, 0});
       return;
     }
     transactions.fetch_add(1, std::memory_order_relaxed);
@@ -762,7 +786,7 @@ struct SqliteStore::Impl {
       hub->setCompacted(newCompact);
     }
     hub->publish(events);
-    for (size_t i = 0; i < batch.size(); ++i) batch[i]->done.set_value(std::move(results[i]));
+    for (size_t i = 0; i < batch.size(); ++i) batch[i]->complete(std::move(results[i]));
   }
 
   // One compaction step: rows in (cursor, cursor+step] up to the compacted revision.
@@ -1008,6 +1032,23 @@ StatusOr<KeyValue> SqliteStore::create(const std::string& key, const std::string
   OpResult r = impl_->submit(std::move(op));
   if (!r.status.ok()) return r.status;
   return r.kv;
+}
+
+void SqliteStore::createAsync(const std::string& key, std::string value, int64_t ttlSeconds,
+                              CreateDone done) {
+  auto op = std::make_unique<Op>();
+  op->type = OpType::kCreate;
+  op->key = key;
+  op->value = std::move(value);
+  op->ttl = ttlSeconds;
+  op->callback = [done = std::move(done)](OpResult&& r) {
+    if (!r.status.ok()) {
+      done(std::move(r.status));
+    } else {
+      done(std::move(r.kv));
+    }
+  };
+  impl_->enqueue(std::move(op));
 }
 
 StatusOr<KeyValue> SqliteStore::update(const std::string& key, const std::string& value,

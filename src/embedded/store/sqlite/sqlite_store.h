@@ -51,6 +51,8 @@ class SqliteStore final : public Store {
   StatusOr<int64_t> count(const std::string& prefix) override;
   StatusOr<KeyValue> create(const std::string& key, const std::string& value,
                             int64_t ttlSeconds = 0) override;
+  void createAsync(const std::string& key, std::string value, int64_t ttlSeconds,
+                   CreateDone done) override;
   StatusOr<KeyValue> update(const std::string& key, const std::string& value,
                             int64_t expectedModRevision, int64_t ttlSeconds = 0) override;
   StatusOr<DeleteResult> remove(const std::string& key, int64_t expectedModRevision) override;
