@@ -542,6 +542,155 @@ std::vector<size_t> rankForEviction(const std::string& resource,
   return idx;
 }
 
+// --- Local storage --------------------------------------------------------------------------
+
+namespace {
+
+// Go's %q of a volume name or a quantity (neither has anything to escape but these).
+std::string quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::optional<api::Quantity> ephemeralLimitOf(const json& container) {
+  const json& l = fields::member(fields::member(container, "resources"), "limits");
+  const json& v = fields::member(l, "ephemeral-storage");
+  if (v.is_null()) return std::nullopt;
+  return api::Quantity::fromJson(v);
+}
+
+int64_t nonNegative(const json& o, const char* key) {
+  const json& v = fields::member(o, key);
+  return v.is_number_integer() ? std::max<int64_t>(0, v.get<int64_t>()) : 0;
+}
+
+}  // namespace
+
+PodStorageUsage podStorageUsageFromSummary(const json& podStats) {
+  PodStorageUsage u;
+  std::map<std::string, std::string> started;
+  for (const auto& c : fields::arr(podStats, "containers")) {
+    const std::string name = fields::str(c, "name");
+    const std::string at = fields::str(c, "startTime");
+    auto it = started.find(name);
+    if (it != started.end() && it->second > at) continue;  // an older instance
+    started[name] = at;
+    u.containers[name] = {nonNegative(fields::member(c, "rootfs"), "usedBytes"),
+                          nonNegative(fields::member(c, "logs"), "usedBytes")};
+  }
+  for (const auto& v : fields::arr(podStats, "volume")) {
+    u.volumes[fields::str(v, "name")] = nonNegative(v, "usedBytes");
+  }
+  return u;
+}
+
+bool hasLocalStorageLimits(const json& pod) {
+  const json& spec = fields::member(pod, "spec");
+  for (const auto& v : fields::arr(spec, "volumes")) {
+    const json& ed = fields::member(v, "emptyDir");
+    if (!ed.is_object()) continue;
+    auto size = api::Quantity::fromJson(fields::member(ed, "sizeLimit"));
+    if (size && size->compare(api::Quantity()) > 0) return true;
+  }
+  for (const char* list : {"containers", "initContainers"}) {
+    for (const auto& c : fields::arr(spec, list)) {
+      if (ephemeralLimitOf(c)) return true;
+    }
+  }
+  return false;
+}
+
+std::optional<api::Quantity> podEphemeralStorageLimit(const json& pod) {
+  const json& spec = fields::member(pod, "spec");
+  // Upstream's addResourceList/maxResourceList on the one resource: absent stays absent.
+  std::optional<api::Quantity> limits;
+  auto add = [](std::optional<api::Quantity>& to, const std::optional<api::Quantity>& q) {
+    if (!q) return;
+    if (to) {
+      to->add(*q);
+    } else {
+      to = *q;
+    }
+  };
+  for (const auto& c : fields::arr(spec, "containers")) add(limits, ephemeralLimitOf(c));
+  std::optional<api::Quantity> restartable, init;
+  for (const auto& c : fields::arr(spec, "initContainers")) {
+    std::optional<api::Quantity> l = ephemeralLimitOf(c);
+    if (fields::str(c, "restartPolicy") == "Always") {
+      add(limits, l);
+      add(restartable, l);
+      l = restartable;
+    } else {
+      add(l, restartable);
+    }
+    if (l && (!init || l->compare(*init) > 0)) init = l;
+  }
+  if (init && (!limits || init->compare(*limits) > 0)) limits = init;
+  if (limits) {
+    auto overhead = api::Quantity::fromJson(
+        fields::member(fields::member(spec, "overhead"), "ephemeral-storage"));
+    if (overhead) limits->add(*overhead);
+  }
+  return limits;
+}
+
+std::optional<std::string> localStorageEvictionMessage(const json& pod,
+                                                       const PodStorageUsage& usage,
+                                                       bool dedicatedImageFs) {
+  const json& spec = fields::member(pod, "spec");
+  // 1. emptyDir sizeLimit (upstream's emptyDirLimitEviction).
+  for (const auto& v : fields::arr(spec, "volumes")) {
+    const json& ed = fields::member(v, "emptyDir");
+    if (!ed.is_object()) continue;
+    const std::string name = fields::str(v, "name");
+    auto used = usage.volumes.find(name);
+    auto size = api::Quantity::fromJson(fields::member(ed, "sizeLimit"));
+    if (used == usage.volumes.end() || !size || size->compare(api::Quantity()) <= 0) continue;
+    if (api::Quantity::fromInt(used->second, api::Quantity::Format::kBinarySI).compare(*size) > 0) {
+      return "Usage of EmptyDir volume " + quoted(name) + " exceeds the limit " +
+             quoted(size->toString()) + ". ";
+    }
+  }
+  // 2. The pod's total (podEphemeralStorageLimitEviction; the Summary's ephemeral-storage:
+  // containers' rootfs and logs, local ephemeral volumes).
+  if (auto limit = podEphemeralStorageLimit(pod)) {
+    int64_t total = 0;
+    for (const auto& [name, c] : usage.containers) total += c.rootfs + c.logs;
+    for (const auto& v : fields::arr(spec, "volumes")) {
+      const json& ed = fields::member(v, "emptyDir");
+      const bool local = (ed.is_object() && fields::str(ed, "medium").empty()) ||
+                         fields::member(v, "configMap").is_object() ||
+                         fields::member(v, "gitRepo").is_object();
+      if (!local) continue;
+      if (auto it = usage.volumes.find(fields::str(v, "name")); it != usage.volumes.end()) {
+        total += it->second;
+      }
+    }
+    if (api::Quantity::fromInt(total, api::Quantity::Format::kBinarySI).compare(*limit) > 0) {
+      return "Pod ephemeral local storage usage exceeds the total limit of containers " +
+             limit->toString() + ". ";
+    }
+  }
+  // 3. Each container's own limit (containerEphemeralStorageLimitEviction).
+  for (const auto& c : fields::arr(spec, "containers")) {
+    const std::string name = fields::str(c, "name");
+    auto limit = ephemeralLimitOf(c);
+    auto it = usage.containers.find(name);
+    if (!limit || limit->value() == 0 || it == usage.containers.end()) continue;
+    int64_t used = it->second.logs;
+    if (!dedicatedImageFs) used += it->second.rootfs;
+    if (limit->compare(api::Quantity::fromInt(used, api::Quantity::Format::kBinarySI)) < 0) {
+      return "Container " + name + " exceeded its local ephemeral storage limit " +
+             quoted(limit->toString()) + ". ";
+    }
+  }
+  return std::nullopt;
+}
+
 std::string formatBinaryQuantity(int64_t bytes) {
   return api::Quantity::fromInt(bytes, api::Quantity::Format::kBinarySI).toString();
 }

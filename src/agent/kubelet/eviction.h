@@ -8,7 +8,9 @@
 // their grace period and drive eviction; min-reclaim), pod admission under pressure (Admit), the
 // node-level reclaim candidates (dead containers, unused images) and the ranking of pods to
 // evict (rankMemoryPressure, rankDiskPressure, rankPIDPressure) with upstream's eviction
-// message. Pure apart from readNodeObservations.
+// message, and the per-pod local storage limits (emptyDir sizeLimit, ephemeral-storage limits of
+// containers and of the pod) that evict a pod whatever the node has. Pure apart from
+// readNodeObservations.
 #pragma once
 
 #include <chrono>
@@ -21,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/quantity.h"
 #include "common/status.h"
 
 namespace kiln::kubelet {
@@ -197,6 +200,46 @@ std::vector<size_t> rankForEviction(const std::string& resource, const std::vect
 // available: 50Mi. Container c was using 10Mi, request is 0, has larger consumption of memory. "
 std::string evictionMessage(const std::string& resource, const PodUsage& usage,
                             const EvictionThreshold* threshold, const SignalObservation* obs);
+
+// --- Local storage (upstream's localStorageEviction, LocalStorageCapacityIsolation) -------------
+
+// What a pod's local storage holds, as the Summary reports it (upstream's PodStats): per
+// container its writable layer (rootfs) and its logs, per volume (by name) the bytes of its
+// directory.
+struct PodStorageUsage {
+  struct Container {
+    int64_t rootfs = 0, logs = 0;
+  };
+  std::map<std::string, Container> containers;
+  std::map<std::string, int64_t> volumes;
+};
+// From one entry of a Summary's "pods" (buildStatsSummary): containers' rootfs.usedBytes and
+// logs.usedBytes (of several with one name, the one started last), volume[].usedBytes by name.
+PodStorageUsage podStorageUsageFromSummary(const nlohmann::json& podStats);
+
+// Whether the pod sets anything localStorageEviction enforces: an emptyDir sizeLimit or an
+// ephemeral-storage limit on a container or init container.
+bool hasLocalStorageLimits(const nlohmann::json& pod);
+
+// The pod's ephemeral-storage limit as upstream's PodLimits: the containers' limits summed
+// (restartable init containers too), at least any init container's (with the sidecars started
+// before it), plus spec.overhead; nullopt when no container sets one.
+std::optional<api::Quantity> podEphemeralStorageLimit(const nlohmann::json& pod);
+
+// Upstream's per-pod local storage checks, in its order; the eviction message of the first that
+// fails, nullopt when the pod stays:
+// 1. an emptyDir whose usage exceeds its positive sizeLimit:
+//    "Usage of EmptyDir volume \"NAME\" exceeds the limit \"SIZE\". ";
+// 2. the pod's usage (containers' rootfs and logs, plus its local ephemeral volumes: emptyDirs
+//    not of medium Memory, configMaps, gitRepos) exceeding podEphemeralStorageLimit:
+//    "Pod ephemeral local storage usage exceeds the total limit of containers LIMIT. ";
+// 3. a container whose logs (and rootfs, unless images have a filesystem of their own) exceed
+//    its non-zero ephemeral-storage limit:
+//    "Container NAME exceeded its local ephemeral storage limit \"LIMIT\". ".
+// Quantities print as upstream's Quantity.String() of the spec's value ("1Mi").
+std::optional<std::string> localStorageEvictionMessage(const nlohmann::json& pod,
+                                                       const PodStorageUsage& usage,
+                                                       bool dedicatedImageFs);
 
 // Bytes as upstream prints a BinarySI quantity ("100Mi", "1234").
 std::string formatBinaryQuantity(int64_t bytes);

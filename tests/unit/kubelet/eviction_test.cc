@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "agent/kubelet/eviction.h"
 #include "agent/kubelet/kubelet.h"
@@ -266,6 +267,136 @@ TEST(EvictionArgs, SoftGraceMinimumReclaimAndMaxPodGrace) {
   EXPECT_FALSE(applyKubeletArgs({"eviction-soft=memory.available<2Gi"}, &d).ok());
   EXPECT_FALSE(applyKubeletArgs({"eviction-max-pod-grace-period=soon"}, &d).ok());
   EXPECT_FALSE(applyKubeletArgs({"eviction-minimum-reclaim=memory.available=-5Mi"}, &d).ok());
+}
+
+// --- Local storage (upstream's localStorageEviction) ------------------------------------------
+
+json storagePod(const json& spec) { return {{"metadata", {{"name", "p"}}}, {"spec", spec}}; }
+
+TEST(LocalStorageEviction, EmptyDirOverItsSizeLimit) {
+  json p = storagePod(
+      {{"containers", json::array({{{"name", "c"}}})},
+       {"volumes", json::array({{{"name", "plain"}, {"emptyDir", json::object()}},
+                                {{"name", "zero"}, {"emptyDir", {{"sizeLimit", "0"}}}},
+                                {{"name", "scratch"}, {"emptyDir", {{"sizeLimit", "1Mi"}}}}})}});
+  EXPECT_TRUE(hasLocalStorageLimits(p));
+  PodStorageUsage u;
+  u.volumes = {{"plain", 100 << 20}, {"zero", 100 << 20}, {"scratch", 1 << 20}};
+  EXPECT_EQ(localStorageEvictionMessage(p, u, false), std::nullopt);  // at the limit: stays
+  u.volumes["scratch"] = (1 << 20) + 4096;
+  EXPECT_EQ(localStorageEvictionMessage(p, u, false),
+            "Usage of EmptyDir volume \"scratch\" exceeds the limit \"1Mi\". ");
+  // The limit prints as the spec's quantity (upstream's size.String(), canonical).
+  p["spec"]["volumes"][2]["emptyDir"]["sizeLimit"] = "1024Ki";
+  EXPECT_EQ(localStorageEvictionMessage(p, u, false),
+            "Usage of EmptyDir volume \"scratch\" exceeds the limit \"1Mi\". ");
+  p["spec"]["volumes"][2]["emptyDir"]["sizeLimit"] = "1M";
+  EXPECT_EQ(localStorageEvictionMessage(p, u, false),
+            "Usage of EmptyDir volume \"scratch\" exceeds the limit \"1M\". ");
+  // A volume the Summary does not report is not judged.
+  u.volumes.erase("scratch");
+  EXPECT_EQ(localStorageEvictionMessage(p, u, false), std::nullopt);
+}
+
+TEST(LocalStorageEviction, ContainerOverItsLimit) {
+  json limits = {{"limits", {{"ephemeral-storage", "1Mi"}}}};
+  json p =
+      storagePod({{"containers",
+                   json::array({{{"name", "free"}},
+                                {{"name", "small"}, {"resources", limits}},
+                                {{"name", "big"},
+                                 {"resources", {{"limits", {{"ephemeral-storage", "1Gi"}}}}}}})}});
+  EXPECT_TRUE(hasLocalStorageLimits(p));
+  PodStorageUsage u;
+  u.containers["free"] = {500 << 20, 0};
+  u.containers["small"] = {512 << 10, 512 << 10};  // exactly 1Mi: stays
+  u.containers["big"] = {0, 0};
+  // The pod's limit (1Gi + 1Mi) holds; each container is within its own.
+  EXPECT_EQ(localStorageEvictionMessage(p, u, false), std::nullopt);
+  u.containers["small"].logs += 1;
+  EXPECT_EQ(localStorageEvictionMessage(p, u, false),
+            "Container small exceeded its local ephemeral storage limit \"1Mi\". ");
+  // With images on a filesystem of their own, only the logs count for a container.
+  u.containers["small"] = {4 << 20, 4096};
+  EXPECT_EQ(localStorageEvictionMessage(p, u, true), std::nullopt);
+  EXPECT_EQ(localStorageEvictionMessage(p, u, false),
+            "Container small exceeded its local ephemeral storage limit \"1Mi\". ");
+}
+
+TEST(LocalStorageEviction, PodTotalOverTheContainersLimits) {
+  json l = {{"limits", {{"ephemeral-storage", "2Mi"}}}};
+  json p = storagePod(
+      {{"containers",
+        json::array({{{"name", "a"}, {"resources", l}}, {{"name", "b"}, {"resources", l}}})},
+       {"volumes", json::array({{{"name", "disk"}, {"emptyDir", json::object()}},
+                                {{"name", "ram"}, {"emptyDir", {{"medium", "Memory"}}}},
+                                {{"name", "cm"}, {"configMap", {{"name", "x"}}}},
+                                {{"name", "sec"}, {"secret", {{"secretName", "x"}}}}})}});
+  ASSERT_TRUE(podEphemeralStorageLimit(p).has_value());
+  EXPECT_EQ(podEphemeralStorageLimit(p)->toString(), "4Mi");
+  PodStorageUsage u;
+  u.containers["a"] = {1 << 20, 0};
+  u.containers["b"] = {1 << 20, 0};
+  // Memory-backed emptyDirs and secrets are not local ephemeral storage.
+  u.volumes = {{"disk", 1 << 20}, {"ram", 64 << 20}, {"cm", 4096}, {"sec", 64 << 20}};
+  EXPECT_EQ(localStorageEvictionMessage(p, u, false), std::nullopt);
+  u.volumes["cm"] = (1 << 20) + 1;  // 1Mi + 1Mi + 1Mi + (1Mi + 1) > 4Mi
+  EXPECT_EQ(localStorageEvictionMessage(p, u, false),
+            "Pod ephemeral local storage usage exceeds the total limit of containers 4Mi. ");
+  // The pod's total is checked before the containers' own limits (upstream's order).
+  u.containers["a"] = {3 << 20, 0};
+  EXPECT_EQ(localStorageEvictionMessage(p, u, false),
+            "Pod ephemeral local storage usage exceeds the total limit of containers 4Mi. ");
+  u.volumes = {};
+  u.containers["b"] = {0, 0};
+  EXPECT_EQ(localStorageEvictionMessage(p, u, false),
+            "Container a exceeded its local ephemeral storage limit \"2Mi\". ");
+  // And the emptyDir limits before both.
+  p["spec"]["volumes"][0]["emptyDir"]["sizeLimit"] = "1Mi";
+  u.volumes["disk"] = 2 << 20;
+  EXPECT_EQ(localStorageEvictionMessage(p, u, false),
+            "Usage of EmptyDir volume \"disk\" exceeds the limit \"1Mi\". ");
+}
+
+TEST(LocalStorageEviction, PodLimitsAsUpstream) {
+  auto lim = [](const char* q) { return json{{"limits", {{"ephemeral-storage", q}}}}; };
+  json noLimits = storagePod({{"containers", json::array({{{"name", "c"}}})}});
+  EXPECT_FALSE(hasLocalStorageLimits(noLimits));
+  EXPECT_FALSE(podEphemeralStorageLimit(noLimits).has_value());
+  PodStorageUsage u;
+  u.containers["c"] = {1LL << 40, 0};
+  EXPECT_EQ(localStorageEvictionMessage(noLimits, u, false), std::nullopt);
+  // Only the containers that set one are summed; an init container larger than the sum wins;
+  // sidecars (restartPolicy Always) add to the sum and to the init containers after them.
+  json p = storagePod(
+      {{"containers", json::array({{{"name", "c"}, {"resources", lim("1Mi")}}, {{"name", "d"}}})},
+       {"initContainers",
+        json::array({{{"name", "side"}, {"restartPolicy", "Always"}, {"resources", lim("1Mi")}},
+                     {{"name", "init"}, {"resources", lim("3Mi")}}})}});
+  EXPECT_EQ(podEphemeralStorageLimit(p)->toString(), "4Mi");  // max(1Mi+1Mi, 3Mi+1Mi)
+  p["spec"]["initContainers"][1]["resources"] = lim("1Mi");
+  EXPECT_EQ(podEphemeralStorageLimit(p)->toString(), "2Mi");
+  p["spec"]["overhead"] = {{"ephemeral-storage", "1Mi"}};
+  EXPECT_EQ(podEphemeralStorageLimit(p)->toString(), "3Mi");
+}
+
+TEST(LocalStorageEviction, UsageFromTheSummary) {
+  json ps = {{"containers", json::array({{{"name", "c"},
+                                          {"startTime", "2026-01-01T00:00:00Z"},
+                                          {"rootfs", {{"usedBytes", 100}}},
+                                          {"logs", {{"usedBytes", 10}}}},
+                                         {{"name", "c"},
+                                          {"startTime", "2026-01-01T00:01:00Z"},
+                                          {"rootfs", {{"usedBytes", 200}}},
+                                          {"logs", {{"usedBytes", 20}}}},
+                                         {{"name", "d"}, {"rootfs", json::object()}}})},
+             {"volume", json::array({{{"name", "scratch"}, {"usedBytes", 4096}}})}};
+  PodStorageUsage u = podStorageUsageFromSummary(ps);
+  ASSERT_EQ(u.containers.size(), 2u);
+  EXPECT_EQ(u.containers["c"].rootfs, 200);  // the newer instance
+  EXPECT_EQ(u.containers["c"].logs, 20);
+  EXPECT_EQ(u.containers["d"].rootfs, 0);
+  EXPECT_EQ(u.volumes["scratch"], 4096);
 }
 
 }  // namespace
