@@ -366,7 +366,7 @@ json buildStatsSummary(const std::string& nodeName, const std::string& dataDir,
   return {{"node", node}, {"pods", podList}};
 }
 
-StatusOr<std::string> StatsSummaryProvider::summaryJson(CriClient& cri, bool onlyCpuAndMemory) {
+StatusOr<CriStatsInputs> readCriStatsInputs(CriClient& cri) {
   using namespace std::chrono_literals;
   CriStatsInputs in;
   KILN_ASSIGN_OR_RETURN(in.sandboxes, cri.call("ListPodSandbox", json::object(), 10s));
@@ -377,6 +377,11 @@ StatusOr<std::string> StatsSummaryProvider::summaryJson(CriClient& cri, bool onl
   in.containerStats = cs.ok() ? *cs : json::object();
   auto fs = cri.call("ImageFsInfo", json::object(), 10s);
   in.imageFs = fs.ok() ? *fs : json::object();
+  return in;
+}
+
+StatusOr<std::string> StatsSummaryProvider::summaryJson(CriClient& cri, bool onlyCpuAndMemory) {
+  KILN_ASSIGN_OR_RETURN(CriStatsInputs in, readCriStatsInputs(cri));
   HostStats host = readHostStats(dataDir_);
   int64_t nanoCores = -1;
   {

@@ -28,6 +28,10 @@ struct CriStatsInputs {
   nlohmann::json imageFs;         // ImageFsInfo
 };
 
+// Asks the runtime: ListPodSandbox and ListContainers must answer; the stats calls and
+// ImageFsInfo may fail (then empty).
+StatusOr<CriStatsInputs> readCriStatsInputs(CriClient& cri);
+
 // The host's side, read from /proc and statfs.
 struct HostStats {
   int64_t bootTimeSeconds = 0;
