@@ -119,7 +119,10 @@ struct PodState {
   bool isStatic = false;     // from a manifest file (static_pods.h); its status goes to the mirror
   std::string evictMessage;  // set by the eviction manager: the pod is evicted with it
   int64_t evictGrace = 1;    // seconds its containers get (hard 1; soft: max pod grace)
-  bool admitted = false;     // passed the eviction manager's admission (or was running)
+  // Whether the evicted status carries a DisruptionTarget condition (TerminationByKubelet):
+  // node-pressure evictions do; upstream's local storage evictions pass no condition.
+  bool evictCondition = true;
+  bool admitted = false;  // passed the eviction manager's admission (or was running)
 };
 
 class Kubelet final : public common::Component, public KubeletRuntime {
@@ -198,10 +201,21 @@ class Kubelet final : public common::Component, public KubeletRuntime {
   void scanStaticPods();
   void syncMirrorPods();
   // The eviction manager: observes the node every evictionMonitoringInterval, sets the pressure
-  // conditions and, while a threshold is met past its grace period, reclaims node-level
-  // resources (disk signals) and otherwise evicts one pod per round.
+  // conditions, evicts the pods over their local storage limits and, when none was, while a
+  // threshold is met past its grace period, reclaims node-level resources (disk signals) and
+  // otherwise evicts one pod per round.
   void evictionLoop();
   void evictOne(const EvictionThreshold& t, const NodeObservations& obs);
+  // Upstream's localStorageEviction: every active pod (not static or critical) whose emptyDir,
+  // container or pod usage exceeds its limit (localStorageEvictionMessage, usage from the
+  // Summary) is evicted; true when one was.
+  bool localStorageEviction();
+  // Evicts `pod`: its containers get `grace` seconds, it fails with reason Evicted and
+  // `message` (syncPod), and a Warning Evicted event tells why. False when it is gone.
+  bool evictPod(const json& pod, const std::string& message, int64_t grace, bool condition);
+  // Whether images (<dataDir>/agent) are on a filesystem of their own (upstream's
+  // HasDedicatedImageFs).
+  bool dedicatedImageFs() const;
   // Node-level reclaim before evicting for a disk signal (upstream reclaimNodeLevelResources):
   // removes dead containers, then (for the image filesystem) unused images; true when no
   // threshold is met any more.
@@ -1214,9 +1228,13 @@ Status Kubelet::syncPod(const std::string& uid) {
       }
     }
     int64_t grace = 1;
+    bool withCondition = true;
     {
       std::lock_guard lock(mu_);
-      if (auto it = pods_.find(uid); it != pods_.end()) grace = it->second.evictGrace;
+      if (auto it = pods_.find(uid); it != pods_.end()) {
+        grace = it->second.evictGrace;
+        withCondition = it->second.evictCondition;
+      }
     }
     KILN_RETURN_IF_ERROR(killPod(uid, pod, grace, {}));
     for (const auto& id : sandboxes) (void)criCall("StopPodSandbox", {{"podSandboxId", id}});
@@ -1243,11 +1261,13 @@ Status Kubelet::syncPod(const std::string& uid) {
         ltt = str(c, "lastTransitionTime");
       }
     }
-    conds.push_back({{"type", "DisruptionTarget"},
-                     {"status", "True"},
-                     {"reason", "TerminationByKubelet"},
-                     {"message", evictMessage},
-                     {"lastTransitionTime", ltt}});
+    if (withCondition) {
+      conds.push_back({{"type", "DisruptionTarget"},
+                       {"status", "True"},
+                       {"reason", "TerminationByKubelet"},
+                       {"message", evictMessage},
+                       {"lastTransitionTime", ltt}});
+    }
     st["conditions"] = conds;
     return writeStatus(uid, pod, st);
   }
@@ -1743,6 +1763,9 @@ void Kubelet::evictionLoop() {
                                                       }()}});
       nodeStatusDirty_ = true;
     }
+    // Pods over their local storage limits go first; a round that evicted one of them does not
+    // go on to node pressure (upstream's synchronize).
+    if (localStorageEviction()) continue;
     if (round.actionable.empty()) continue;
     const EvictionThreshold& t = round.actionable.front();
     const std::string resource = resourceForSignal(t.signal);
@@ -1765,11 +1788,7 @@ bool Kubelet::reclaimNodeLevel(const EvictionThreshold& t, const EvictionManager
   // Upstream: nodefs signals reclaim containers only when images live on a filesystem of their
   // own; otherwise (and for imagefs signals) containers, then images.
   const std::string imageFs = o_.dataDir + "/agent";
-  struct stat a {
-  }, b{};
-  const bool dedicatedImageFs = ::stat(o_.dataDir.c_str(), &a) == 0 &&
-                                ::stat(imageFs.c_str(), &b) == 0 && a.st_dev != b.st_dev;
-  const bool reclaimImages = !dedicatedImageFs || t.signal.rfind("imagefs.", 0) == 0;
+  const bool reclaimImages = !dedicatedImageFs() || t.signal.rfind("imagefs.", 0) == 0;
   std::set<std::string> known;
   {
     std::lock_guard lock(mu_);
@@ -1907,16 +1926,75 @@ void Kubelet::evictOne(const EvictionThreshold& t, const NodeObservations& obs) 
   log_.info("evicting pod", {{"pod", str(vm, "namespace") + "/" + str(vm, "name")},
                              {"signal", t.signal},
                              {"message", message}});
+  // Hard thresholds: upstream's immediate grace (1 s); soft: eviction-max-pod-grace-period.
+  (void)evictPod(victim.pod, message,
+                 t.hard() ? 1 : std::max<int64_t>(1, o_.evictionMaxPodGracePeriod), true);
+}
+
+bool Kubelet::evictPod(const json& pod, const std::string& message, int64_t grace, bool condition) {
+  const std::string uid = str(field(pod, "metadata"), "uid");
   {
     std::lock_guard lock(mu_);
     auto it = pods_.find(uid);
-    if (it == pods_.end()) return;
+    if (it == pods_.end() || it->second.removed) return false;
     it->second.evictMessage = message;
-    // Hard thresholds: upstream's immediate grace (1 s); soft: eviction-max-pod-grace-period.
-    it->second.evictGrace = t.hard() ? 1 : std::max<int64_t>(1, o_.evictionMaxPodGracePeriod);
+    it->second.evictGrace = grace;
+    it->second.evictCondition = condition;
   }
-  event(victim.pod, "Warning", "Evicted", message);
+  event(pod, "Warning", "Evicted", message);
   queue_->add(uid);
+  return true;
+}
+
+bool Kubelet::dedicatedImageFs() const {
+  const std::string imageFs = o_.dataDir + "/agent";
+  struct stat a {
+  }, b{};
+  return ::stat(o_.dataDir.c_str(), &a) == 0 && ::stat(imageFs.c_str(), &b) == 0 &&
+         a.st_dev != b.st_dev;
+}
+
+bool Kubelet::localStorageEviction() {
+  // The active pods with a limit to enforce: not terminal, not being deleted or evicted, not
+  // static or critical (upstream's evictPod refuses critical pods).
+  std::map<std::string, json> candidates;  // by uid
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [uid, st] : pods_) {
+      if (st.removed || st.isStatic || !st.evictMessage.empty()) continue;
+      const std::string phase = str(field(st.pod, "status"), "phase");
+      if (phase == "Succeeded" || phase == "Failed" ||
+          field(field(st.pod, "metadata"), "deletionTimestamp").is_string() ||
+          isCriticalPod(st.pod) || !hasLocalStorageLimits(st.pod)) {
+        continue;
+      }
+      candidates[uid] = st.pod;
+    }
+  }
+  if (candidates.empty()) return false;
+  // Usage as /stats/summary reports it (upstream: summaryProvider.Get).
+  auto in = readCriStatsInputs(*cri_);
+  if (!in.ok()) {
+    log_.warn("eviction manager: failed to get summary stats", {{"error", in.status().message()}});
+    return false;
+  }
+  const json summary = buildStatsSummary(nodeName_, o_.dataDir, readHostStats(o_.dataDir), -1, *in,
+                                         std::chrono::system_clock::now());
+  const bool dedicated = dedicatedImageFs();
+  bool evicted = false;
+  for (const auto& ps : arr(summary, "pods")) {
+    auto it = candidates.find(str(field(ps, "podRef"), "uid"));
+    if (it == candidates.end()) continue;
+    auto message =
+        localStorageEvictionMessage(it->second, podStorageUsageFromSummary(ps), dedicated);
+    if (!message) continue;
+    const json& m = field(it->second, "metadata");
+    log_.info("evicting pod over its local storage limit",
+              {{"pod", str(m, "namespace") + "/" + str(m, "name")}, {"message", *message}});
+    // Upstream's immediateEvictionGracePeriodSeconds, no DisruptionTarget condition.
+    if (evictPod(it->second, *message, 1, false)) evicted = true;
+  }
+  return evicted;
 }
 
 // --- KubeletRuntime --------------------------------------------------------------------------
