@@ -274,7 +274,14 @@ kh_assert_contains "$(q 10.43.0.10 10-42-0-99.default.pod.cluster.local A)" \
 } >"$W/big.yaml"
 k apply -f "$W/big.yaml" >/dev/null
 big_ready() { q -t 10.43.0.10 big.default.svc.cluster.local A | grep -q "an=60"; }
-kh_check "a 60-address answer arrives whole over TCP" kh_wait_for "big over TCP" 10 big_ready
+if ! kh_check "a 60-address answer arrives whole over TCP" kh_wait_for "big over TCP" 10 big_ready; then
+  # Seen once (CI of 2026-12-02, not reproduced): say which side lagged — the TCP path, or the
+  # server's view of the EndpointSlice.
+  kh_log "TCP now: $(q -t 10.43.0.10 big.default.svc.cluster.local A | head -1)"
+  kh_log "UDP+EDNS0 now: $(q -e 4096 10.43.0.10 big.default.svc.cluster.local A | head -1)"
+  kh_log "slice: $(k get endpointslice big-manual -o jsonpath='{.metadata.resourceVersion} {.metadata.creationTimestamp} {range .endpoints[*]}x{end}' 2>&1 | wc -c) bytes"
+  grep -iE 'dns|endpointslice' "$W/server/server.log" | tail -20 >&2
+fi
 kh_assert_contains "$(q 10.43.0.10 big.default.svc.cluster.local A)" "tc=1 an=0" \
   "  ... and truncated (TC) over UDP without EDNS0"
 kh_assert_contains "$(q -e 4096 10.43.0.10 big.default.svc.cluster.local A)" "tc=0 an=60" \
