@@ -12,6 +12,7 @@
 
 #include "agent/kubelet/field_access.h"
 #include "agent/kubelet/kubelet_pods.h"
+#include "agent/kubelet/pod_env.h"
 #include "api/quantity.h"
 #include "common/fs.h"
 
@@ -546,14 +547,13 @@ std::vector<size_t> rankForEviction(const std::string& resource,
 
 namespace {
 
-// Go's %q of a volume name or a quantity (neither has anything to escape but these).
-std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
+// An emptyDir volume's positive sizeLimit; nullopt when `volume` is no emptyDir or has none.
+std::optional<api::Quantity> emptyDirSizeLimit(const json& volume) {
+  const json& ed = fields::member(volume, "emptyDir");
+  if (!ed.is_object()) return std::nullopt;
+  auto size = api::Quantity::fromJson(fields::member(ed, "sizeLimit"));
+  if (!size || size->compare(api::Quantity()) <= 0) return std::nullopt;
+  return size;
 }
 
 std::optional<api::Quantity> ephemeralLimitOf(const json& container) {
@@ -591,10 +591,7 @@ PodStorageUsage podStorageUsageFromSummary(const json& podStats) {
 bool hasLocalStorageLimits(const json& pod) {
   const json& spec = fields::member(pod, "spec");
   for (const auto& v : fields::arr(spec, "volumes")) {
-    const json& ed = fields::member(v, "emptyDir");
-    if (!ed.is_object()) continue;
-    auto size = api::Quantity::fromJson(fields::member(ed, "sizeLimit"));
-    if (size && size->compare(api::Quantity()) > 0) return true;
+    if (emptyDirSizeLimit(v)) return true;
   }
   for (const char* list : {"containers", "initContainers"}) {
     for (const auto& c : fields::arr(spec, list)) {
@@ -644,15 +641,13 @@ std::optional<std::string> localStorageEvictionMessage(const json& pod,
   const json& spec = fields::member(pod, "spec");
   // 1. emptyDir sizeLimit (upstream's emptyDirLimitEviction).
   for (const auto& v : fields::arr(spec, "volumes")) {
-    const json& ed = fields::member(v, "emptyDir");
-    if (!ed.is_object()) continue;
     const std::string name = fields::str(v, "name");
     auto used = usage.volumes.find(name);
-    auto size = api::Quantity::fromJson(fields::member(ed, "sizeLimit"));
-    if (used == usage.volumes.end() || !size || size->compare(api::Quantity()) <= 0) continue;
+    auto size = emptyDirSizeLimit(v);
+    if (used == usage.volumes.end() || !size) continue;
     if (api::Quantity::fromInt(used->second, api::Quantity::Format::kBinarySI).compare(*size) > 0) {
-      return "Usage of EmptyDir volume " + quoted(name) + " exceeds the limit " +
-             quoted(size->toString()) + ". ";
+      return "Usage of EmptyDir volume " + goQuote(name) + " exceeds the limit " +
+             goQuote(size->toString()) + ". ";
     }
   }
   // 2. The pod's total (podEphemeralStorageLimitEviction; the Summary's ephemeral-storage:
@@ -685,7 +680,7 @@ std::optional<std::string> localStorageEvictionMessage(const json& pod,
     if (!dedicatedImageFs) used += it->second.rootfs;
     if (limit->compare(api::Quantity::fromInt(used, api::Quantity::Format::kBinarySI)) < 0) {
       return "Container " + name + " exceeded its local ephemeral storage limit " +
-             quoted(limit->toString()) + ". ";
+             goQuote(limit->toString()) + ". ";
     }
   }
   return std::nullopt;

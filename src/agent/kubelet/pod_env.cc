@@ -225,52 +225,6 @@ class OrderedEnv {
 
 // ---- downward API helpers ----
 
-// Go's %q for the strings FormatMap prints.
-std::string goQuote(const std::string& s) {
-  static const char* hex = "0123456789abcdef";
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\a':
-        out += "\\a";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\v':
-        out += "\\v";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\x";
-          out.push_back(hex[c >> 4]);
-          out.push_back(hex[c & 15]);
-        } else {
-          out.push_back(static_cast<char>(c));  // UTF-8 passes through, as %q keeps printables
-        }
-    }
-  }
-  return out + "\"";
-}
-
 // upstream fieldpath.FormatMap: sorted `key="value"` lines.
 std::string formatMap(const json& m) {
   std::map<std::string, std::string> sorted;
@@ -324,6 +278,51 @@ std::optional<api::Quantity> resourceOf(const json& container, const char* kind,
 }
 
 }  // namespace
+
+std::string goQuote(const std::string& s) {
+  static const char* hex = "0123456789abcdef";
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\a':
+        out += "\\a";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\v':
+        out += "\\v";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += "\\x";
+          out.push_back(hex[c >> 4]);
+          out.push_back(hex[c & 15]);
+        } else {
+          out.push_back(static_cast<char>(c));  // UTF-8 passes through, as %q keeps printables
+        }
+    }
+  }
+  return out + "\"";
+}
 
 std::string expandEnvRefs(const std::string& in, const std::vector<EnvVar>& env) {
   std::unordered_map<std::string, const std::string*> m;

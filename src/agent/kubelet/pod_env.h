@@ -71,4 +71,7 @@ std::string expandEnvRefs(
     const std::string& in,
     const std::function<std::optional<std::string>(const std::string&)>& mapping);
 
+// Go's %q of a string (the downward API's FormatMap, the eviction manager's messages).
+std::string goQuote(const std::string& s);
+
 }  // namespace kiln::kubelet
