@@ -355,7 +355,6 @@ class Handlers {
     const bool dryRun = queryParam(target, "dryRun") == "All";
     auto& gs = storeFor(*info);
     StatusOr<Json> result = Status(Code::kInternal, "unhandled");
-    int okCode = 200;
     if (verb == "get") {
       result = gs.get(ns, ri.name);
     } else if (verb == "list") {
@@ -519,7 +518,7 @@ class Handlers {
         table["metadata"] = {{"resourceVersion", obj["metadata"].value("resourceVersion", "")}};
       return {200, "application/json", table.dump()};
     }
-    return {okCode, "application/json", obj.dump()};
+    return {200, "application/json", obj.dump()};
   }
 
   // A create's steps before the store write: decoding, defaulting, validation, managed fields,
