@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -57,6 +58,23 @@ struct ListOptions {
   int64_t limit = 0;     // 0: no limit
   std::string startKey;  // inclusive; empty: the prefix's beginning (used for continuation)
 };
+
+// One key-value as listEach hands it to its visitor: the views are valid only during the call.
+struct KeyValueRef {
+  std::string_view key;
+  std::string_view value;
+  int64_t createRevision = 0;
+  int64_t modRevision = 0;
+  int64_t ttlSeconds = 0;
+};
+
+struct ListInfo {
+  int64_t revision = 0;  // the revision the list was served at
+  bool more = false;     // keys remain after the last one visited (limit hit, or stopped early)
+};
+
+// Sees each listed key-value in key order; returns false to stop.
+using ListVisitor = std::function<bool(const KeyValueRef&)>;
 
 struct ListResult {
   std::vector<KeyValue> items;  // ordered by key
@@ -97,6 +115,20 @@ class Store {
   virtual StatusOr<GetResult> get(const std::string& key, int64_t revision = 0) = 0;
   // Keys that start with `prefix`, in key order.
   virtual StatusOr<ListResult> list(const std::string& prefix, const ListOptions& options) = 0;
+  // list() without copying the values out: `visit` sees each key-value while the read is open
+  // (SQLite: inside its read transaction), so it must be quick and must not call the store.
+  // When it returns false the listing stops, and `more` tells whether keys remain.
+  virtual StatusOr<ListInfo> listEach(const std::string& prefix, const ListOptions& options,
+                                      const ListVisitor& visit) {
+    KILN_ASSIGN_OR_RETURN(auto r, list(prefix, options));
+    for (size_t i = 0; i < r.items.size(); ++i) {
+      const KeyValue& kv = r.items[i];
+      if (!visit({kv.key, kv.value, kv.createRevision, kv.modRevision, kv.ttlSeconds})) {
+        return ListInfo{r.revision, r.more || i + 1 < r.items.size()};
+      }
+    }
+    return ListInfo{r.revision, r.more};
+  }
   // Number of live keys under `prefix` at the current revision.
   virtual StatusOr<int64_t> count(const std::string& prefix) = 0;
 

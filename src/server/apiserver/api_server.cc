@@ -30,6 +30,7 @@
 #include "api/resources.h"
 #include "api/selector.h"
 #include "api/yaml_json.h"
+#include "common/buffer_pool.h"
 #include "common/build_info.h"
 #include "common/byte_pump.h"
 #include "common/encoding.h"
@@ -290,6 +291,7 @@ class Handlers {
       r = fromStatus(toApiStatus(internalError(e.what())));
     }
     tlsWarnings = nullptr;
+    common::BufferPool::responses().trim();  // so an idle server does not keep a list's buffer
     if (r.code < 300) r.warnings = std::move(warnings);
     if (req.method() != http::verb::get &&
         (ri.resource == "limitranges" || ri.resource == "resourcequotas")) {
@@ -2226,6 +2228,7 @@ class ApiServer final : public common::IoComponent {
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(60));
     auto [ec, n] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
     (void)n;
+    common::BufferPool::responses().give(std::move(res.body()));  // a list's body, for the next
     co_return !ec;
   }
 

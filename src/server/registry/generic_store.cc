@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "common/buffer_pool.h"
 #include "common/encoding.h"
 #include "server/registry/strategy.h"
 
@@ -35,13 +36,21 @@ std::string randomSuffix(size_t n) {
   return out;
 }
 
-StatusOr<Json> decode(const store::KeyValue& kv) {
-  json obj = json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
+StatusOr<Json> decodeStored(std::string_view key, std::string_view value, int64_t modRevision) {
+  json obj = json::parse(value.begin(), value.end(), nullptr, /*allow_exceptions=*/false);
   if (obj.is_discarded() || !obj.is_object()) {
-    return internalError("stored object at " + kv.key + " is not valid JSON");
+    return internalError("stored object at " + std::string(key) + " is not valid JSON");
   }
-  obj["metadata"]["resourceVersion"] = std::to_string(kv.modRevision);
+  obj["metadata"]["resourceVersion"] = std::to_string(modRevision);
   return obj;
+}
+
+StatusOr<Json> decode(const store::KeyValue& kv) {
+  return decodeStored(kv.key, kv.value, kv.modRevision);
+}
+
+StatusOr<Json> decode(const store::KeyValueRef& kv) {
+  return decodeStored(kv.key, kv.value, kv.modRevision);
 }
 
 // The stored form: the object without metadata.resourceVersion (the store's revision is the
@@ -67,7 +76,7 @@ std::string encode(Json& obj) {
 
 // Skips one JSON value starting at s[i] (after whitespace); returns the index after it, or
 // npos on malformed input. Strings are skipped escape-aware, containers by depth.
-size_t skipValue(const std::string& s, size_t i) {
+size_t skipValue(std::string_view s, size_t i) {
   auto ws = [&] {
     while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r')) ++i;
   };
@@ -144,7 +153,7 @@ StatusOr<Json> decodeMetadata(const store::KeyValue& kv, const std::string& apiV
 // Appends the stored object `raw` (compact JSON, no resourceVersion) to `out` with
 // metadata.resourceVersion set, without parsing it into a tree. False (nothing appended) if
 // `raw` is not an object with a metadata object.
-bool appendWithResourceVersion(std::string& out, const std::string& raw, int64_t rev) {
+bool appendWithResourceVersion(std::string& out, std::string_view raw, int64_t rev) {
   size_t i = 0;
   while (i < raw.size() && raw[i] != '{') ++i;
   if (i >= raw.size()) return false;
@@ -343,15 +352,21 @@ class ListCache {
   ListCache(std::shared_ptr<store::Store> store, std::string prefix)
       : store_(std::move(store)), prefix_(std::move(prefix)) {}
 
-  // Everything under `prefix` (a sub-prefix of this cache's) at the cache's revision.
-  StatusOr<store::ListResult> list(const std::string& prefix) {
+  // Everything under `prefix` (a sub-prefix of this cache's) at the cache's revision, handed
+  // to `visit` under the cache's lock (no copies), as Store::listEach.
+  StatusOr<store::ListInfo> listEach(const std::string& prefix, const store::ListVisitor& visit) {
     std::lock_guard lock(mu_);
     KILN_RETURN_IF_ERROR(refresh());
-    store::ListResult r;
+    store::ListInfo r;
     r.revision = rev_;
     for (auto it = items_.lower_bound(prefix);
          it != items_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
-      r.items.push_back(it->second);
+      const store::KeyValue& kv = it->second;
+      if (!visit({kv.key, kv.value, kv.createRevision, kv.modRevision, kv.ttlSeconds})) {
+        auto next = std::next(it);
+        r.more = next != items_.end() && next->first.compare(0, prefix.size(), prefix) == 0;
+        break;
+      }
     }
     return r;
   }
@@ -714,9 +729,9 @@ ListCache& GenericStore::listCache() {
 
 GenericStore::~GenericStore() = default;
 
-StatusOr<GenericStore::ScanResult> GenericStore::scan(
-    const std::string& ns, const ListParams& params, const ScanVisitor& visit,
-    const std::function<void(const std::vector<store::KeyValue>&)>& onPage) {
+StatusOr<GenericStore::ScanResult> GenericStore::scan(const std::string& ns,
+                                                      const ListParams& params,
+                                                      const ScanVisitor& visit) {
   const std::string p = prefix(ns);
   store::ListOptions opt;
   int64_t requested = 0;
@@ -748,12 +763,32 @@ StatusOr<GenericStore::ScanResult> GenericStore::scan(
   int64_t emitted = 0;
   ScanResult out;
   std::string lastKey;
-  // Read pages until `limit` items pass the filter (upstream fills pages the same way).
+  // Read pages until `limit` items pass the filter (upstream fills pages the same way). The
+  // visitor sees each stored value in place (no copy); an error it meets stops the page.
   while (true) {
     store::ListOptions page = opt;
     page.limit = limit > 0 ? std::max<int64_t>(limit - emitted, 1) : 0;
     if (params.filter && limit > 0) page.limit = std::max<int64_t>(page.limit, 100);
-    auto r = fromCache ? listCache().list(p) : store_->list(p, page);
+    Status failed;
+    auto each = [&](const store::KeyValueRef& kv) -> bool {
+      lastKey.assign(kv.key);
+      if (params.filter) {
+        // Filtering needs the object; the visitor gets it parsed.
+        auto obj = decode(kv);
+        if (!obj.ok()) {
+          failed = obj.status();
+          return false;
+        }
+        if (!passes(params.filter, *obj)) return true;
+        failed = visit(kv, &*obj);
+      } else {
+        failed = visit(kv, nullptr);
+      }
+      if (!failed.ok()) return false;
+      ++emitted;
+      return limit <= 0 || emitted < limit;
+    };
+    auto r = fromCache ? listCache().listEach(p, each) : store_->listEach(p, page, each);
     if (!r.ok()) {
       if (r.status().code() == Code::kGone && !params.continueToken.empty()) {
         return Status(Code::kGone,
@@ -766,6 +801,7 @@ StatusOr<GenericStore::ScanResult> GenericStore::scan(
       }
       return r.status();
     }
+    KILN_RETURN_IF_ERROR(failed);
     out.revision = r->revision;
     if (requested > out.revision) {
       return Status(Code::kDeadlineExceeded,
@@ -773,28 +809,8 @@ StatusOr<GenericStore::ScanResult> GenericStore::scan(
                         ", current: " + std::to_string(out.revision));
     }
     opt.revision = out.revision;
-    if (onPage) onPage(r->items);
-    size_t i = 0;
-    for (; i < r->items.size(); ++i) {
-      const store::KeyValue& kv = r->items[i];
-      lastKey = kv.key;
-      if (params.filter) {
-        // Filtering needs the object; the visitor gets it parsed.
-        KILN_ASSIGN_OR_RETURN(Json obj, decode(kv));
-        if (!passes(params.filter, obj)) continue;
-        KILN_RETURN_IF_ERROR(visit(kv, &obj));
-      } else {
-        KILN_RETURN_IF_ERROR(visit(kv, nullptr));
-      }
-      ++emitted;
-      if (limit > 0 && emitted == limit) {
-        ++i;
-        break;
-      }
-    }
-    bool storeHasMore = r->more || i < r->items.size();
     if (limit > 0 && emitted == limit) {
-      out.more = storeHasMore;
+      out.more = r->more;
       break;
     }
     if (!r->more) break;
@@ -810,7 +826,7 @@ StatusOr<GenericStore::ScanResult> GenericStore::scan(
 StatusOr<Json> GenericStore::list(const std::string& ns, const ListParams& params) {
   json items = json::array();
   KILN_ASSIGN_OR_RETURN(ScanResult r,
-                        scan(ns, params, [&](const store::KeyValue& kv, Json* parsed) -> Status {
+                        scan(ns, params, [&](const store::KeyValueRef& kv, Json* parsed) -> Status {
                           if (parsed) {
                             items.push_back(std::move(*parsed));
                             return Status::Ok();
@@ -829,7 +845,7 @@ StatusOr<Json> GenericStore::list(const std::string& ns, const ListParams& param
 
 StatusOr<Json> GenericStore::forEach(const std::string& ns, const ListParams& params,
                                      const std::function<Status(Json object)>& fn) {
-  auto visit = [&](const store::KeyValue& kv, Json* parsed) -> Status {
+  auto visit = [&](const store::KeyValueRef& kv, Json* parsed) -> Status {
     if (parsed) return fn(std::move(*parsed));
     KILN_ASSIGN_OR_RETURN(Json obj, decode(kv));
     return fn(std::move(obj));
@@ -841,17 +857,14 @@ StatusOr<Json> GenericStore::forEach(const std::string& ns, const ListParams& pa
 }
 
 StatusOr<std::string> GenericStore::listJson(const std::string& ns, const ListParams& params) {
-  std::string body;
+  // A recycled buffer: its pages are already mapped (see common/buffer_pool.h); the API server
+  // gives it back once the response is written.
+  std::string body = common::BufferPool::responses().take();
   body.reserve(1 << 16);
   body += "{\"kind\":" + json(info_.kind + "List").dump() +
           ",\"apiVersion\":" + json(info_.groupVersion()).dump() + ",\"items\":[";
   bool first = true;
-  auto reserve = [&](const std::vector<store::KeyValue>& page) {
-    size_t bytes = body.size() + 64;
-    for (const auto& kv : page) bytes += kv.value.size() + 32;
-    body.reserve(bytes);
-  };
-  auto append = [&](const store::KeyValue& kv, Json*) -> Status {
+  auto append = [&](const store::KeyValueRef& kv, Json*) -> Status {
     if (!first) body += ',';
     first = false;
     if (!appendWithResourceVersion(body, kv.value, kv.modRevision)) {
@@ -860,7 +873,7 @@ StatusOr<std::string> GenericStore::listJson(const std::string& ns, const ListPa
     }
     return Status::Ok();
   };
-  KILN_ASSIGN_OR_RETURN(ScanResult r, scan(ns, params, append, reserve));
+  KILN_ASSIGN_OR_RETURN(ScanResult r, scan(ns, params, append));
   json meta = {{"resourceVersion", std::to_string(r.revision)}};
   if (r.more) meta["continue"] = r.continueToken;
   body += "],\"metadata\":" + meta.dump() + "}";

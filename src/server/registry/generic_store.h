@@ -152,11 +152,10 @@ class GenericStore {
   };
   // Called per listed object in key order; `parsed` is the decoded object when a filter had
   // to decode it (the visitor may take it), else null.
-  using ScanVisitor = std::function<Status(const store::KeyValue& kv, Json* parsed)>;
-  // `onPage`, if set, sees each page read from the store first (to reserve output space).
-  StatusOr<ScanResult> scan(
-      const std::string& ns, const ListParams& params, const ScanVisitor& visit,
-      const std::function<void(const std::vector<store::KeyValue>&)>& onPage = nullptr);
+  // It runs while the store's read is open (see Store::listEach): no store calls from it.
+  using ScanVisitor = std::function<Status(const store::KeyValueRef& kv, Json* parsed)>;
+  StatusOr<ScanResult> scan(const std::string& ns, const ListParams& params,
+                            const ScanVisitor& visit);
   std::string prefix(const std::string& ns) const;
   // The steps of create(), shared by createAsync().
   struct Creating;

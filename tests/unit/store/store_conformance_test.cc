@@ -201,6 +201,71 @@ TEST_P(StoreConformance, ListByPrefixInKeyOrder) {
   EXPECT_EQ(*n, 3);
 }
 
+TEST_P(StoreConformance, ListEachVisitsInPlaceAndStopsEarly) {
+  for (const char* k : {"e/c", "e/a", "e/b", "e/d", "ex/a"}) {
+    ASSERT_TRUE(store_->create(key(k), std::string("v-") + k).ok());
+  }
+  auto u = store_->update(key("e/b"), "v-e/b2", 0);
+  ASSERT_TRUE(u.ok());
+  // Whole prefix: every key in order, with its value and revisions.
+  std::vector<KeyValue> seen;
+  auto all = store_->listEach(key("e/"), {}, [&](const KeyValueRef& kv) {
+    seen.push_back({std::string(kv.key), std::string(kv.value), kv.createRevision, kv.modRevision,
+                    kv.ttlSeconds});
+    return true;
+  });
+  ASSERT_TRUE(all.ok()) << all.status().toString();
+  EXPECT_FALSE(all->more);
+  EXPECT_EQ(all->revision, rev(*store_));
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[0].key, key("e/a"));
+  EXPECT_EQ(seen[1].key, key("e/b"));
+  EXPECT_EQ(seen[1].value, "v-e/b2");
+  EXPECT_EQ(seen[1].modRevision, u->modRevision);
+  EXPECT_LT(seen[1].createRevision, seen[1].modRevision);
+  EXPECT_EQ(seen[3].key, key("e/d"));
+  // Stopped early: `more` says keys remain after the last one visited.
+  int visits = 0;
+  auto stopped = store_->listEach(key("e/"), {}, [&](const KeyValueRef&) { return ++visits < 2; });
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_EQ(visits, 2);
+  EXPECT_TRUE(stopped->more);
+  visits = 0;
+  auto atLast = store_->listEach(key("e/"), {}, [&](const KeyValueRef&) { return ++visits < 4; });
+  ASSERT_TRUE(atLast.ok());
+  EXPECT_EQ(visits, 4);
+  EXPECT_FALSE(atLast->more);  // stopped on the last key: nothing remains
+  // A limit: that many visits, then `more`.
+  ListOptions o;
+  o.limit = 3;
+  visits = 0;
+  auto limited = store_->listEach(key("e/"), o, [&](const KeyValueRef&) {
+    ++visits;
+    return true;
+  });
+  ASSERT_TRUE(limited.ok());
+  EXPECT_EQ(visits, 3);
+  EXPECT_TRUE(limited->more);
+  // Stopped on the limit's last key, with one more key left.
+  visits = 0;
+  auto both = store_->listEach(key("e/"), o, [&](const KeyValueRef&) { return ++visits < 3; });
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(visits, 3);
+  EXPECT_TRUE(both->more);
+  // At a past revision, as list().
+  ListOptions past;
+  past.revision = u->modRevision - 1;
+  std::string bValue;
+  ASSERT_TRUE(store_
+                  ->listEach(key("e/"), past,
+                             [&](const KeyValueRef& kv) {
+                               if (kv.key == key("e/b")) bValue = std::string(kv.value);
+                               return true;
+                             })
+                  .ok());
+  EXPECT_EQ(bValue, "v-e/b");
+}
+
 TEST_P(StoreConformance, ListPagesAtOneRevision) {
   for (int i = 0; i < 25; ++i) {
     char k[16];

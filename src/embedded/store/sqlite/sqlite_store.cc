@@ -104,6 +104,13 @@ class Stmt {
     int n = sqlite3_column_bytes(s_, col);
     return p ? std::string(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string();
   }
+  // Valid until the next step or reset.
+  std::string_view blobView(int col) {
+    const void* p = sqlite3_column_blob(s_, col);
+    int n = sqlite3_column_bytes(s_, col);
+    return p ? std::string_view(static_cast<const char*>(p), static_cast<size_t>(n))
+             : std::string_view();
+  }
   sqlite3* db() const { return db_; }
 
  private:
@@ -981,6 +988,19 @@ StatusOr<GetResult> SqliteStore::get(const std::string& key, int64_t revision) {
 }
 
 StatusOr<ListResult> SqliteStore::list(const std::string& prefix, const ListOptions& options) {
+  ListResult out;
+  KILN_ASSIGN_OR_RETURN(ListInfo info, listEach(prefix, options, [&](const KeyValueRef& kv) {
+                          out.items.push_back({std::string(kv.key), std::string(kv.value),
+                                               kv.createRevision, kv.modRevision, kv.ttlSeconds});
+                          return true;
+                        }));
+  out.revision = info.revision;
+  out.more = info.more;
+  return out;
+}
+
+StatusOr<ListInfo> SqliteStore::listEach(const std::string& prefix, const ListOptions& options,
+                                         const ListVisitor& visit) {
   Impl::Reader r(impl_.get());
   int64_t revision = options.revision;
   KILN_RETURN_IF_ERROR(r.begin(revision));
@@ -989,15 +1009,22 @@ StatusOr<ListResult> SqliteStore::list(const std::string& prefix, const ListOpti
   Stmt& s = (end.empty() ? r.conn().listOpen : r.conn().listBounded).reset();
   s.bindBlob(1, start).bind(3, revision).bind(4, options.limit > 0 ? options.limit + 1 : -1);
   if (!end.empty()) s.bindBlob(2, end);
-  ListResult out;
+  ListInfo out;
   out.revision = revision;
+  int64_t seen = 0;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) {
-    if (options.limit > 0 && static_cast<int64_t>(out.items.size()) == options.limit) {
+    if (options.limit > 0 && seen == options.limit) {
       out.more = true;
       break;
     }
-    out.items.push_back({s.blob(0), s.blob(4), s.i64(2), s.i64(1), s.i64(3)});
+    ++seen;
+    if (!visit({s.blobView(0), s.blobView(4), s.i64(2), s.i64(1), s.i64(3)})) {
+      rc = s.step();  // anything after the last one visited?
+      out.more = rc == SQLITE_ROW;
+      if (rc == SQLITE_ROW) rc = SQLITE_DONE;
+      break;
+    }
   }
   Status err;
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) err = sqlError(rc, r.conn().db.get(), "list");

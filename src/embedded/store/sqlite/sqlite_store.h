@@ -48,6 +48,8 @@ class SqliteStore final : public Store {
   StatusOr<int64_t> compactedRevision() override;
   StatusOr<GetResult> get(const std::string& key, int64_t revision = 0) override;
   StatusOr<ListResult> list(const std::string& prefix, const ListOptions& options) override;
+  StatusOr<ListInfo> listEach(const std::string& prefix, const ListOptions& options,
+                              const ListVisitor& visit) override;
   StatusOr<int64_t> count(const std::string& prefix) override;
   StatusOr<KeyValue> create(const std::string& key, const std::string& value,
                             int64_t ttlSeconds = 0) override;
