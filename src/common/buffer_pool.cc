@@ -1,5 +1,7 @@
 #include "common/buffer_pool.h"
 
+#include <algorithm>
+
 namespace kiln::common {
 
 BufferPool& BufferPool::responses() {
@@ -20,8 +22,13 @@ std::string BufferPool::take() {
   std::lock_guard lock(mu_);
   dropExpiredLocked(std::chrono::steady_clock::now());
   if (!kept_.empty()) {
-    out = std::move(kept_.back().buf);
-    kept_.pop_back();
+    // The largest: a small list in a big buffer costs nothing, a big list outgrowing a small
+    // buffer costs the faults the pool is there to avoid.
+    auto it = std::max_element(kept_.begin(), kept_.end(), [](const Kept& a, const Kept& b) {
+      return a.buf.capacity() < b.buf.capacity();
+    });
+    out = std::move(it->buf);
+    kept_.erase(it);
     bytes_ -= out.capacity();
   }
   return out;
@@ -33,9 +40,14 @@ void BufferPool::give(std::string buf) {
   std::lock_guard lock(mu_);
   auto now = std::chrono::steady_clock::now();
   dropExpiredLocked(now);
+  // Full: the smallest goes, which may be `buf` itself.
   while (!kept_.empty() && (kept_.size() >= kMaxBuffers || bytes_ + buf.capacity() > kMaxBytes)) {
-    bytes_ -= kept_.front().buf.capacity();
-    kept_.erase(kept_.begin());
+    auto smallest = std::min_element(kept_.begin(), kept_.end(), [](const Kept& a, const Kept& b) {
+      return a.buf.capacity() < b.buf.capacity();
+    });
+    if (smallest->buf.capacity() >= buf.capacity()) return;
+    bytes_ -= smallest->buf.capacity();
+    kept_.erase(smallest);
   }
   bytes_ += buf.capacity();
   kept_.push_back({std::move(buf), now});

@@ -26,9 +26,10 @@ class BufferPool {
   // The process's pool for response bodies.
   static BufferPool& responses();
 
-  // An empty string: the most recently given-back buffer if there is one, else a new one.
+  // An empty string: the largest buffer given back if there is one, else a new one.
   std::string take();
-  // Keeps `buf` (cleared) for a later take() if it is large enough and there is room.
+  // Keeps `buf` (cleared) for a later take() if it is large enough; when the pool is full the
+  // smallest buffer (possibly `buf`) is released.
   void give(std::string buf);
   // Releases the buffers unused for longer than `keep`. Cheap when the pool is empty.
   void trim();
@@ -44,7 +45,7 @@ class BufferPool {
 
   const std::chrono::milliseconds keep_;
   std::mutex mu_;
-  std::vector<Kept> kept_;  // oldest first
+  std::vector<Kept> kept_;  // oldest first (expiry drops from the front)
   std::atomic<size_t> bytes_{0};
 };
 

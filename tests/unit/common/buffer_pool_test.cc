@@ -38,11 +38,20 @@ TEST(BufferPool, KeepsNeitherSmallBuffersNorMoreThanItsLimits) {
   EXPECT_LE(pool.bufferedBytes(), BufferPool::kMaxBuffers * (size_t{2} << 20) + 4096);
   pool.give(buffer(BufferPool::kMaxBytes + 1));
   EXPECT_LE(pool.bufferedBytes(), BufferPool::kMaxBytes);
-  // The newest comes back first.
-  std::string newest = buffer(3 << 20);
-  const char* data = newest.data();
-  pool.give(std::move(newest));
-  EXPECT_EQ(pool.take().data(), data);
+}
+
+TEST(BufferPool, HandsOutTheLargestAndReleasesTheSmallestWhenFull) {
+  BufferPool pool;
+  std::string big = buffer(20 << 20);
+  const char* bigData = big.data();
+  pool.give(std::move(big));
+  // Pages of a paged list given back later do not push the big buffer out.
+  for (int i = 0; i < 3; ++i) pool.give(buffer(1 << 20));
+  std::string got = pool.take();
+  EXPECT_EQ(got.data(), bigData);
+  EXPECT_GE(got.capacity(), size_t{20} << 20);
+  pool.give(std::move(got));
+  EXPECT_EQ(pool.take().data(), bigData);  // still there after a round trip
 }
 
 TEST(BufferPool, ReleasesBuffersUnusedForLongerThanItsKeepTime) {
