@@ -33,31 +33,6 @@ source bench/api/lib.sh
 extra=(--disable-controller-manager --disable-scheduler --disable-agent)
 [ "${KILN_BENCH_CONTROLLERS:-0}" = 1 ] && extra=(--disable-agent)
 api_start "$KILN" "${extra[@]}"
-ns() {
-  curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' "$URL/api/v1/namespaces" \
-    -d "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"$1\"}}"
-}
-# fill KIND NAMESPACE COUNT: exactly COUNT objects, 16 requests in flight (curl --parallel).
-fill() {
-  local kind=$1 n=$2 count=$3 cfg=$WORK/fill.cfg i body path
-  : >"$cfg"
-  for i in $(seq 1 "$count"); do
-    if [ "$kind" = pods ]; then
-      body="{\\\"apiVersion\\\":\\\"v1\\\",\\\"kind\\\":\\\"Pod\\\",\\\"metadata\\\":{\\\"name\\\":\\\"p-$i\\\",\\\"labels\\\":{\\\"app\\\":\\\"bench\\\"}},\\\"spec\\\":{\\\"containers\\\":[{\\\"name\\\":\\\"c\\\",\\\"image\\\":\\\"kiln.test/busybox:1\\\"}]}}"
-    else
-      body="{\\\"apiVersion\\\":\\\"v1\\\",\\\"kind\\\":\\\"Secret\\\",\\\"metadata\\\":{\\\"name\\\":\\\"f-$i\\\"},\\\"stringData\\\":{\\\"k\\\":\\\"v$i\\\"}}"
-    fi
-    path="$URL/api/v1/namespaces/$n/$kind"
-    [ "$i" -gt 1 ] && echo next >>"$cfg"
-    printf 'url = "%s"\nrequest = "POST"\nheader = "Content-Type: application/json"\ndata = "%s"\noutput = "/dev/null"\n' \
-      "$path" "$body" >>"$cfg"
-    cat "$WORK/curlrc" >>"$cfg"  # options reset at every `next`
-  done
-  command curl -s --parallel --parallel-max 16 -K "$cfg" >/dev/null 2>&1 || true
-  local got
-  got=$(curl -fsS "$URL/api/v1/namespaces/$n/$kind" | jq '.items | length')
-  [ "$got" = "$count" ] || { echo "fill $kind: $got of $count created" >&2; exit 1; }
-}
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 ms() { awk '{printf "%.1f", $1 * 1000}'; }
 
