@@ -28,7 +28,9 @@ Status makeDirs(const std::string& path, unsigned mode) {
   return Status::Ok();
 }
 
-Status writeFileAtomic(const std::string& path, std::string_view content, unsigned mode) {
+Status writeFileAtomic(const std::string& path, std::string_view content, unsigned mode,
+                       FileSync sync) {
+  const bool durable = sync == FileSync::kDurable;
   size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
@@ -52,13 +54,14 @@ Status writeFileAtomic(const std::string& path, std::string_view content, unsign
     left -= static_cast<size_t>(n);
   }
   if (::fchmod(fd, mode) != 0) return fail("chmod " + tmp);
-  if (::fsync(fd) != 0) return fail("fsync " + tmp);
+  if (durable && ::fsync(fd) != 0) return fail("fsync " + tmp);
   ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
     return errnoStatus("rename " + tmp + " to " + path, e);
   }
+  if (!durable) return Status::Ok();
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);

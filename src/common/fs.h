@@ -11,9 +11,16 @@ namespace kiln::common {
 // mkdir -p with `mode` for the directories it creates.
 Status makeDirs(const std::string& path, unsigned mode = 0755);
 
-// Writes `content` to `path` atomically and durably: temp file in the same directory, fsync,
-// chmod `mode`, rename, fsync of the directory. Readers see the old or the new file, never half.
-Status writeFileAtomic(const std::string& path, std::string_view content, unsigned mode);
+// kDurable: the file and its directory are fsynced, so the write survives a power loss.
+// kAtomicOnly: no fsyncs, for files that do not outlive the machine's uptime anyway (a pod's
+// hosts, hostname and resolv.conf: after a reboot its containers are gone); upstream's kubelet
+// and containerd write those without a sync too. A crash of the process loses neither kind.
+enum class FileSync { kDurable, kAtomicOnly };
+
+// Writes `content` to `path` atomically: temp file in the same directory, (fsync,) chmod
+// `mode`, rename, (fsync of the directory). Readers see the old or the new file, never half.
+Status writeFileAtomic(const std::string& path, std::string_view content, unsigned mode,
+                       FileSync sync = FileSync::kDurable);
 
 // Copies `from` to `to` durably (fsync) through a temp file and rename.
 Status copyFile(const std::string& from, const std::string& to, unsigned mode);

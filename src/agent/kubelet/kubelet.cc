@@ -1348,9 +1348,15 @@ Status Kubelet::syncPod(const std::string& uid) {
       requeue = 5s;
     } else {
       if (field(spec, "hostNetwork") != true) {
+        // Written when it changes, not on every sync, and without fsync (as upstream's
+        // kubelet): the file lives only as long as the pod's containers.
         (void)common::makeDirs(podDir(uid), 0755);
-        (void)common::writeFileAtomic(podDir(uid) + "/etc-hosts",
-                                      managedHostsFile(pod, view.podIPs, o_.clusterDomain), 0644);
+        const std::string hostsPath = podDir(uid) + "/etc-hosts";
+        std::string hosts = managedHostsFile(pod, view.podIPs, o_.clusterDomain);
+        auto cur = common::readFile(hostsPath, 1 << 20);
+        if (!cur.ok() || *cur != hosts) {
+          (void)common::writeFileAtomic(hostsPath, hosts, 0644, common::FileSync::kAtomicOnly);
+        }
       }
       const json sbCfg = sandboxConfig(pod, 0);
       for (const auto& name : actions.start) {

@@ -457,14 +457,18 @@ Status PodRuntime::runPodSandbox(const cri::RunPodSandboxRequest& req,
     return st;
   };
   Status st = common::makeDirs(s->dir, 0711);
-  if (st.ok()) st = common::writeFileAtomic(s->dir + "/hostname", hostname + "\n", 0644);
+  // The sandbox's own files live as long as its containers, which a reboot ends: no fsync.
+  constexpr auto kNoSync = common::FileSync::kAtomicOnly;
+  if (st.ok()) st = common::writeFileAtomic(s->dir + "/hostname", hostname + "\n", 0644, kNoSync);
   if (st.ok()) {
     st = common::writeFileAtomic(s->dir + "/hosts",
                                  "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
                                  "ip6-loopback\n",
-                                 0644);
+                                 0644, kNoSync);
   }
-  if (st.ok()) st = common::writeFileAtomic(s->dir + "/resolv.conf", resolvConf(cfg), 0644);
+  if (st.ok()) {
+    st = common::writeFileAtomic(s->dir + "/resolv.conf", resolvConf(cfg), 0644, kNoSync);
+  }
   if (!st.ok()) return undo(st);
   r.ownsPodCgroup = !im.cgroups.exists(r.podCgroup);
   st = im.cgroups.create(r.podCgroup, {}, false);

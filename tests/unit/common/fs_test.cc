@@ -37,6 +37,25 @@ TEST_F(FsTest, MakeDirsRefusesAFile) {
   EXPECT_FALSE(s.ok());
 }
 
+TEST_F(FsTest, WriteFileAtomicWithoutSyncStillReplacesWhole) {
+  std::string p = dir_ + "/hosts";
+  ASSERT_TRUE(writeFileAtomic(p, "old\n", 0600, FileSync::kAtomicOnly).ok());
+  ASSERT_TRUE(writeFileAtomic(p, "127.0.0.1\tlocalhost\n", 0644, FileSync::kAtomicOnly).ok());
+  auto content = readFile(p);
+  ASSERT_TRUE(content.ok());
+  EXPECT_EQ(*content, "127.0.0.1\tlocalhost\n");
+  struct stat st {};
+  ASSERT_EQ(::stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  int entries = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir_)) {
+    (void)e;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1);  // no temp file left
+  EXPECT_FALSE(writeFileAtomic(dir_ + "/missing/f", "x", 0600, FileSync::kAtomicOnly).ok());
+}
+
 TEST_F(FsTest, WriteFileAtomicSetsModeAndReplaces) {
   std::string p = dir_ + "/kubeconfig";
   ASSERT_TRUE(writeFileAtomic(p, "one", 0644).ok());
