@@ -273,10 +273,18 @@ kh_assert_contains "$(q 10.43.0.10 10-42-0-99.default.pod.cluster.local A)" \
   for i in $(seq 1 60); do echo "- {addresses: [10.42.3.$i]}"; done
 } >"$W/big.yaml"
 k apply -f "$W/big.yaml" >/dev/null
-big_ready() { q -t 10.43.0.10 big.default.svc.cluster.local A | grep -q "an=60"; }
+# Each attempt is logged (time, the answer's header line or the error): if the wait runs out
+# again, the log tells a hung TCP connection (5 s gaps, a timeout) from a late index (an=0).
+big_ready() {
+  local r
+  r=$(q -t 10.43.0.10 big.default.svc.cluster.local A | head -1)
+  echo "$(date +%T.%N) $r" >>"$W/big-attempts.log"
+  [[ $r == *"an=60"* ]]
+}
 if ! kh_check "a 60-address answer arrives whole over TCP" kh_wait_for "big over TCP" 10 big_ready; then
-  # Seen once (CI of 2026-12-02, not reproduced): say which side lagged — the TCP path, or the
-  # server's view of the EndpointSlice.
+  # Seen twice on 2026-12-02 (fresh-clone CI, and a local ctest run), not on reruns: say
+  # which side lagged — the TCP path, or the server's view of the EndpointSlice.
+  kh_log "attempts: $(tr '\n' ';' <"$W/big-attempts.log")"
   kh_log "TCP now: $(q -t 10.43.0.10 big.default.svc.cluster.local A | head -1)"
   kh_log "UDP+EDNS0 now: $(q -e 4096 10.43.0.10 big.default.svc.cluster.local A | head -1)"
   kh_log "slice: $(k get endpointslice big-manual -o jsonpath='{.metadata.resourceVersion} {.metadata.creationTimestamp} {range .endpoints[*]}x{end}' 2>&1 | wc -c) bytes"
