@@ -75,3 +75,8 @@ fill() {
   got=$(curl -fsS "$URL/api/v1/namespaces/$n/$kind" | jq '.items | length')
   [ "$got" = "$count" ] || { echo "fill $kind: $got of $count created" >&2; exit 1; }
 }
+
+# median N...: the middle value (the upper one of an even count).
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+# ms: seconds on stdin (curl's time_total) -> milliseconds with one decimal.
+ms() { awk '{printf "%.1f", $1 * 1000}'; }

@@ -19,8 +19,6 @@ cleanup() {
 trap cleanup EXIT
 # shellcheck source=bench/api/lib.sh
 source bench/api/lib.sh
-ms() { awk '{printf "%.1f", $1 * 1000}'; }
-median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 declare -A fulls rv0s
 for r in $(seq 1 "$ROUNDS"); do
   for k in "$@"; do

@@ -33,8 +33,6 @@ source bench/api/lib.sh
 extra=(--disable-controller-manager --disable-scheduler --disable-agent)
 [ "${KILN_BENCH_CONTROLLERS:-0}" = 1 ] && extra=(--disable-agent)
 api_start "$KILN" "${extra[@]}"
-median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
-ms() { awk '{printf "%.1f", $1 * 1000}'; }
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, kiln $(git rev-parse --short HEAD 2>/dev/null), HTTPS (TLS 1.3, bearer token), controller manager: $([ ${#extra[@]} -eq 0 ] && echo on || echo off)"
 sa default
