@@ -18,7 +18,8 @@
 #        kiln-cri-tool)
 #   env: PODS=100, PAR=10 (parallel connections of the burst), TARGETS="kiln containerd",
 #        LOG_DIR=DIR (keep the servers' logs and the watch records),
-#        PERF_DIR=DIR (`perf record --call-graph dwarf` of the server during each burst)
+#        PERF_DIR=DIR (`perf record --call-graph dwarf` of the server during each burst;
+#        PERF_ALL=1: `perf record -a -g` of the whole machine instead)
 # shellcheck disable=SC2016
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -178,7 +179,9 @@ burst() {
   local perf_pid=""
   if [ -n "${PERF_DIR:-}" ]; then  # a CPU profile of the server during the burst
     mkdir -p "$PERF_DIR"
-    perf record -q -F 499 --call-graph dwarf,16384 -p "$KH_SERVER_PID" -o "$PERF_DIR/perf-$t.data" >"$PERF_DIR/perf-$t.log" 2>&1 &
+    local scope=(-F 499 --call-graph dwarf,16384 -p "$KH_SERVER_PID")
+    [ "${PERF_ALL:-}" = 1 ] && scope=(-F 999 -g -a)  # every process: shims, inits, kernel
+    perf record -q "${scope[@]}" -o "$PERF_DIR/perf-$t.data" >"$PERF_DIR/perf-$t.log" 2>&1 &
     perf_pid=$!
   fi
   c0=$(now_ms)
