@@ -606,10 +606,12 @@ Status PodRuntime::listPodSandbox(const cri::ListPodSandboxRequest& req,
   }
   const auto& f = req.filter();
   for (const auto& s : all) {
+    // The cheap filters first: the state costs a read of /proc (the kubelet asks for one pod's
+    // sandboxes by label, and a full scan per sync would make a burst of N pods O(N^2)).
     if (!f.id().empty() && s->rec.id.rfind(f.id(), 0) != 0) continue;
+    if (!labelsMatch(s->config.labels(), f.label_selector())) continue;
     auto state = im.holderAlive(*s) ? cri::SANDBOX_READY : cri::SANDBOX_NOTREADY;
     if (f.has_state() && f.state().state() != state) continue;
-    if (!labelsMatch(s->config.labels(), f.label_selector())) continue;
     auto* it = resp->add_items();
     it->set_id(s->rec.id);
     *it->mutable_metadata() = s->config.metadata();
@@ -951,9 +953,9 @@ Status PodRuntime::listContainers(const cri::ListContainersRequest& req,
     if (!f.pod_sandbox_id().empty() && c->rec.sandboxId.rfind(f.pod_sandbox_id(), 0) != 0) {
       continue;
     }
-    ContainerView v = im.view(*c);
-    if (f.has_state() && f.state().state() != v.state) continue;
     if (!labelsMatch(c->config.labels(), f.label_selector())) continue;
+    ContainerView v = im.view(*c);  // reads status.json and /proc: after the cheap filters
+    if (f.has_state() && f.state().state() != v.state) continue;
     auto* it = resp->add_containers();
     it->set_id(c->rec.id);
     it->set_pod_sandbox_id(c->rec.sandboxId);
