@@ -17,7 +17,7 @@ namespace {
 constexpr const char* kLastReserved = "last-reserved";
 
 // Writes content to a temporary file and links it to `path`: EEXIST when path exists, and
-// never a partial file under that name.
+// never a partial file under that name (no fsync: see ipam.h).
 Status createExclusive(const std::string& dir, const std::string& name,
                        const std::string& content) {
   uint32_t r = 0;
@@ -25,8 +25,7 @@ Status createExclusive(const std::string& dir, const std::string& name,
   const std::string tmp = dir + "/.tmp-" + name + "-" + std::to_string(r);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return errnoStatus("create " + tmp, errno);
-  bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
-            ::fsync(fd) == 0;
+  bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
   int e = errno;
   ::close(fd);
   if (!ok) {
@@ -37,10 +36,6 @@ Status createExclusive(const std::string& dir, const std::string& name,
   e = errno;
   ::unlink(tmp.c_str());
   if (rc != 0) return errnoStatus("link " + dir + "/" + name, e);
-  if (int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); d >= 0) {
-    (void)::fsync(d);
-    ::close(d);
-  }
   return Status::Ok();
 }
 
@@ -98,27 +93,30 @@ StatusOr<Ipv4Cidr> firstIpv4Cidr(const std::string& list) {
 
 StatusOr<Ipam> Ipam::open(const std::string& dir) {
   KILN_RETURN_IF_ERROR(common::makeDirs(dir, 0700));
-  return Ipam(dir);
-}
-
-std::map<uint32_t, std::string> Ipam::allocations() const {
-  std::map<uint32_t, std::string> out;
-  DIR* d = ::opendir(dir_.c_str());
-  if (!d) return out;
+  Ipam ipam(dir);
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return errnoStatus("IPAM: read " + dir, errno);
   while (dirent* e = ::readdir(d)) {
     std::string n = e->d_name;
     if (n.empty() || n[0] == '.' || n == kLastReserved) continue;
     auto ip = parseIpv4(n);
     if (!ip.ok()) continue;
-    auto owner = common::readFile(dir_ + "/" + n, 4096);
-    if (owner.ok()) out[*ip] = *owner;
+    if (auto owner = ipam.readOwner(*ip)) ipam.byIp_[*ip] = std::move(*owner);
   }
   ::closedir(d);
-  return out;
+  return ipam;
 }
 
+std::optional<std::string> Ipam::readOwner(uint32_t ip) const {
+  auto owner = common::readFile(dir_ + "/" + ipv4ToString(ip), 4096);
+  if (!owner.ok()) return std::nullopt;
+  return *owner;
+}
+
+std::map<uint32_t, std::string> Ipam::allocations() const { return byIp_; }
+
 std::optional<uint32_t> Ipam::lookup(const std::string& owner) const {
-  for (const auto& [ip, o] : allocations()) {
+  for (const auto& [ip, o] : byIp_) {
     if (o == owner) return ip;
   }
   return std::nullopt;
@@ -131,8 +129,7 @@ StatusOr<uint32_t> Ipam::allocate(const Ipv4Cidr& range, const std::string& owne
   if (range.prefix > 30) {
     return invalidArgument("pod CIDR " + range.toString() + " is too small (at most /30)");
   }
-  auto all = allocations();
-  for (const auto& [ip, o] : all) {
+  for (const auto& [ip, o] : byIp_) {
     if (o == owner && range.contains(ip)) return ip;
   }
   const uint32_t first = range.network + 2, last = range.broadcast() - 1;
@@ -144,16 +141,20 @@ StatusOr<uint32_t> Ipam::allocate(const Ipv4Cidr& range, const std::string& owne
   }
   for (uint64_t i = 0; i < count; ++i) {
     uint32_t ip = static_cast<uint32_t>(first + (uint64_t{start} - first + i) % count);
-    if (all.count(ip)) continue;
+    if (byIp_.count(ip)) continue;
     Status st = createExclusive(dir_, ipv4ToString(ip), owner);
     if (!st.ok()) {
       if (st.code() == Code::kAlreadyExists || st.message().find("exists") != std::string::npos) {
+        // Taken behind our back (another allocator on the same dir): learn its owner.
+        if (auto o = readOwner(ip)) byIp_[ip] = std::move(*o);
         continue;
       }
       return st.withContext("IPAM");
     }
+    byIp_[ip] = owner;
     // Best effort: a lost last-reserved only means the search starts at the beginning.
-    (void)common::writeFileAtomic(dir_ + "/" + kLastReserved, ipv4ToString(ip) + "\n", 0600);
+    (void)common::writeFileAtomic(dir_ + "/" + kLastReserved, ipv4ToString(ip) + "\n", 0600,
+                                  common::FileSync::kAtomicOnly);
     return ip;
   }
   return Status(Code::kResourceExhausted, "no free IP address left in pod CIDR " +
@@ -162,10 +163,14 @@ StatusOr<uint32_t> Ipam::allocate(const Ipv4Cidr& range, const std::string& owne
 }
 
 Status Ipam::release(const std::string& owner) {
-  for (const auto& [ip, o] : allocations()) {
-    if (o != owner) continue;
-    const std::string p = dir_ + "/" + ipv4ToString(ip);
+  for (auto it = byIp_.begin(); it != byIp_.end();) {
+    if (it->second != owner) {
+      ++it;
+      continue;
+    }
+    const std::string p = dir_ + "/" + ipv4ToString(it->first);
     if (::unlink(p.c_str()) != 0 && errno != ENOENT) return errnoStatus("IPAM: remove " + p, errno);
+    it = byIp_.erase(it);
   }
   return Status::Ok();
 }

@@ -3,6 +3,9 @@
 // CNI's host-local plugin keeps them: a restart finds them, and creating the file with link()
 // is the atomic "take this IP" (a file is complete before its name exists). The next search
 // starts after the last IP handed out (last-reserved), so a released IP is not reused at once.
+// The files are read once, by open(); after that the allocator answers from memory (a pod's
+// status asks for its IP on every sync) and writes through. Nothing is fsynced, as host-local
+// does not: a pod's address lives no longer than its network namespace, which a reboot ends.
 //
 // Threading: not thread-safe; BridgeNetwork serializes its calls.
 #pragma once
@@ -38,7 +41,7 @@ StatusOr<Ipv4Cidr> firstIpv4Cidr(const std::string& list);
 
 class Ipam {
  public:
-  // Creates dir when missing.
+  // Creates dir when missing; reads the allocations in it.
   static StatusOr<Ipam> open(const std::string& dir);
 
   // The owner's IP: the one already recorded in `range` for it, else the next free one in
@@ -52,7 +55,10 @@ class Ipam {
 
  private:
   explicit Ipam(std::string dir) : dir_(std::move(dir)) {}
+  // The owner recorded in dir_/<ip>, if that file exists.
+  std::optional<std::string> readOwner(uint32_t ip) const;
   std::string dir_;
+  std::map<uint32_t, std::string> byIp_;  // what dir_ holds
 };
 
 }  // namespace kiln::network

@@ -115,6 +115,22 @@ TEST_F(IpamTest, PersistsAcrossReopen) {
   }
 }
 
+TEST_F(IpamTest, AnAddressTakenBehindItsBackIsSkippedAndLearnt) {
+  Ipv4Cidr r = cidr("10.42.0.0/24");
+  auto a = Ipam::open(dir_);
+  auto b = Ipam::open(dir_);  // read the (empty) dir before a allocates
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto first = a->allocate(r, "sb-a");
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(ipv4ToString(*first), "10.42.0.2");
+  ASSERT_TRUE(std::filesystem::remove(dir_ + "/last-reserved"));  // b starts at .2 too
+  auto second = b->allocate(r, "sb-b");
+  ASSERT_TRUE(second.ok()) << second.status().toString();
+  EXPECT_NE(*second, *first);
+  EXPECT_EQ(b->lookup("sb-a"), *first);
+  EXPECT_EQ(b->allocations().size(), 2u);
+}
+
 TEST_F(IpamTest, ExhaustionIsResourceExhausted) {
   auto ipam = Ipam::open(dir_);
   ASSERT_TRUE(ipam.ok());
