@@ -10,18 +10,27 @@
 
 namespace kiln::common {
 
+namespace {
+// mkdir -p from the leaf up: one mkdir when the parent exists (the common case), the missing
+// ancestors only on ENOENT.
+Status makeDirChain(const std::string& path, unsigned mode) {
+  if (::mkdir(path.c_str(), mode) == 0 || errno == EEXIST) return Status::Ok();
+  if (errno != ENOENT) return errnoStatus("create directory " + path, errno);
+  size_t slash = path.find_last_not_of('/');
+  slash = slash == std::string::npos ? std::string::npos : path.rfind('/', slash);
+  if (slash == std::string::npos || slash == 0)
+    return errnoStatus("create directory " + path, ENOENT);
+  KILN_RETURN_IF_ERROR(makeDirChain(path.substr(0, slash), mode));
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
+    return errnoStatus("create directory " + path, errno);
+  }
+  return Status::Ok();
+}
+}  // namespace
+
 Status makeDirs(const std::string& path, unsigned mode) {
   if (path.empty()) return invalidArgument("empty directory path");
-  std::string cur;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = path.find('/', pos + 1);
-    cur = path.substr(0, pos);
-    if (cur.empty()) continue;
-    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
-      return errnoStatus("create directory " + cur, errno);
-    }
-  }
+  KILN_RETURN_IF_ERROR(makeDirChain(path, mode));
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return errnoStatus("stat " + path, errno);
   if (!S_ISDIR(st.st_mode)) return failedPrecondition(path + " exists and is not a directory");

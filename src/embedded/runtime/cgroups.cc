@@ -46,19 +46,6 @@ std::string clean(const std::string& path) {
   return p;
 }
 
-Status mkdirP(const std::string& base, const std::string& rel) {
-  std::string cur = base;
-  std::stringstream ss(rel);
-  std::string part;
-  while (std::getline(ss, part, '/')) {
-    if (part.empty()) continue;
-    cur += "/" + part;
-    if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
-      return errnoStatus("mkdir " + cur, errno);
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 uint64_t cpuSharesToWeight(uint64_t shares) {
@@ -207,7 +194,8 @@ Status Cgroups::create(const std::string& path, const CgroupResources& r, bool d
     }
     return Status::Ok();
   }
-  for (const auto& c : controllers_) KILN_RETURN_IF_ERROR(mkdirP(root_ + "/" + c, p));
+  for (const auto& c : controllers_)
+    KILN_RETURN_IF_ERROR(common::makeDirs(root_ + "/" + c + "/" + p, 0755));
   auto dir = [&](const char* ctrl) { return root_ + "/" + ctrl + "/" + p; };
   if (r.memoryLimit > 0) {
     const std::string mem = dir("memory") + "/memory.limit_in_bytes";

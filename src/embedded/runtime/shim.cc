@@ -226,16 +226,9 @@ std::optional<std::string> readLinkAt(const std::string& path) {
   return std::string(buf, static_cast<size_t>(n));
 }
 
-bool mkdirAll(const std::string& path, mode_t mode) {
-  std::string cur;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = path.find('/', pos + 1);
-    cur = path.substr(0, pos);
-    if (cur.empty()) continue;
-    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) return false;
-  }
-  return true;
+// mkdir -p (common::makeDirs: a single mkdir when the parent exists); fails the init otherwise.
+void mkdirAll(int errFd, const std::string& path, const std::string& what) {
+  if (Status st = common::makeDirs(path, 0755); !st.ok()) fail(errFd, what + ": " + st.message());
 }
 
 // The host path of `dest` in the new root, symlinks resolved inside it.
@@ -274,10 +267,10 @@ void mountOne(int errFd, const std::string& rootfs, const oci::Mount& m) {
     struct stat st {};
     if (::stat(m.source.c_str(), &st) != 0) fail(errFd, "bind source " + m.source, errno);
     if (S_ISDIR(st.st_mode)) {
-      if (!mkdirAll(target, 0755)) fail(errFd, "mkdir " + m.destination, errno);
+      mkdirAll(errFd, target, "mkdir " + m.destination);
     } else {
       std::string parent = target.substr(0, target.rfind('/'));
-      if (!mkdirAll(parent, 0755)) fail(errFd, "mkdir " + parent, errno);
+      mkdirAll(errFd, parent, "mkdir " + parent);
       int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
       if (fd < 0 && errno != EISDIR) fail(errFd, "create " + m.destination, errno);
       if (fd >= 0) ::close(fd);
@@ -292,7 +285,7 @@ void mountOne(int errFd, const std::string& rootfs, const oci::Mount& m) {
       fail(errFd, "remount " + m.destination, errno);
     }
   } else {
-    if (!mkdirAll(target, 0755)) fail(errFd, "mkdir " + m.destination, errno);
+    mkdirAll(errFd, target, "mkdir " + m.destination);
     if (::mount(m.source.c_str(), target.c_str(), m.type.c_str(), f.flags,
                 f.data.empty() ? nullptr : f.data.c_str()) != 0) {
       fail(errFd, "mount " + m.type + " on " + m.destination, errno);
@@ -398,9 +391,7 @@ std::string lookPath(const std::string& file, const std::vector<std::string>& en
       ::close(fd);
     }
   }
-  if (init && !s.cwd.empty() && s.cwd != "/" && !mkdirAll(s.cwd, 0755)) {
-    fail(errFd, "mkdir working dir " + s.cwd, errno);
-  }
+  if (init && !s.cwd.empty() && s.cwd != "/") mkdirAll(errFd, s.cwd, "mkdir working dir " + s.cwd);
   if (!s.noNewPrivileges) {  // loading a filter without no_new_privs needs CAP_SYS_ADMIN (runc)
     if (Status sc = applySeccomp(s); !sc.ok()) fail(errFd, sc.message());
   }

@@ -37,6 +37,26 @@ TEST_F(FsTest, MakeDirsRefusesAFile) {
   EXPECT_FALSE(s.ok());
 }
 
+TEST_F(FsTest, MakeDirsRefusesAFileAmongTheAncestors) {
+  ASSERT_TRUE(writeFileAtomic(dir_ + "/f", "x", 0600).ok());
+  Status s = makeDirs(dir_ + "/f/a/b", 0700);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(dir_ + "/f/a"), std::string::npos) << s.message();
+}
+
+TEST_F(FsTest, MakeDirsTakesTrailingAndDoubledSlashes) {
+  ASSERT_TRUE(makeDirs(dir_ + "/x//y/z/", 0755).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_ + "/x/y/z").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  // An existing ancestor keeps its mode; only the missing ones get the new mode.
+  ASSERT_TRUE(makeDirs(dir_ + "/x/y/w", 0700).ok());
+  ASSERT_EQ(::stat((dir_ + "/x/y").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0755u);
+  ASSERT_EQ(::stat((dir_ + "/x/y/w").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
 TEST_F(FsTest, WriteFileAtomicWithoutSyncStillReplacesWhole) {
   std::string p = dir_ + "/hosts";
   ASSERT_TRUE(writeFileAtomic(p, "old\n", 0600, FileSync::kAtomicOnly).ok());
