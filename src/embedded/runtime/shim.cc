@@ -124,27 +124,36 @@ void trimResidentImage() {
     unsigned long top = (sp & ~4095UL) - 2 * 4096UL;
     if (top > stackLo) ::madvise(reinterpret_cast<void*>(stackLo), top - stackLo, MADV_DONTNEED);
   }
-  // Then the file pages: only runs of present pages that still map the page cache (pagemap bit
-  // 61; a page that start-up wrote, relocations in RELRO or .data, is a private anonymous copy
-  // and is kept). In a tight loop: code running after the text is dropped faults it back in.
+  // Then the file pages: runs of present pages that still map the page cache (pagemap bit 61).
+  // A page that start-up wrote (relocations in RELRO or .data) is a private anonymous copy, and
+  // a swapped-out one (bit 62) may be too: either ends a run and is kept. Absent pages do not
+  // end a run (dropping nothing is harmless), so a mapping is usually one madvise: each call
+  // flushes the TLB of every CPU this process ran on, which costs far more than the zapping.
+  // In a tight loop: code running after the text is dropped faults it back in.
   if (pagemap < 0) return;
   uint64_t e[512];
   for (size_t i = 0; i < n; ++i) {
-    unsigned long run = 0;  // start of the current run of droppable pages, 0: none
+    unsigned long run = 0, runEnd = 0;  // [run, runEnd): the pages to drop, run == 0: none
+    auto flush = [&] {
+      if (run != 0) ::madvise(reinterpret_cast<void*>(run), runEnd - run, MADV_DONTNEED);
+      run = 0;
+    };
     for (unsigned long a = ranges[i].first; a < ranges[i].second;) {
       size_t cnt = std::min<unsigned long>(512, (ranges[i].second - a) / 4096);
       ssize_t got = ::pread(pagemap, e, cnt * 8, static_cast<off_t>(a / 4096 * 8));
       if (got <= 0) break;
       for (size_t k = 0; k < static_cast<size_t>(got) / 8; ++k, a += 4096) {
-        bool drop = (e[k] >> 63 & 1) != 0 && (e[k] >> 61 & 1) != 0;
-        if (drop && run == 0) run = a;
-        if (!drop && run != 0) {
-          ::madvise(reinterpret_cast<void*>(run), a - run, MADV_DONTNEED);
-          run = 0;
+        const bool present = (e[k] >> 63 & 1) != 0, swapped = (e[k] >> 62 & 1) != 0;
+        const bool filePage = (e[k] >> 61 & 1) != 0;
+        if (present && filePage) {
+          if (run == 0) run = a;
+          runEnd = a + 4096;
+        } else if (present || swapped) {
+          flush();
         }
       }
     }
-    if (run != 0) ::madvise(reinterpret_cast<void*>(run), ranges[i].second - run, MADV_DONTNEED);
+    flush();
   }
 }
 
