@@ -40,8 +40,6 @@
 #include "embedded/runtime/seccomp.h"
 
 extern char** environ;
-// jemalloc's control entry point in the static release build (weak: null without jemalloc).
-extern "C" int mallctl(const char*, void*, size_t*, void*, size_t) __attribute__((weak));
 
 namespace kiln::runtime {
 namespace {
@@ -77,10 +75,13 @@ std::string argValue(int argc, char** argv, std::string_view name) {
 // relocated: their private pages would be lost): a long-lived helper then holds only the pages
 // its steady-state loop touches again, not the start-up code's (measured: VmRSS 6.2 MiB -> 1.4
 // MiB for an idle shim, of which ~1 MiB is clean page cache shared with the server and every
-// other shim: the kernel maps whole page-cache folios back on a fault). Also returns jemalloc's
-// unused dirty pages and the stack below the current frame. The mappings are found once (from
-// /proc/self/smaps) and remembered, so the shim's loop can call this again cheaply whenever it
-// goes idle (the pages its last wake-up faulted back are dropped again).
+// other shim: the kernel maps whole page-cache folios back on a fault), and the stack below the
+// current frame. jemalloc's dirty pages are left to its decay: a purge through mallctl first
+// builds jemalloc's control tables, which cost more private memory (~150 kB) and CPU (~1 ms a
+// process) than the purge returns. The mappings are found once (from
+// /proc/self/maps: smaps would walk every page table for its counters) and remembered, so the
+// shim's loop can call this again cheaply whenever it goes idle (the pages its last wake-up
+// faulted back are dropped again).
 void trimResidentImage() {
   static std::pair<unsigned long, unsigned long> ranges[64];
   static size_t n = 0;
@@ -89,15 +90,13 @@ void trimResidentImage() {
   static int pagemap = -1;
   if (!scanned) {
     scanned = true;
-    auto smaps = common::readFile("/proc/self/smaps", 4 << 20);
-    if (!smaps.ok()) return;
-    unsigned long lo = 0, hi = 0;
-    bool candidate = false;
+    auto maps = common::readFile("/proc/self/maps", 4 << 20);
+    if (!maps.ok()) return;
     size_t pos = 0;
-    while (pos < smaps->size()) {
-      size_t end = smaps->find('\n', pos);
-      if (end == std::string::npos) end = smaps->size();
-      std::string line = smaps->substr(pos, end - pos);
+    while (pos < maps->size()) {
+      size_t end = maps->find('\n', pos);
+      if (end == std::string::npos) end = maps->size();
+      std::string line = maps->substr(pos, end - pos);
       pos = end + 1;
       char perms[5] = {};
       unsigned long long off = 0;
@@ -105,19 +104,14 @@ void trimResidentImage() {
       unsigned long inode = 0;
       unsigned long a = 0, b = 0;
       if (std::sscanf(line.c_str(), "%lx-%lx %4s %llx %15s %lu", &a, &b, perms, &off, dev,
-                      &inode) == 6) {
-        lo = a;
-        hi = b;
-        candidate = inode != 0 && perms[3] == 'p';
-        if (line.find("[stack]") != std::string::npos) stackLo = a;
-        if (candidate && n < 64) ranges[n++] = {lo, hi};
+                      &inode) != 6) {
         continue;
       }
+      if (line.find("[stack]") != std::string::npos) stackLo = a;
+      if (inode != 0 && perms[3] == 'p' && n < 64) ranges[n++] = {a, b};
     }
     pagemap = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   }
-  // jemalloc: purge every arena's unused dirty pages (the start-up's JSON and strings).
-  if (mallctl != nullptr) (void)mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);
   // The stack below this frame (deeper start-up calls touched it), minus a page of margin.
   if (stackLo != 0) {
     unsigned long sp = reinterpret_cast<unsigned long>(__builtin_frame_address(0));
