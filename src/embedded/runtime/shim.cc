@@ -658,7 +658,10 @@ int pauseMain(int argc, char** argv) {
   const bool hostIpc = argValue(argc, argv, "--host-ipc") == "true";
   const bool hostNetwork = argValue(argc, argv, "--host-network") == "true";
   const bool podPid = argValue(argc, argv, "--pod-pid") == "true";
-  detach();
+  // With a PID namespace of its own, the fork that makes the holder PID 1 of it detaches it
+  // too (this process sets the namespaces up, reports the holder and exits): a process less
+  // per pod. Without, it detaches first, as the shim does.
+  if (!podPid) detach();
   if (::unshare((hostNetwork ? 0 : CLONE_NEWNET) | (hostIpc ? 0 : CLONE_NEWIPC) | CLONE_NEWUTS) !=
       0) {
     report(std::string("error unshare network/IPC/UTS namespaces: ") + std::strerror(errno));
@@ -700,6 +703,7 @@ int pauseMain(int argc, char** argv) {
       report("ok " + std::to_string(init));
       return 0;
     }
+    ::setsid();
     ::close(kStatusFd);
     trimResidentImage();
     while (true) {
