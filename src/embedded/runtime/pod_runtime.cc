@@ -71,11 +71,19 @@ std::vector<std::string> listDir(const std::string& dir) {
   return out;
 }
 
-Status writeProto(const std::string& path, const google::protobuf::Message& m) {
+Status writeProto(const std::string& path, const google::protobuf::Message& m,
+                  common::FileSync sync = common::FileSync::kDurable) {
   std::string bytes;
   if (!m.SerializeToString(&bytes)) return internalError("cannot serialize " + path);
-  return common::writeFileAtomic(path, bytes, 0600);
+  return common::writeFileAtomic(path, bytes, 0600, sync);
 }
+
+// The records a sandbox or container is created with are written atomically but not fsynced:
+// they describe processes that a reboot ends (a kill -9 of kiln keeps the page cache), and a
+// record lost with the machine is crash debris that open() removes. fsync on this VM's ext4 is
+// a virtio flush per call, ~10 per pod on the start path. Later changes (stop, resources) and
+// the shim's exit status stay durable.
+constexpr auto kCreateSync = common::FileSync::kAtomicOnly;
 
 template <typename M>
 StatusOr<M> readProto(const std::string& path) {
@@ -458,16 +466,16 @@ Status PodRuntime::runPodSandbox(const cri::RunPodSandboxRequest& req,
   };
   Status st = common::makeDirs(s->dir, 0711);
   // The sandbox's own files live as long as its containers, which a reboot ends: no fsync.
-  constexpr auto kNoSync = common::FileSync::kAtomicOnly;
-  if (st.ok()) st = common::writeFileAtomic(s->dir + "/hostname", hostname + "\n", 0644, kNoSync);
+  if (st.ok())
+    st = common::writeFileAtomic(s->dir + "/hostname", hostname + "\n", 0644, kCreateSync);
   if (st.ok()) {
     st = common::writeFileAtomic(s->dir + "/hosts",
                                  "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
                                  "ip6-loopback\n",
-                                 0644, kNoSync);
+                                 0644, kCreateSync);
   }
   if (st.ok()) {
-    st = common::writeFileAtomic(s->dir + "/resolv.conf", resolvConf(cfg), 0644, kNoSync);
+    st = common::writeFileAtomic(s->dir + "/resolv.conf", resolvConf(cfg), 0644, kCreateSync);
   }
   if (!st.ok()) return undo(st);
   r.ownsPodCgroup = !im.cgroups.exists(r.podCgroup);
@@ -505,8 +513,8 @@ Status PodRuntime::runPodSandbox(const cri::RunPodSandboxRequest& req,
       return undo(st.withContext("host ports"));
     }
   }
-  st = writeProto(s->dir + "/config.pb", cfg);
-  if (st.ok()) st = common::writeFileAtomic(s->dir + "/sandbox.json", toJson(r), 0600);
+  st = writeProto(s->dir + "/config.pb", cfg, kCreateSync);
+  if (st.ok()) st = common::writeFileAtomic(s->dir + "/sandbox.json", toJson(r), 0600, kCreateSync);
   if (!st.ok()) return undo(st);
   {
     std::lock_guard lk(im.mu);
@@ -868,9 +876,11 @@ Status PodRuntime::createContainer(const cri::CreateContainerRequest& req,
   if (!st.ok()) return undo(st);
   st = im.cgroups.create(r.cgroup, res, !spec.privileged);
   if (!st.ok()) return undo(invalidArgument("container cgroup: " + st.message()));
-  st = common::writeFileAtomic(c->dir + "/spec.json", oci::toJson(spec), 0600);
-  if (st.ok()) st = writeProto(c->dir + "/config.pb", cfg);
-  if (st.ok()) st = common::writeFileAtomic(c->dir + "/container.json", toJson(r), 0600);
+  st = common::writeFileAtomic(c->dir + "/spec.json", oci::toJson(spec), 0600, kCreateSync);
+  if (st.ok()) st = writeProto(c->dir + "/config.pb", cfg, kCreateSync);
+  if (st.ok()) {
+    st = common::writeFileAtomic(c->dir + "/container.json", toJson(r), 0600, kCreateSync);
+  }
   if (!st.ok()) return undo(st);
   {
     std::lock_guard lk(im.mu);

@@ -837,8 +837,12 @@ int shimMain(int argc, char** argv) {
     return 1;
   }
   const oci::ContainerSpec& s = *spec;
+  // The exit is written durably (the container's end outlives a reboot in the kubelet's view);
+  // the start is not, on the pod's start path: a reboot ends the process it describes.
   auto writeStatus = [&](const ShimStatus& st) {
-    Status w = common::writeFileAtomic(dir + "/status.json", toJson(st), 0600);
+    Status w = common::writeFileAtomic(
+        dir + "/status.json", toJson(st), 0600,
+        st.exited ? common::FileSync::kDurable : common::FileSync::kAtomicOnly);
     if (!w.ok()) writeAll(2, "kiln shim: " + w.message() + "\n");
   };
   auto startError = [&](const std::string& msg) {
