@@ -81,6 +81,11 @@ rss=$(awk '/VmRSS/ {print $2}' "/proc/$SHIM/status")
 kh_log "shim: VmRSS ${rss} kB, private $(uss "$SHIM") kB; holder: VmRSS $(awk '/VmRSS/ {print $2}' "/proc/$HOLDER/status") kB, private $(uss "$HOLDER") kB"
 kh_check "the shim's private memory is under 1 MiB ($(uss "$SHIM") kB)" test "$(uss "$SHIM")" -lt 1024
 kh_check "the sandbox holder's private memory is under 1 MiB ($(uss "$HOLDER") kB)" test "$(uss "$HOLDER")" -lt 1024
+# The shim stays the runtime's child (no detaching fork), in a session of its own.
+# /proc/PID/stat after the command's ")": state ppid pgrp session ...
+ppid_sid() { local s; s=$(cat "/proc/$1/stat") || return 1; s=${s##*) }; read -r _ pp _ sid _ <<<"$s"; echo "$pp $sid"; }
+kh_assert_eq "$KH_SERVER_PID $SHIM" "$(ppid_sid "$SHIM")" \
+  "the shim's parent is the server and it leads its own session"
 
 # --- StopContainer: SIGTERM, then SIGKILL after the timeout ------------------------------------
 t0=$(date +%s%N)
@@ -89,6 +94,8 @@ t1=$(date +%s%N)
 kh_assert_eq "CONTAINER_EXITED 137" "$(cri inspect "$SRV" | jqr '"\(.status.state) \(.status.exitCode)"')" \
   "httpd as PID 1 ignores SIGTERM: SIGKILLed after the 1 s timeout (137)"
 kh_check "the stop took at least the timeout" test $(( (t1 - t0) / 1000000 )) -ge 1000
+shim_gone() { [ ! -e "/proc/$SHIM" ]; }
+kh_check "the exited shim was reaped by the server (no zombie left)" kh_wait_for "the shim to be reaped" 10 shim_gone
 TRAP=$(run_ctr "$POD" trap '["sh","-c","trap \"echo got-term; exit 0\" TERM; while true; do sleep 0.1; done"]')
 kh_wait_for "the trap container to run" 10 running "$TRAP"
 sleep 0.3

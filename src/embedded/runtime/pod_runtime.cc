@@ -898,7 +898,8 @@ Status PodRuntime::startContainer(const cri::StartContainerRequest& req) {
   if (v.state != cri::CONTAINER_CREATED) {
     return failedPrecondition("container " + c->rec.id + " is not in the created state");
   }
-  auto pid = spawnHelper({"shim", "--dir", c->dir}, c->dir + "/shim.log", milliseconds(30000));
+  auto pid = spawnHelper({"shim", "--dir", c->dir}, c->dir + "/shim.log", milliseconds(30000),
+                         HelperProcess::kStaysChild);
   if (!pid.ok()) {
     if (!common::readFile(c->dir + "/status.json").ok()) {
       ShimStatus st;

@@ -29,7 +29,9 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "common/fs.h"
 #include "embedded/runtime/cgroups.h"
@@ -823,7 +825,10 @@ int shimMain(int argc, char** argv) {
     report("error kiln shim: --dir is required");
     return 2;
   }
-  detach();
+  // Spawned as a child the runtime reaps (spawnHelper with HelperProcess::kStaysChild, in a
+  // session of its own), the shim needs no fork to detach: a fork costs a page-table copy and a
+  // copy-on-write fault for every page either side writes next.
+  if (argValue(argc, argv, "--detach") != "false") detach();
   ::signal(SIGPIPE, SIG_IGN);
   ::signal(SIGHUP, SIG_IGN);
   auto text = common::readFile(dir + "/spec.json", 4 << 20);
@@ -1442,8 +1447,81 @@ StatusOr<ExecProcess> startExecProcess(const std::string& dir, int pid, uint64_t
   return p;
 }
 
+namespace {
+
+// Reaps the helpers that stay the runtime's children: one thread polls a pidfd per child and
+// collects each exit at once (never waitpid(-1), which would take other waiters' children).
+class ChildReaper {
+ public:
+  static ChildReaper& instance() {
+    static ChildReaper* r = new ChildReaper();  // never destroyed: its thread runs to the end
+    return *r;
+  }
+
+  void add(pid_t pid) {
+    int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (fd < 0 || wake_[1] < 0) {
+      if (fd >= 0) ::close(fd);
+      std::thread([pid] { ::waitpid(pid, nullptr, 0); }).detach();  // no pidfd: a waiter each
+      return;
+    }
+    {
+      std::lock_guard lk(mu_);
+      pending_.push_back(fd);
+    }
+    char b = 1;
+    (void)!::write(wake_[1], &b, 1);
+  }
+
+ private:
+  ChildReaper() {
+    if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) {
+      wake_[0] = wake_[1] = -1;
+      return;
+    }
+    std::thread([this] { loop(); }).detach();
+  }
+
+  void loop() {
+    std::vector<pollfd> fds;
+    while (true) {
+      {
+        std::lock_guard lk(mu_);
+        for (int fd : pending_) fds.push_back({fd, POLLIN, 0});
+        pending_.clear();
+      }
+      std::vector<pollfd> all = {{wake_[0], POLLIN, 0}};
+      all.insert(all.end(), fds.begin(), fds.end());
+      if (::poll(all.data(), all.size(), -1) < 0) continue;
+      if (all[0].revents != 0) {
+        char buf[64];
+        while (::read(wake_[0], buf, sizeof buf) > 0) {
+        }
+      }
+      fds.clear();
+      for (size_t i = 1; i < all.size(); ++i) {
+        if (all[i].revents == 0) {
+          fds.push_back(all[i]);
+          continue;
+        }
+        siginfo_t si{};
+        ::waitid(static_cast<idtype_t>(3 /* P_PIDFD */), static_cast<id_t>(all[i].fd), &si,
+                 WEXITED | WNOHANG);
+        ::close(all[i].fd);
+      }
+    }
+  }
+
+  int wake_[2] = {-1, -1};
+  std::mutex mu_;
+  std::vector<int> pending_;
+};
+
+}  // namespace
+
 StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::string& stderrPath,
-                          std::chrono::milliseconds timeout) {
+                          std::chrono::milliseconds timeout, HelperProcess process) {
+  const bool staysChild = process == HelperProcess::kStaysChild;
   int pipeFds[2];
   if (::pipe2(pipeFds, O_CLOEXEC) != 0) return errnoStatus("pipe", errno);
   posix_spawn_file_actions_t fa;
@@ -1456,10 +1534,16 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
   posix_spawn_file_actions_adddup2(&fa, pipeFds[1], kStatusFd);
   posix_spawn_file_actions_addclosefrom_np(&fa, kStatusFd + 1);
   resetSignalsOnSpawn(&attr);
+  if (staysChild) {
+    short flags = 0;
+    posix_spawnattr_getflags(&attr, &flags);
+    posix_spawnattr_setflags(&attr, static_cast<short>(flags | POSIX_SPAWN_SETSID));
+  }
   std::vector<char*> argv;
   std::string arg0 = "kiln";
   argv.push_back(arg0.data());
   std::vector<std::string> copy = args;
+  if (staysChild) copy.insert(copy.end(), {"--detach", "false"});
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid = 0;
@@ -1471,7 +1555,11 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
     ::close(pipeFds[0]);
     return errnoStatus("spawn kiln " + args[0], rc);
   }
-  ::waitpid(pid, nullptr, 0);  // the intermediate exits as soon as it has forked
+  if (staysChild) {
+    ChildReaper::instance().add(pid);
+  } else {
+    ::waitpid(pid, nullptr, 0);  // the intermediate exits as soon as it has forked
+  }
   std::string line;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[4096];

@@ -122,10 +122,16 @@ bool attachDetachesOnStdinEnd(bool stdinOnce, bool tty);
 // shim predates attach), Unavailable when nothing listens on it.
 StatusOr<int> connectAttach(const std::string& containerDir);
 
+// kDetaches: the helper forks away and its first process exits at once (reaped here).
+// kStaysChild: the helper (`kiln shim --detach false`) starts in a session of its own and stays
+// the runtime's child; a reaper thread collects its exit through a pidfd.
+enum class HelperProcess { kDetaches, kStaysChild };
+
 // Runs `/proc/self/exe ARGS...` with fd 3 a pipe, stdin/stdout on /dev/null and stderr appended
-// to `stderrPath`, reaps the intermediate process and waits up to `timeout` for its "ok <pid>"
-// line: returns that pid (of the detached process), or its "error <message>" as a Status.
+// to `stderrPath`, and waits up to `timeout` for its "ok <pid>" line: returns that pid, or its
+// "error <message>" as a Status.
 StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::string& stderrPath,
-                          std::chrono::milliseconds timeout);
+                          std::chrono::milliseconds timeout,
+                          HelperProcess process = HelperProcess::kDetaches);
 
 }  // namespace kiln::runtime
