@@ -1,14 +1,16 @@
 // The per-container shim and the sandbox's namespace holder: two modes of the kiln binary that
 // the runtime starts by re-executing itself (/proc/self/exe), and the runtime's side of that.
 //
-//   kiln pause --dir <sandbox dir> --hostname NAME   (fd 3: the status pipe)
-//     Detaches (fork, setsid), unshares network, IPC and UTS namespaces, sets the hostname,
-//     brings loopback up, reports "ok <pid>" on fd 3 and then only waits for SIGTERM/SIGKILL.
+//   kiln pause --dir <sandbox dir> --hostname NAME [--pod-pid true]   (fd 3: the status pipe)
+//     Detaches (fork, setsid; with --pod-pid the fork that makes it PID 1 of a new PID namespace
+//     does it), unshares network, IPC and UTS namespaces, sets the hostname, brings loopback
+//     up, reports "ok <pid>" on fd 3 and then only waits for SIGTERM/SIGKILL.
 //     Its /proc/<pid>/ns/{net,ipc,uts} are the sandbox's namespaces (like k3s's pause
 //     container, without an image).
-//   kiln shim --dir <container dir>   (fd 3: the status pipe)
-//     Detaches (fork, setsid: it is not the runtime's child, so it outlives a runtime restart or
-//     crash), reads spec.json, forks the container's init into a new PID namespace, which joins
+//   kiln shim --dir <container dir> [--detach false]   (fd 3: the status pipe)
+//     Detaches (fork, setsid), or with --detach false stays the runtime's child in the session
+//     spawnHelper gave it (reaped by the runtime's ChildReaper; either way it outlives a
+//     runtime restart or crash), reads spec.json, forks the container's init into a new PID namespace, which joins
 //     the sandbox's namespaces (setns), unshares a mount namespace, mounts the overlay root,
 //     /proc, /dev, /sys, the CRI mounts, pivots, masks paths, drops to the user and
 //     capabilities, sets no_new_privs and execs. The shim puts it in its cgroups before it
