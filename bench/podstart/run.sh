@@ -179,6 +179,7 @@ burst() {
   local perf_pid=""
   if [ -n "${PERF_DIR:-}" ]; then  # a CPU profile of the server during the burst
     mkdir -p "$PERF_DIR"
+    # shellcheck disable=SC2054  # "dwarf,16384" is one argument
     local scope=(-F 499 --call-graph dwarf,16384 -p "$KH_SERVER_PID")
     [ "${PERF_ALL:-}" = 1 ] && scope=(-F 999 -g -a)  # every process: shims, inits, kernel
     perf record -q "${scope[@]}" -o "$PERF_DIR/perf-$t.data" >"$PERF_DIR/perf-$t.log" 2>&1 &
