@@ -124,6 +124,12 @@ kh_assert_contains "$out" "/no/such/binary" "naming the binary"
 kh_assert_eq "CONTAINER_EXITED 128 StartError" \
   "$(cri inspect "$BAD" | jqr '"\(.status.state) \(.status.exitCode) \(.status.reason)"')" \
   "and the container is EXITED with reason StartError"
+# status.json is replaced by rename, so an unparsable one is what an unsynced write leaves after
+# a power loss: the container reads as exited, not unknown forever.
+: >"$DATA/agent/containers/containers/$BAD/status.json"
+kh_assert_eq "CONTAINER_EXITED 255 Unknown" \
+  "$(cri inspect "$BAD" | jqr '"\(.status.state) \(.status.exitCode) \(.status.reason)"')" \
+  "an empty status.json (crash debris): EXITED 255 Unknown"
 n0=$(ls "$DATA/agent/containers/containers" | wc -l)
 kh_assert_contains "$(cri create "$POD" "$(ctr_json x '["true"]' '{image: {image: "kiln.test/none:1"}}')" "$W/cfg/pod1.json" 2>&1)" \
   "ERROR NOT_FOUND" "CreateContainer with a missing image: NOT_FOUND"

@@ -101,7 +101,13 @@ StatusOr<Ipam> Ipam::open(const std::string& dir) {
     if (n.empty() || n[0] == '.' || n == kLastReserved) continue;
     auto ip = parseIpv4(n);
     if (!ip.ok()) continue;
-    if (auto owner = ipam.readOwner(*ip)) ipam.byIp_[*ip] = std::move(*owner);
+    auto owner = ipam.readOwner(*ip);
+    if (owner && owner->empty()) {
+      // An unsynced file after a power loss: nobody can release it, so it goes now.
+      (void)::unlink((dir + "/" + n).c_str());
+      continue;
+    }
+    if (owner) ipam.byIp_[*ip] = std::move(*owner);
   }
   ::closedir(d);
   return ipam;

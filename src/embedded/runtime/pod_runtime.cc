@@ -89,7 +89,11 @@ template <typename M>
 StatusOr<M> readProto(const std::string& path) {
   KILN_ASSIGN_OR_RETURN(std::string bytes, common::readFile(path, 16 << 20));
   M m;
-  if (!m.ParseFromString(bytes)) return invalidArgument(path + " is not a valid protobuf");
+  // Empty parses as a valid empty message, but every config has metadata: an empty file is
+  // what an unsynced write can leave after a power loss (kCreateSync), i.e. debris.
+  if (bytes.empty() || !m.ParseFromString(bytes)) {
+    return invalidArgument(path + " is not a valid protobuf");
+  }
   return m;
 }
 
@@ -237,7 +241,16 @@ struct PodRuntime::Impl {
       return v;
     }
     auto st = shimStatusFromJson(*text);
-    if (!st.ok()) return v;
+    if (!st.ok()) {
+      // Written by rename, so never seen half-written: an unparsable file is what an unsynced
+      // write leaves after a power loss, and the process it described is gone.
+      v.state = cri::CONTAINER_EXITED;
+      v.status.exited = true;
+      v.status.exitCode = 255;
+      v.status.reason = "Unknown";
+      v.status.message = "the container's status file is unreadable: " + st.status().message();
+      return v;
+    }
     v.status = *st;
     if (st->exited) {
       v.state = cri::CONTAINER_EXITED;

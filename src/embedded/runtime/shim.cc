@@ -31,6 +31,7 @@
 #include <ctime>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 
 #include "common/fs.h"
@@ -1460,61 +1461,80 @@ class ChildReaper {
 
   void add(pid_t pid) {
     int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    if (fd < 0 || wake_[1] < 0) {
-      if (fd >= 0) ::close(fd);
-      std::thread([pid] { ::waitpid(pid, nullptr, 0); }).detach();  // no pidfd: a waiter each
+    if (fd >= 0 && wake_[1] >= 0) {
+      {
+        std::lock_guard lk(mu_);
+        pending_.push_back({pid, fd});
+      }
+      char b = 1;
+      (void)!::write(wake_[1], &b, 1);
       return;
     }
-    {
-      std::lock_guard lk(mu_);
-      pending_.push_back(fd);
+    if (fd >= 0) ::close(fd);
+    try {
+      std::thread([pid] { ::waitpid(pid, nullptr, 0); }).detach();  // no pidfd: a waiter each
+    } catch (const std::system_error&) {
+      // No thread either: the child stays a zombie (counted as dead) until the runtime exits.
     }
-    char b = 1;
-    (void)!::write(wake_[1], &b, 1);
   }
 
  private:
+  struct Child {
+    pid_t pid;
+    int fd;  // pidfd: readable once the child exited
+  };
+
   ChildReaper() {
     if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) {
       wake_[0] = wake_[1] = -1;
       return;
     }
-    std::thread([this] { loop(); }).detach();
+    try {
+      std::thread([this] { loop(); }).detach();
+    } catch (const std::system_error&) {
+      ::close(wake_[0]);
+      ::close(wake_[1]);
+      wake_[0] = wake_[1] = -1;  // add() falls back to a waiter thread per child
+    }
   }
 
   void loop() {
-    std::vector<pollfd> fds;
+    std::vector<Child> children;
+    std::vector<pollfd> p;
     while (true) {
       {
         std::lock_guard lk(mu_);
-        for (int fd : pending_) fds.push_back({fd, POLLIN, 0});
+        children.insert(children.end(), pending_.begin(), pending_.end());
         pending_.clear();
       }
-      std::vector<pollfd> all = {{wake_[0], POLLIN, 0}};
-      all.insert(all.end(), fds.begin(), fds.end());
-      if (::poll(all.data(), all.size(), -1) < 0) continue;
-      if (all[0].revents != 0) {
+      p.assign(1, pollfd{wake_[0], POLLIN, 0});
+      for (const auto& c : children) p.push_back({c.fd, POLLIN, 0});
+      if (::poll(p.data(), p.size(), -1) < 0) {
+        if (errno != EINTR) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      if (p[0].revents != 0) {
         char buf[64];
         while (::read(wake_[0], buf, sizeof buf) > 0) {
         }
       }
-      fds.clear();
-      for (size_t i = 1; i < all.size(); ++i) {
-        if (all[i].revents == 0) {
-          fds.push_back(all[i]);
-          continue;
+      // By pid (not waitid(P_PIDFD), which needs Linux 5.4): an unreaped pid is not reused.
+      std::vector<Child> running;
+      for (size_t i = 0; i < children.size(); ++i) {
+        const Child& c = children[i];
+        if (p[i + 1].revents == 0 || ::waitpid(c.pid, nullptr, WNOHANG) == 0) {
+          running.push_back(c);
+        } else {
+          ::close(c.fd);
         }
-        siginfo_t si{};
-        ::waitid(static_cast<idtype_t>(3 /* P_PIDFD */), static_cast<id_t>(all[i].fd), &si,
-                 WEXITED | WNOHANG);
-        ::close(all[i].fd);
       }
+      children.swap(running);
     }
   }
 
   int wake_[2] = {-1, -1};
   std::mutex mu_;
-  std::vector<int> pending_;
+  std::vector<Child> pending_;
 };
 
 }  // namespace
@@ -1555,11 +1575,18 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
     ::close(pipeFds[0]);
     return errnoStatus("spawn kiln " + args[0], rc);
   }
-  if (staysChild) {
-    ChildReaper::instance().add(pid);
-  } else {
-    ::waitpid(pid, nullptr, 0);  // the intermediate exits as soon as it has forked
-  }
+  if (staysChild) ChildReaper::instance().add(pid);
+  // kDetaches: the spawned process exits once it has forked away (the pod holder: once it has
+  // set the namespaces up and reported); it is reaped after its report, or killed at timeout.
+  auto reapIntermediate = [&](bool timedOut) {
+    if (staysChild) return;
+    if (!timedOut) {
+      ::waitpid(pid, nullptr, 0);
+      return;
+    }
+    ::kill(pid, SIGKILL);  // it may be stuck in the kernel: the reaper waits, not this call
+    if (::waitpid(pid, nullptr, WNOHANG) == 0) ChildReaper::instance().add(pid);
+  };
   std::string line;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[4096];
@@ -1568,6 +1595,7 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       ::close(pipeFds[0]);
+      reapIntermediate(true);
       return deadlineExceeded("kiln " + args[0] + " did not report within " +
                               std::to_string(timeout.count()) + " ms");
     }
@@ -1581,6 +1609,7 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
     line.append(buf, static_cast<size_t>(n));
   }
   ::close(pipeFds[0]);
+  reapIntermediate(false);
   if (!line.empty() && line.back() == '\n') line.pop_back();
   if (line.rfind("ok ", 0) == 0) {
     int child = std::atoi(line.c_str() + 3);

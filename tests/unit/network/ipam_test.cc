@@ -131,6 +131,18 @@ TEST_F(IpamTest, AnAddressTakenBehindItsBackIsSkippedAndLearnt) {
   EXPECT_EQ(b->allocations().size(), 2u);
 }
 
+TEST_F(IpamTest, AnEmptyAllocationFileIsDebrisAndGoesAtOpen) {
+  ASSERT_TRUE(common::makeDirs(dir_, 0700).ok());
+  ASSERT_TRUE(common::writeFileAtomic(dir_ + "/10.42.0.2", "", 0600).ok());  // power loss
+  ASSERT_TRUE(common::writeFileAtomic(dir_ + "/10.42.0.3", "sb-b", 0600).ok());
+  auto ipam = Ipam::open(dir_);
+  ASSERT_TRUE(ipam.ok());
+  EXPECT_EQ(ipam->allocations().size(), 1u);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/10.42.0.2"));
+  EXPECT_EQ(ipv4ToString(*ipam->lookup("sb-b")), "10.42.0.3");
+  EXPECT_EQ(ipv4ToString(*ipam->allocate(cidr("10.42.0.0/24"), "sb-c")), "10.42.0.2");
+}
+
 TEST_F(IpamTest, ExhaustionIsResourceExhausted) {
   auto ipam = Ipam::open(dir_);
   ASSERT_TRUE(ipam.ok());
