@@ -5,7 +5,9 @@
 // starts after the last IP handed out (last-reserved), so a released IP is not reused at once.
 // The files are read once, by open(); after that the allocator answers from memory (a pod's
 // status asks for its IP on every sync) and writes through. Nothing is fsynced, as host-local
-// does not: a pod's address lives no longer than its network namespace, which a reboot ends.
+// does not: a pod's address lives no longer than its network namespace, which a reboot ends
+// (the runtime releases the addresses of the sandboxes it finds dead at start, and open()
+// removes an empty file, which is all a lost write can leave).
 //
 // Threading: not thread-safe; BridgeNetwork serializes its calls.
 #pragma once
