@@ -233,6 +233,15 @@ struct PodRuntime::Impl {
     return !r.stopped && processAlive(r.holderPid, r.holderStartTime);
   }
 
+  // An exit nobody recorded: EXITED, code 255, reason Unknown.
+  static void unknownExit(ContainerView* v, std::string message) {
+    v->state = cri::CONTAINER_EXITED;
+    v->status.exited = true;
+    v->status.exitCode = 255;
+    v->status.reason = "Unknown";
+    v->status.message = std::move(message);
+  }
+
   ContainerView view(const Container& c) const {
     ContainerView v;
     auto text = common::readFile(c.dir + "/status.json", 1 << 20);
@@ -244,11 +253,7 @@ struct PodRuntime::Impl {
     if (!st.ok()) {
       // Written by rename, so never seen half-written: an unparsable file is what an unsynced
       // write leaves after a power loss, and the process it described is gone.
-      v.state = cri::CONTAINER_EXITED;
-      v.status.exited = true;
-      v.status.exitCode = 255;
-      v.status.reason = "Unknown";
-      v.status.message = "the container's status file is unreadable: " + st.status().message();
+      unknownExit(&v, "the container's status file is unreadable: " + st.status().message());
       return v;
     }
     v.status = *st;
@@ -267,10 +272,7 @@ struct PodRuntime::Impl {
         v.state = cri::CONTAINER_RUNNING;
         return v;
       } else {
-        v.status.exited = true;
-        v.status.exitCode = 255;
-        v.status.reason = "Unknown";
-        v.status.message = "the container's shim exited without recording its exit";
+        unknownExit(&v, "the container's shim exited without recording its exit");
       }
       v.state = cri::CONTAINER_EXITED;
     }

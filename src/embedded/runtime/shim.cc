@@ -81,10 +81,10 @@ std::string argValue(int argc, char** argv, std::string_view name) {
 // other shim: the kernel maps whole page-cache folios back on a fault), and the stack below the
 // current frame. jemalloc's dirty pages are left to its decay: a purge through mallctl first
 // builds jemalloc's control tables, which cost more private memory (~150 kB) and CPU (~1 ms a
-// process) than the purge returns. The mappings are found once (from
-// /proc/self/maps: smaps would walk every page table for its counters) and remembered, so the
-// shim's loop can call this again cheaply whenever it goes idle (the pages its last wake-up
-// faulted back are dropped again).
+// process) than the purge returns. The mappings are found once (from /proc/self/maps: smaps
+// would walk every page table for its counters) and remembered, so the shim's loop can call
+// this again cheaply whenever it goes idle (the pages its last wake-up faulted back are dropped
+// again).
 void trimResidentImage() {
   static std::pair<unsigned long, unsigned long> ranges[64];
   static size_t n = 0;
