@@ -8,6 +8,7 @@
 #include <set>
 
 #include "api/quantity.h"
+#include "server/apiserver/no_wait.h"
 #include "server/registry/generic_store.h"
 #include "server/registry/quota.h"
 #include "server/registry/strategy.h"
@@ -622,6 +623,7 @@ StatusOr<std::shared_ptr<const json>> Admission::cachedList(const api::ResourceI
     }
     gen = gen_;
   }
+  if (noWait()) return wouldWait();
   KILN_ASSIGN_OR_RETURN(json list, storeFor_(r).list(ns, {}));
   auto shared = std::make_shared<const json>(std::move(list));
   std::lock_guard lock(cacheMu_);
@@ -659,6 +661,7 @@ Status Admission::limitRanger(const api::ResourceInfo& r, const std::string& ns,
 }
 
 StatusOr<json> Admission::freshStatus(const json& quota, const std::string& ns) {
+  if (noWait()) return wouldWait();
   return registry::computeQuotaStatus(
       quota,
       [&](const api::ResourceInfo& res) -> StatusOr<std::vector<json>> {
@@ -679,6 +682,7 @@ Status Admission::resourceQuota(const api::ResourceInfo& r, const std::string& n
   auto list = cachedList(*api::findResource("", "v1", "resourcequotas"), ns);
   if (!list.ok()) return forbidden(r, obj, list.status().message());
   if (!(**list)["items"].is_array() || (**list)["items"].empty()) return Status::Ok();
+  if (noWait()) return wouldWait();  // charging commits
   // A quota whose status the controller has not written yet (or whose spec changed since) is
   // counted from the stores now, rather than refusing with "status unknown".
   auto ready = [&](json q) -> json {

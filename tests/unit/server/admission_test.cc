@@ -1,13 +1,19 @@
 // LimitRanger and ResourceQuota admission (server/apiserver/admission.h), quota evaluators
 // (server/registry/quota.h) and quantities (api/quantity.h): pure functions on JSON, with
-// upstream's messages.
+// upstream's messages; and the plugins over real stores under a NoWaitScope (no_wait.h).
 #include "server/apiserver/admission.h"
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "api/quantity.h"
+#include "embedded/store/sqlite/sqlite_store.h"
+#include "server/apiserver/no_wait.h"
+#include "server/registry/generic_store.h"
 #include "server/registry/quota.h"
 
 namespace kiln::apiserver {
@@ -239,6 +245,95 @@ TEST(ResourceQuotaAdmissionTest, UsageSkipsTerminalPodsAndSumsTheRest) {
   EXPECT_EQ((*st)["used"],
             json({{"pods", "2"}, {"requests.memory", "128Mi"}, {"count/pods", "3"}}));
   EXPECT_EQ((*st)["hard"], q["spec"]["hard"]);
+}
+
+// Admission over a real SQLite store, as the API server's create paths run it.
+class AdmissionStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kiln-admission-test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    store::SqliteOptions o;
+    o.path = dir_ + "/state.db";
+    auto s = store::SqliteStore::open(o);
+    ASSERT_TRUE(s.ok());
+    store_ = std::shared_ptr<store::Store>(std::move(s).value());
+    admission_ =
+        std::make_unique<Admission>([this](const api::ResourceInfo& r) -> registry::GenericStore& {
+          auto& gs = stores_[r.resource];
+          if (!gs) gs = std::make_unique<registry::GenericStore>(store_, r);
+          return *gs;
+        });
+  }
+  void TearDown() override {
+    admission_.reset();
+    stores_.clear();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  registry::GenericStore& quotas() {
+    auto& gs = stores_["resourcequotas"];
+    if (!gs) {
+      gs = std::make_unique<registry::GenericStore>(store_,
+                                                    *api::findResource("", "v1", "resourcequotas"));
+    }
+    return *gs;
+  }
+  std::string usedPods(const std::string& ns) {
+    auto q = quotas().get(ns, "pods");
+    if (!q.ok()) return "<" + q.status().message() + ">";
+    return (*q)["status"]["used"].value("pods", "<none>");
+  }
+
+  std::string dir_;
+  std::shared_ptr<store::Store> store_;
+  std::map<std::string, std::unique_ptr<registry::GenericStore>> stores_;
+  std::unique_ptr<Admission> admission_;
+};
+
+// What the API server's I/O thread relies on: under a NoWaitScope a step that would read the
+// store or commit reports wouldWait() instead, and nothing is charged; the same create admitted
+// afterwards where waiting is allowed gets the full treatment.
+TEST_F(AdmissionStoreTest, NoWaitScopeRefusesStoreReadsAndCharges) {
+  json p = pod("x", {container("c")});
+  {
+    NoWaitScope scope;
+    json obj = p;
+    EXPECT_FALSE(admission_->admitCreate(podsInfo(), "a", obj, false).ok());
+    EXPECT_TRUE(scope.waited()) << "the LimitRange and ResourceQuota lists are not cached yet";
+  }
+  EXPECT_FALSE(noWait());
+  json obj = p;
+  ASSERT_TRUE(admission_->admitCreate(podsInfo(), "a", obj, false).ok());
+  {
+    NoWaitScope scope;
+    json again = p;
+    EXPECT_TRUE(admission_->admitCreate(podsInfo(), "a", again, false).ok());
+    EXPECT_FALSE(scope.waited()) << "both lists are cached and empty: nothing waits";
+  }
+
+  // A namespace with a quota: charging commits, so under the scope it is left to the caller
+  // that may wait, and the quota is charged once, by that caller.
+  json q = {{"apiVersion", "v1"},
+            {"kind", "ResourceQuota"},
+            {"metadata", {{"name", "pods"}}},
+            {"spec", {{"hard", {{"pods", "5"}}}}}};
+  ASSERT_TRUE(quotas().create("b", q, false).ok());
+  admission_->invalidate();
+  obj = p;
+  ASSERT_TRUE(admission_->admitCreate(podsInfo(), "b", obj, false).ok());
+  EXPECT_EQ(usedPods("b"), "1");
+  {
+    NoWaitScope scope;
+    json again = p;
+    EXPECT_FALSE(admission_->admitCreate(podsInfo(), "b", again, false).ok());
+    EXPECT_TRUE(scope.waited());
+  }
+  EXPECT_EQ(usedPods("b"), "1") << "nothing charged under the scope";
+  obj = p;
+  ASSERT_TRUE(admission_->admitCreate(podsInfo(), "b", obj, false).ok());
+  EXPECT_EQ(usedPods("b"), "2");
 }
 
 }  // namespace
