@@ -34,7 +34,7 @@ extra=(--disable-controller-manager --disable-scheduler --disable-agent)
 [ "${KILN_BENCH_CONTROLLERS:-0}" = 1 ] && extra=(--disable-agent)
 api_start "$KILN" "${extra[@]}"
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, kiln $(git rev-parse --short HEAD 2>/dev/null), HTTPS (TLS 1.3, bearer token), controller manager: $([ ${#extra[@]} -eq 0 ] && echo on || echo off)"
+echo "# $(date -u +%FT%TZ) $(nproc) cores, $KILN (checkout $(git rev-parse --short HEAD 2>/dev/null)), HTTPS (TLS 1.3, bearer token), controller manager and scheduler: $([ "${KILN_BENCH_CONTROLLERS:-0}" = 1 ] && echo on || echo off)"
 sa default
 for c in 16 256; do
   out=$(api_creates "$c" "$SECS")
