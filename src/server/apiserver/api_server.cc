@@ -2125,7 +2125,7 @@ class ApiServer final : public common::IoComponent {
              selfSubjectReviewJson(who->user, who->uid, who->groups, who->extra)};
       } else {
         std::optional<Response> inl;
-        if (ri->isResourceRequest && ri->verb == "create") {
+        if (ri->isResourceRequest && ri->verb == "create" && req.body().size() <= kInlineBody) {
           inl = co_await createOnIoThread(req, *ri);
         }
         if (inl) {
@@ -2163,6 +2163,9 @@ class ApiServer final : public common::IoComponent {
         },
         asio::use_awaitable);
   }
+
+  // Larger creates (decoding a MiB of JSON takes milliseconds) go to the pool.
+  static constexpr size_t kInlineBody = 64 * 1024;
 
   // A plain create prepared right here on the I/O thread, sparing the hop to a pool thread and
   // its wake-up (a third of a create's CPU on this VM, mostly context switches): the store's
