@@ -662,6 +662,36 @@ StatusOr<int> connectAttach(const std::string& containerDir) {
   return errnoStatus("connect to the container's attach socket", e);
 }
 
+namespace {
+
+// The first trim waits this long after a helper's set-up: pods start in bursts (a Deployment,
+// a node's pods after a restart), where every process competes for the CPU, and the trim
+// (madvise, a TLB flush on every CPU the process ran on) only saves memory, which can wait.
+constexpr long kFirstTrimDelayMs = 3000;
+
+// sigwait for the blocked signals in `set`: the signal.
+int waitSignal(const sigset_t& set) {
+  int sig = 0;
+  while (::sigwait(&set, &sig) != 0) {
+  }
+  return sig;
+}
+
+// A signal of `set` within kFirstTrimDelayMs, else 0 after trimResidentImage().
+int waitSignalOrTrim(const sigset_t& set) {
+  timespec delay{kFirstTrimDelayMs / 1000, (kFirstTrimDelayMs % 1000) * 1000000};
+  for (;;) {
+    int sig = ::sigtimedwait(&set, nullptr, &delay);
+    if (sig > 0) return sig;
+    if (errno == EAGAIN) break;
+    // EINTR: a signal outside the set (none is expected); the delay restarts.
+  }
+  trimResidentImage();
+  return 0;
+}
+
+}  // namespace
+
 int pauseMain(int argc, char** argv) {
   closeFrom(kStatusFd + 1);
   std::string hostname = argValue(argc, argv, "--hostname");
@@ -715,10 +745,11 @@ int pauseMain(int argc, char** argv) {
     }
     ::setsid();
     ::close(kStatusFd);
-    trimResidentImage();
+    bool trimmed = false;
     while (true) {
-      int sig = 0;
-      ::sigwait(&set, &sig);
+      int sig = trimmed ? waitSignal(set) : waitSignalOrTrim(set);
+      trimmed = true;
+      if (sig == 0) continue;
       if (sig != SIGCHLD) return 0;
       while (::waitpid(-1, nullptr, WNOHANG) > 0) {
       }
@@ -726,9 +757,7 @@ int pauseMain(int argc, char** argv) {
   }
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
   report("ok " + std::to_string(::getpid()));
-  trimResidentImage();
-  int sig = 0;
-  ::sigwait(&set, &sig);
+  if (waitSignalOrTrim(set) == 0) waitSignal(set);
   return 0;
 }
 
@@ -1049,12 +1078,20 @@ int shimMain(int argc, char** argv) {
   bool exited = false;
   int waitStatus = 0;
   timespec exitedAt{};
-  // Trimmed here, after the set-up, and again whenever idle for 1 s after a wake-up. The pollfds
+  // Trimmed kFirstTrimDelayMs after the set-up, and again whenever idle for 1 s after a wake-up.
+  // The pollfds
   // are filled field by field: GCC loads the constant of {fd, POLLIN, 0} from .rodata, and that
   // one read would map the binary's page-cache folio (up to 2 MiB) back in after every trim.
   pollfd p[5 + kMaxClients];
-  trimResidentImage();
-  bool trimmed = true;
+  bool trimmed = false;
+  bool firstTrim = true;
+  timespec setUpAt{};
+  ::clock_gettime(CLOCK_MONOTONIC, &setUpAt);
+  auto msSince = [](const timespec& t) {
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - t.tv_sec) * 1000 + (now.tv_nsec - t.tv_nsec) / 1000000;
+  };
   while (fds[0] >= 0 || fds[1] >= 0 || !exited) {
     if (stdinPipe && inFd >= 0 && closeStdinWhenDrained && inPending.empty()) {
       ::close(inFd);
@@ -1080,19 +1117,25 @@ int shimMain(int argc, char** argv) {
     if (exited) {
       // After the init exited, its namespace's other processes are killed and the pipes close;
       // give up on them after 2 s (something outside could hold them).
-      timespec now{};
-      ::clock_gettime(CLOCK_MONOTONIC, &now);
-      long ms = (now.tv_sec - exitedAt.tv_sec) * 1000 + (now.tv_nsec - exitedAt.tv_nsec) / 1000000;
+      long ms = msSince(exitedAt);
       if (ms >= 2000) break;
       timeout = static_cast<int>(2000 - ms);
+    } else if (firstTrim) {
+      timeout = static_cast<int>(std::max(0L, kFirstTrimDelayMs - msSince(setUpAt)));
     } else if (!trimmed) {
       timeout = 1000;  // idle for 1 s after a wake-up: drop what it faulted back in
     }
     int r = ::poll(p, np, timeout);
     if (r < 0 && errno != EINTR) break;
-    if (r == 0 && !exited) {
+    if (!exited && firstTrim && msSince(setUpAt) >= kFirstTrimDelayMs) {
+      trimResidentImage();
+      firstTrim = false;
+      trimmed = true;
+      if (r == 0) continue;
+    } else if (r == 0 && !exited) {
       trimResidentImage();
       trimmed = true;
+      firstTrim = false;
       continue;
     }
     trimmed = false;
