@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/single_threaded.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -71,7 +72,9 @@ void closeFrom(unsigned fd) { ::syscall(SYS_close_range, fd, ~0U, 0); }
 // unlock then copies the page the mutex is on (copy-on-write since the fork). That was a fifth
 // of the helpers' CPU in a pod burst (bench/podstart with PERF_ALL=1). With one thread no lock
 // can be held across the fork, so the handlers have nothing to protect.
-pid_t forkSingleThreaded() { return ::_Fork(); }
+// (Should a helper ever have a second thread — jemalloc's background thread, if MALLOC_CONF
+// asked for one — it gets the full fork().)
+pid_t forkSingleThreaded() { return __libc_single_threaded ? ::_Fork() : ::fork(); }
 
 std::string argValue(int argc, char** argv, std::string_view name) {
   for (int i = 2; i + 1 < argc; ++i) {
@@ -669,25 +672,54 @@ namespace {
 // (madvise, a TLB flush on every CPU the process ran on) only saves memory, which can wait.
 constexpr long kFirstTrimDelayMs = 3000;
 
-// sigwait for the blocked signals in `set`: the signal.
-int waitSignal(const sigset_t& set) {
-  int sig = 0;
-  while (::sigwait(&set, &sig) != 0) {
+// The first trimResidentImage() of a helper, due kFirstTrimDelayMs after construction.
+class FirstTrim {
+ public:
+  FirstTrim() {
+    ::clock_gettime(CLOCK_MONOTONIC, &due_);
+    due_.tv_sec += kFirstTrimDelayMs / 1000;
+    due_.tv_nsec += (kFirstTrimDelayMs % 1000) * 1000000;
+    if (due_.tv_nsec >= 1000000000) {
+      due_.tv_sec += 1;
+      due_.tv_nsec -= 1000000000;
+    }
   }
-  return sig;
-}
+  bool pending() const { return pending_; }
+  // Milliseconds until it is due, rounded up; 0 once due.
+  long msLeft() const {
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    long ns = (due_.tv_sec - now.tv_sec) * 1000000000L + (due_.tv_nsec - now.tv_nsec);
+    return ns <= 0 ? 0 : (ns + 999999) / 1000000;
+  }
+  // Trims if pending and due; true if it did.
+  bool trimIfDue() {
+    if (!pending_ || msLeft() > 0) return false;
+    trimResidentImage();
+    pending_ = false;
+    return true;
+  }
 
-// A signal of `set` within kFirstTrimDelayMs, else 0 after trimResidentImage().
-int waitSignalOrTrim(const sigset_t& set) {
-  timespec delay{kFirstTrimDelayMs / 1000, (kFirstTrimDelayMs % 1000) * 1000000};
+ private:
+  timespec due_{};
+  bool pending_ = true;
+};
+
+// A signal of the blocked set `set`; until `trim` is done, waits at most until it is due, trims
+// and goes on waiting.
+int waitSignal(const sigset_t& set, FirstTrim& trim) {
   for (;;) {
-    int sig = ::sigtimedwait(&set, nullptr, &delay);
+    if (!trim.pending()) {
+      int sig = 0;
+      if (::sigwait(&set, &sig) == 0) return sig;
+      continue;
+    }
+    long ms = trim.msLeft();
+    timespec t{ms / 1000, (ms % 1000) * 1000000};
+    int sig = ::sigtimedwait(&set, nullptr, &t);
     if (sig > 0) return sig;
-    if (errno == EAGAIN) break;
-    // EINTR: a signal outside the set (none is expected); the delay restarts.
+    trim.trimIfDue();  // EAGAIN: due (EINTR: perhaps not yet)
   }
-  trimResidentImage();
-  return 0;
 }
 
 }  // namespace
@@ -745,11 +777,9 @@ int pauseMain(int argc, char** argv) {
     }
     ::setsid();
     ::close(kStatusFd);
-    bool trimmed = false;
+    FirstTrim trim;
     while (true) {
-      int sig = trimmed ? waitSignal(set) : waitSignalOrTrim(set);
-      trimmed = true;
-      if (sig == 0) continue;
+      int sig = waitSignal(set, trim);
       if (sig != SIGCHLD) return 0;
       while (::waitpid(-1, nullptr, WNOHANG) > 0) {
       }
@@ -757,7 +787,8 @@ int pauseMain(int argc, char** argv) {
   }
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
   report("ok " + std::to_string(::getpid()));
-  if (waitSignalOrTrim(set) == 0) waitSignal(set);
+  FirstTrim trim;
+  waitSignal(set, trim);
   return 0;
 }
 
@@ -1083,10 +1114,8 @@ int shimMain(int argc, char** argv) {
   // are filled field by field: GCC loads the constant of {fd, POLLIN, 0} from .rodata, and that
   // one read would map the binary's page-cache folio (up to 2 MiB) back in after every trim.
   pollfd p[5 + kMaxClients];
+  FirstTrim firstTrim;
   bool trimmed = false;
-  bool firstTrim = true;
-  timespec setUpAt{};
-  ::clock_gettime(CLOCK_MONOTONIC, &setUpAt);
   auto msSince = [](const timespec& t) {
     timespec now{};
     ::clock_gettime(CLOCK_MONOTONIC, &now);
@@ -1120,22 +1149,19 @@ int shimMain(int argc, char** argv) {
       long ms = msSince(exitedAt);
       if (ms >= 2000) break;
       timeout = static_cast<int>(2000 - ms);
-    } else if (firstTrim) {
-      timeout = static_cast<int>(std::max(0L, kFirstTrimDelayMs - msSince(setUpAt)));
+    } else if (firstTrim.pending()) {
+      timeout = static_cast<int>(firstTrim.msLeft());
     } else if (!trimmed) {
       timeout = 1000;  // idle for 1 s after a wake-up: drop what it faulted back in
     }
     int r = ::poll(p, np, timeout);
     if (r < 0 && errno != EINTR) break;
-    if (!exited && firstTrim && msSince(setUpAt) >= kFirstTrimDelayMs) {
-      trimResidentImage();
-      firstTrim = false;
+    if (!exited && firstTrim.trimIfDue()) {
       trimmed = true;
       if (r == 0) continue;
-    } else if (r == 0 && !exited) {
+    } else if (r == 0 && !exited && !firstTrim.pending()) {
       trimResidentImage();
       trimmed = true;
-      firstTrim = false;
       continue;
     }
     trimmed = false;

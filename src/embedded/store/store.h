@@ -144,6 +144,9 @@ class Store {
                            CreateDone done) {
     done(create(key, value, ttlSeconds));
   }
+  // True when createAsync returns before the write commits (false: it calls create() inline,
+  // so the caller's thread waits for the commit).
+  virtual bool createsAsynchronously() const { return false; }
   // expectedModRevision 0 = unconditional. Returns the new key-value.
   virtual StatusOr<KeyValue> update(const std::string& key, const std::string& value,
                                     int64_t expectedModRevision, int64_t ttlSeconds = 0) = 0;

@@ -634,6 +634,17 @@ StatusOr<std::shared_ptr<const json>> Admission::cachedList(const api::ResourceI
   return shared;
 }
 
+bool Admission::createMayWait(const std::string& ns) {
+  std::lock_guard lock(cacheMu_);
+  auto it = cache_.find("resourcequotas/" + ns);
+  if (it == cache_.end() || it->second.gen != gen_ ||
+      std::chrono::steady_clock::now() - it->second.at >= kCacheTtl) {
+    return true;
+  }
+  const json& items = member(*it->second.list, "items");
+  return items.is_array() && !items.empty();
+}
+
 void Admission::invalidate() {
   std::lock_guard lock(cacheMu_);
   ++gen_;

@@ -106,6 +106,10 @@ class Admission {
                      bool dryRun);
   // A LimitRange or ResourceQuota was written: drop the cached lists.
   void invalidate();
+  // Whether admitCreate of an object in `ns` is sure to read or write the store, as far as the
+  // caches tell (no fresh cached ResourceQuota list, or a non-empty one, which is charged):
+  // then the create is not even started where waiting is not allowed (no_wait.h).
+  bool createMayWait(const std::string& ns);
 
  private:
   Status limitRanger(const api::ResourceInfo& r, const std::string& ns, nlohmann::json& obj);

@@ -602,11 +602,22 @@ class Handlers {
         queryParam(target, "dryRun") == "All") {
       return false;
     }
+    // Where waiting is not allowed, what is sure to wait is not started: a store whose create
+    // commits on the calling thread (etcd), a claim that may need the default StorageClass
+    // looked up, a namespace whose quotas would be charged (or are not cached).
+    if (noWait &&
+        (!storeFor(*info).createsAsynchronously() || info->resource == "persistentvolumeclaims" ||
+         (info->namespaced && admission_.createMayWait(ns)))) {
+      return false;
+    }
     StatusDetails details{ri.name, ri.apiGroup, ri.resource, {}};
     std::vector<std::string> warnings;
     std::variant<Response, Json> prepared;
-    tlsWarnings = &warnings;
     {
+      struct Warnings {  // collected for this request; reset however the preparation ends
+        explicit Warnings(std::vector<std::string>* w) { tlsWarnings = w; }
+        ~Warnings() { tlsWarnings = nullptr; }
+      } collect(&warnings);
       std::optional<NoWaitScope> scope;
       if (noWait) scope.emplace();
       try {
@@ -614,12 +625,8 @@ class Handlers {
       } catch (const std::exception& e) {
         prepared = fromStatus(toApiStatus(internalError(e.what())));
       }
-      if (scope && scope->waited()) {
-        tlsWarnings = nullptr;
-        return false;
-      }
+      if (scope && scope->waited()) return false;
     }
-    tlsWarnings = nullptr;
     if (Response* early = std::get_if<Response>(&prepared)) {
       if (early->code < 300) early->warnings = std::move(warnings);
       done(std::move(*early));

@@ -706,6 +706,8 @@ void GenericStore::writeAsync(std::shared_ptr<Creating> c, Defer defer, CreateDo
                       });
 }
 
+bool GenericStore::createsAsynchronously() const { return store_->createsAsynchronously(); }
+
 StatusOr<Json> GenericStore::get(const std::string& ns, const std::string& name) {
   KILN_ASSIGN_OR_RETURN(auto r, store_->get(key(ns, name)));
   if (!r.kv) return notFound(name);

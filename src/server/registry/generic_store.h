@@ -102,6 +102,8 @@ class GenericStore {
   using Defer = std::function<void(std::function<void()>)>;
   using CreateDone = std::function<void(StatusOr<Json>)>;
   void createAsync(const std::string& ns, Json obj, Defer defer, CreateDone done);
+  // Whether createAsync returns before the commit (the store's createsAsynchronously).
+  bool createsAsynchronously() const;
   StatusOr<Json> get(const std::string& ns, const std::string& name);
   // A <Kind>List with metadata.resourceVersion/continue.
   StatusOr<Json> list(const std::string& ns, const ListParams& params);

@@ -297,6 +297,7 @@ class AdmissionStoreTest : public ::testing::Test {
 // afterwards where waiting is allowed gets the full treatment.
 TEST_F(AdmissionStoreTest, NoWaitScopeRefusesStoreReadsAndCharges) {
   json p = pod("x", {container("c")});
+  EXPECT_TRUE(admission_->createMayWait("a")) << "no quota list cached yet";
   {
     NoWaitScope scope;
     json obj = p;
@@ -312,6 +313,7 @@ TEST_F(AdmissionStoreTest, NoWaitScopeRefusesStoreReadsAndCharges) {
     EXPECT_TRUE(admission_->admitCreate(podsInfo(), "a", again, false).ok());
     EXPECT_FALSE(scope.waited()) << "both lists are cached and empty: nothing waits";
   }
+  EXPECT_FALSE(admission_->createMayWait("a"));
 
   // A namespace with a quota: charging commits, so under the scope it is left to the caller
   // that may wait, and the quota is charged once, by that caller.
@@ -331,6 +333,12 @@ TEST_F(AdmissionStoreTest, NoWaitScopeRefusesStoreReadsAndCharges) {
     EXPECT_TRUE(scope.waited());
   }
   EXPECT_EQ(usedPods("b"), "1") << "nothing charged under the scope";
+  EXPECT_TRUE(admission_->createMayWait("b")) << "its quota is charged on every create";
+  json inA = p;
+  ASSERT_TRUE(admission_->admitCreate(podsInfo(), "a", inA, false).ok());
+  EXPECT_FALSE(admission_->createMayWait("a"));
+  admission_->invalidate();
+  EXPECT_TRUE(admission_->createMayWait("a")) << "the caches were dropped";
   obj = p;
   ASSERT_TRUE(admission_->admitCreate(podsInfo(), "b", obj, false).ok());
   EXPECT_EQ(usedPods("b"), "2");

@@ -55,6 +55,7 @@ class SqliteStore final : public Store {
                             int64_t ttlSeconds = 0) override;
   void createAsync(const std::string& key, std::string value, int64_t ttlSeconds,
                    CreateDone done) override;
+  bool createsAsynchronously() const override { return true; }
   StatusOr<KeyValue> update(const std::string& key, const std::string& value,
                             int64_t expectedModRevision, int64_t ttlSeconds = 0) override;
   StatusOr<DeleteResult> remove(const std::string& key, int64_t expectedModRevision) override;
