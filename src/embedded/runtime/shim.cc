@@ -1110,17 +1110,12 @@ int shimMain(int argc, char** argv) {
   int waitStatus = 0;
   timespec exitedAt{};
   // Trimmed kFirstTrimDelayMs after the set-up, and again whenever idle for 1 s after a wake-up.
-  // The pollfds
-  // are filled field by field: GCC loads the constant of {fd, POLLIN, 0} from .rodata, and that
-  // one read would map the binary's page-cache folio (up to 2 MiB) back in after every trim.
+  // The pollfds are filled field by field: GCC loads the constant of {fd, POLLIN, 0} from
+  // .rodata, and that one read would map the binary's page-cache folio (up to 2 MiB) back in
+  // after every trim.
   pollfd p[5 + kMaxClients];
   FirstTrim firstTrim;
   bool trimmed = false;
-  auto msSince = [](const timespec& t) {
-    timespec now{};
-    ::clock_gettime(CLOCK_MONOTONIC, &now);
-    return (now.tv_sec - t.tv_sec) * 1000 + (now.tv_nsec - t.tv_nsec) / 1000000;
-  };
   while (fds[0] >= 0 || fds[1] >= 0 || !exited) {
     if (stdinPipe && inFd >= 0 && closeStdinWhenDrained && inPending.empty()) {
       ::close(inFd);
@@ -1146,7 +1141,9 @@ int shimMain(int argc, char** argv) {
     if (exited) {
       // After the init exited, its namespace's other processes are killed and the pipes close;
       // give up on them after 2 s (something outside could hold them).
-      long ms = msSince(exitedAt);
+      timespec now{};
+      ::clock_gettime(CLOCK_MONOTONIC, &now);
+      long ms = (now.tv_sec - exitedAt.tv_sec) * 1000 + (now.tv_nsec - exitedAt.tv_nsec) / 1000000;
       if (ms >= 2000) break;
       timeout = static_cast<int>(2000 - ms);
     } else if (firstTrim.pending()) {

@@ -259,12 +259,8 @@ class AdmissionStoreTest : public ::testing::Test {
     auto s = store::SqliteStore::open(o);
     ASSERT_TRUE(s.ok());
     store_ = std::shared_ptr<store::Store>(std::move(s).value());
-    admission_ =
-        std::make_unique<Admission>([this](const api::ResourceInfo& r) -> registry::GenericStore& {
-          auto& gs = stores_[r.resource];
-          if (!gs) gs = std::make_unique<registry::GenericStore>(store_, r);
-          return *gs;
-        });
+    admission_ = std::make_unique<Admission>(
+        [this](const api::ResourceInfo& r) -> registry::GenericStore& { return storeFor(r); });
   }
   void TearDown() override {
     admission_.reset();
@@ -272,13 +268,14 @@ class AdmissionStoreTest : public ::testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
-  registry::GenericStore& quotas() {
-    auto& gs = stores_["resourcequotas"];
-    if (!gs) {
-      gs = std::make_unique<registry::GenericStore>(store_,
-                                                    *api::findResource("", "v1", "resourcequotas"));
-    }
+  // One GenericStore per resource, made on first use (what Admission's StoreFor hands out).
+  registry::GenericStore& storeFor(const api::ResourceInfo& r) {
+    auto& gs = stores_[r.resource];
+    if (!gs) gs = std::make_unique<registry::GenericStore>(store_, r);
     return *gs;
+  }
+  registry::GenericStore& quotas() {
+    return storeFor(*api::findResource("", "v1", "resourcequotas"));
   }
   std::string usedPods(const std::string& ns) {
     auto q = quotas().get(ns, "pods");
