@@ -450,12 +450,10 @@ Status sendFd(int sock, int fd);
 
 // `consoleFd` >= 0 (tty): a new pty in the container's devpts becomes the controlling terminal
 // and stdin/stdout/stderr; its master goes to the shim over `consoleFd` (runc's console socket).
-[[noreturn]] void containerInit(const oci::ContainerSpec& s, int errFd, int syncFd,
-                                const int nsFds[3], int consoleFd) {
-  // Wait until the shim has put us into our cgroups.
-  char go = 0;
-  if (::read(syncFd, &go, 1) != 1) ::_exit(127);
-  ::close(syncFd);
+[[noreturn]] void containerInit(const oci::ContainerSpec& s, int errFd, const int nsFds[3],
+                                int consoleFd) {
+  // Into the container's cgroups first ("0": the writer; the shim is stopped until the exec).
+  if (Status j = joinCgroup(s.cgroupDirs, 0); !j.ok()) fail(errFd, j.message());
   ::umask(0);
   for (int i = 0; i < 3; ++i) {
     static const int kTypes[3] = {CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS};
@@ -886,6 +884,32 @@ int execMain(int argc, char** argv) {
   return exitCodeOf(status);
 }
 
+// What the shim hands its container's init (runInit, the entry of the CLONE_VM child).
+struct InitArgs {
+  const oci::ContainerSpec* spec;
+  const sigset_t* blocked;  // the shim's blocked signals: unblocked in the init
+  int stdinFd;              // -1: a tty (the init makes it), -2: /dev/null
+  int outFd, errFd;         // the stdout and stderr pipes (without a tty)
+  int errPipe;              // where the init's start errors go (closed by its exec)
+  const int* nsFds;         // the sandbox's net, ipc and uts namespaces
+  int consoleFd;            // with a tty: where the pty master goes
+};
+
+int runInit(void* arg) {
+  const InitArgs& a = *static_cast<const InitArgs*>(arg);
+  ::sigprocmask(SIG_UNBLOCK, a.blocked, nullptr);
+  ::signal(SIGPIPE, SIG_DFL);
+  ::signal(SIGHUP, SIG_DFL);
+  if (a.stdinFd != -1) {
+    int stdinFd = a.stdinFd >= 0 ? a.stdinFd : ::open("/dev/null", O_RDONLY);
+    if (stdinFd < 0 || ::dup2(stdinFd, 0) < 0 || ::dup2(a.outFd, 1) < 0 || ::dup2(a.errFd, 2) < 0) {
+      fail(a.errPipe, "stdio", errno);
+    }
+    if (a.stdinFd < 0 && stdinFd > 2) ::close(stdinFd);
+  }
+  containerInit(*a.spec, a.errPipe, a.nsFds, a.consoleFd);
+}
+
 int shimMain(int argc, char** argv) {
   closeFrom(kStatusFd + 1);
   const std::string dir = argValue(argc, argv, "--dir");
@@ -951,9 +975,9 @@ int shimMain(int argc, char** argv) {
   // Stdio: pipes for stdout/stderr (and stdin with `stdin`), or with `tty` a pty whose master
   // the init sends back over `console`.
   int out[2] = {-1, -1}, err[2] = {-1, -1}, in[2] = {-1, -1}, console[2] = {-1, -1};
-  int errp[2], sync[2];
+  int errp[2];
   const bool stdinPipe = s.stdin && !s.tty;
-  bool piped = ::pipe2(errp, O_CLOEXEC) == 0 && ::pipe2(sync, O_CLOEXEC) == 0;
+  bool piped = ::pipe2(errp, O_CLOEXEC) == 0;
   if (piped && !s.tty) piped = ::pipe2(out, O_CLOEXEC) == 0 && ::pipe2(err, O_CLOEXEC) == 0;
   if (piped && stdinPipe) piped = ::pipe2(in, O_CLOEXEC) == 0;
   if (piped && s.tty) piped = ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console) == 0;
@@ -975,33 +999,26 @@ int shimMain(int argc, char** argv) {
   } else if (s.pidNamespace != "host" && ::unshare(CLONE_NEWPID) != 0) {
     return startError(std::string("unshare PID namespace: ") + std::strerror(errno));
   }
-  pid_t child = forkSingleThreaded();
-  if (child < 0) return startError(std::string("fork: ") + std::strerror(errno));
-  if (child == 0) {
-    ::sigprocmask(SIG_UNBLOCK, &chld, nullptr);
-    ::signal(SIGPIPE, SIG_DFL);
-    ::signal(SIGHUP, SIG_DFL);
-    if (!s.tty) {
-      int stdinFd = stdinPipe ? in[0] : ::open("/dev/null", O_RDONLY);
-      if (stdinFd < 0 || ::dup2(stdinFd, 0) < 0 || ::dup2(out[1], 1) < 0 || ::dup2(err[1], 2) < 0) {
-        fail(errp[1], "stdio", errno);
-      }
-      if (!stdinPipe && stdinFd > 2) ::close(stdinFd);
-    }
-    containerInit(s, errp[1], sync[0], nsFds, console[1]);
-  }
-  for (int fd :
-       {out[1], err[1], in[0], console[1], errp[1], sync[0], nsFds[0], nsFds[1], nsFds[2]}) {
+  // The init shares this process's memory until its exec (CLONE_VM|CLONE_VFORK, as
+  // posix_spawn does; the shim is stopped meanwhile): a fork would copy the page tables and then
+  // copy-on-write fault every page either side writes, which in a VM cost more than all the
+  // init's own work (bench/podstart with PERF_ALL=1). It runs on a stack of its own in .bss
+  // (pages only once touched) and, as a function call would, on the shim's heap and TLS.
+  InitArgs ia{.spec = &s,
+              .blocked = &chld,
+              .stdinFd = s.tty ? -1 : (stdinPipe ? in[0] : -2),
+              .outFd = out[1],
+              .errFd = err[1],
+              .errPipe = errp[1],
+              .nsFds = nsFds,
+              .consoleFd = console[1]};
+  alignas(64) static char initStack[512 << 10];
+  pid_t child =
+      ::clone(runInit, initStack + sizeof initStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &ia);
+  if (child < 0) return startError(std::string("clone: ") + std::strerror(errno));
+  for (int fd : {out[1], err[1], in[0], console[1], errp[1], nsFds[0], nsFds[1], nsFds[2]}) {
     if (fd >= 0) ::close(fd);
   }
-  Status joined = joinCgroup(s.cgroupDirs, child);
-  if (!joined.ok()) {
-    ::kill(child, SIGKILL);
-    ::waitpid(child, nullptr, 0);
-    return startError(joined.message());
-  }
-  writeAll(sync[1], "g");
-  ::close(sync[1]);
   int ptyMaster = -1;
   if (s.tty) {
     ptyMaster = recvFd(console[0]);  // -1 when the init failed first (its error is on errp)

@@ -10,11 +10,12 @@
 //   kiln shim --dir <container dir> [--detach false]   (fd 3: the status pipe)
 //     Detaches (fork, setsid), or with --detach false stays the runtime's child in the session
 //     spawnHelper gave it (reaped by the runtime's ChildReaper; either way it outlives a
-//     runtime restart or crash), reads spec.json, forks the container's init into a new PID
-//     namespace, which joins the sandbox's namespaces (setns), unshares a mount namespace, mounts
-//     the overlay root, /proc, /dev, /sys, the CRI mounts, pivots, masks paths, drops to the user
-//     and capabilities, sets no_new_privs and execs. The shim puts it in its cgroups before it
-//     proceeds, reports "ok <pid>" (or "error <message>") on fd 3 once exec succeeded, writes
+//     runtime restart or crash), reads spec.json, starts the container's init in a new PID
+//     namespace (clone with CLONE_VM|CLONE_VFORK: the shim's memory, shared until the exec),
+//     which joins its cgroups and the sandbox's namespaces (setns), unshares a mount namespace,
+//     mounts the overlay root, /proc, /dev, /sys, the CRI mounts, pivots, masks paths, drops to
+//     the user and capabilities, sets no_new_privs and execs. The shim then reports "ok <pid>"
+//     (or "error <message>") on fd 3 once exec succeeded, writes
 //     status.json, then pumps the container's stdout/stderr into the CRI log file (and to
 //     attached clients: the attach socket below), feeds attached stdin to it, reaps it,
 //     writes status.json again with the exit code, finish time and reason (Completed, Error,
