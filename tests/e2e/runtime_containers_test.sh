@@ -52,6 +52,13 @@ kh_assert_eq SANDBOX_READY "$(jqr .status.state <<<"$ps_")" "PodSandboxStatus: R
 kh_check "the sandbox has a pod IP from the pod CIDR" grep -qE '^10\.42\.0\.[0-9]+$' <<<"$(jqr .status.network.ip <<<"$ps_")"
 HOLDER=$(jqr '.info.info | fromjson | .pid' <<<"$ps_")
 kh_check "the holder process runs 'kiln pause'" grep -q pause "/proc/$HOLDER/cmdline"
+# Spawned as PID 1 of the pod's PID namespace: the server's child (no fork of its own), in a
+# session of its own. /proc/PID/status NSpid: its pid in each namespace, the pod's last.
+kh_assert_eq "$KH_SERVER_PID" "$(awk '/^PPid:/ {print $2}' "/proc/$HOLDER/status")" \
+  "the holder is the server's child"
+kh_assert_eq "$HOLDER 1" "$(awk '/^NSpid:/ {print $2, $3}' "/proc/$HOLDER/status")" \
+  "... and PID 1 of a PID namespace of its own"
+kh_assert_eq "$HOLDER" "$(awk '/^NSsid:/ {print $2}' "/proc/$HOLDER/status")" "... leading its own session"
 kh_assert_eq kiln-pod1 "$(nsenter -t "$HOLDER" -u hostname)" "the sandbox's UTS namespace has its hostname"
 kh_check "the sandbox has its own network namespace" \
   test "$(readlink "/proc/$HOLDER/ns/net")" != "$(ip netns exec "$KH_SERVER_NS" readlink /proc/self/ns/net)"

@@ -507,7 +507,9 @@ Status PodRuntime::runPodSandbox(const cri::RunPodSandboxRequest& req,
   // pause container one for POD and CONTAINER alike).
   if (ns.ipc() == cri::NODE) pauseArgs.insert(pauseArgs.end(), {"--host-ipc", "true"});
   if (ns.pid() != cri::NODE) pauseArgs.insert(pauseArgs.end(), {"--pod-pid", "true"});
-  auto pid = spawnHelper(pauseArgs, s->dir + "/pause.log", milliseconds(10000));
+  auto pid = spawnHelper(
+      pauseArgs, s->dir + "/pause.log", milliseconds(10000),
+      ns.pid() != cri::NODE ? HelperProcess::kPidNamespaceInit : HelperProcess::kDetaches);
   if (!pid.ok()) return undo(pid.status().withContext("starting the sandbox's namespace holder"));
   holderStarted = true;
   r.holderPid = *pid;

@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <mutex>
@@ -760,21 +761,27 @@ int pauseMain(int argc, char** argv) {
     // reaps the pod's orphans.
     sigaddset(&set, SIGCHLD);
     ::sigprocmask(SIG_BLOCK, &set, nullptr);
-    if (::unshare(CLONE_NEWPID) != 0) {
-      report(std::string("error unshare PID namespace: ") + std::strerror(errno));
-      return 1;
+    if (::getpid() == 1) {
+      // Spawned as PID 1 of a new PID namespace (HelperProcess::kPidNamespaceInit): no fork;
+      // the runtime knows the pid it spawned.
+      report("ok 1");
+    } else {
+      if (::unshare(CLONE_NEWPID) != 0) {
+        report(std::string("error unshare PID namespace: ") + std::strerror(errno));
+        return 1;
+      }
+      pid_t init = forkSingleThreaded();
+      if (init < 0) {
+        report(std::string("error fork: ") + std::strerror(errno));
+        return 1;
+      }
+      if (init > 0) {
+        report("ok " + std::to_string(init));
+        return 0;
+      }
+      ::setsid();
+      ::close(kStatusFd);
     }
-    pid_t init = forkSingleThreaded();
-    if (init < 0) {
-      report(std::string("error fork: ") + std::strerror(errno));
-      return 1;
-    }
-    if (init > 0) {
-      report("ok " + std::to_string(init));
-      return 0;
-    }
-    ::setsid();
-    ::close(kStatusFd);
     FirstTrim trim;
     while (true) {
       int sig = waitSignal(set, trim);
@@ -1631,7 +1638,8 @@ class ChildReaper {
 
 StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::string& stderrPath,
                           std::chrono::milliseconds timeout, HelperProcess process) {
-  const bool staysChild = process == HelperProcess::kStaysChild;
+  const bool pidInit = process == HelperProcess::kPidNamespaceInit;
+  const bool staysChild = process != HelperProcess::kDetaches;
   int pipeFds[2];
   if (::pipe2(pipeFds, O_CLOEXEC) != 0) return errnoStatus("pipe", errno);
   posix_spawn_file_actions_t fa;
@@ -1657,7 +1665,22 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv.data(), environ);
+  int rc = 0, ownPidNs = -1;
+  if (pidInit) {
+    // This thread's next child in a new PID namespace (unshare affects only the calling
+    // thread's children), then back: the helper is PID 1 there without a fork of its own.
+    ownPidNs = ::open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC);
+    if (ownPidNs < 0 || ::unshare(CLONE_NEWPID) != 0) rc = errno;
+  }
+  if (rc == 0) rc = ::posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv.data(), environ);
+  if (ownPidNs >= 0) {
+    if (::setns(ownPidNs, CLONE_NEWPID) != 0) {  // always allowed: it is the active namespace
+      writeAll(2, std::string("kiln: setns back to the runtime's PID namespace: ") +
+                      std::strerror(errno) + "\n");
+      std::abort();  // this thread's children would all land in the pod's namespace
+    }
+    ::close(ownPidNs);
+  }
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   ::close(pipeFds[1]);
@@ -1703,7 +1726,7 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
   if (!line.empty() && line.back() == '\n') line.pop_back();
   if (line.rfind("ok ", 0) == 0) {
     int child = std::atoi(line.c_str() + 3);
-    if (child > 0) return child;
+    if (child > 0) return pidInit ? pid : child;
   }
   if (line.rfind("error ", 0) == 0) return failedPrecondition(line.substr(6));
   return internalError("kiln " + args[0] + " exited without reporting (see " + stderrPath + ")");

@@ -2,9 +2,11 @@
 // the runtime starts by re-executing itself (/proc/self/exe), and the runtime's side of that.
 //
 //   kiln pause --dir <sandbox dir> --hostname NAME [--pod-pid true]   (fd 3: the status pipe)
-//     Detaches (fork, setsid; with --pod-pid the fork that makes it PID 1 of a new PID namespace
-//     does it), unshares network, IPC and UTS namespaces, sets the hostname, brings loopback
-//     up, reports "ok <pid>" on fd 3 and then only waits for SIGTERM/SIGKILL.
+//     Detaches (fork, setsid). With --pod-pid it is PID 1 of a new PID namespace instead and
+//     reaps the pod's orphans: spawned so (HelperProcess::kPidNamespaceInit, the runtime's child
+//     in a session of its own), or else it unshares one and forks its init. Unshares network,
+//     IPC and UTS namespaces, sets the hostname, brings loopback up, reports "ok <pid>" on fd 3
+//     and then only waits for SIGTERM/SIGKILL.
 //     Its /proc/<pid>/ns/{net,ipc,uts} are the sandbox's namespaces (like k3s's pause
 //     container, without an image).
 //   kiln shim --dir <container dir> [--detach false]   (fd 3: the status pipe)
@@ -128,7 +130,9 @@ StatusOr<int> connectAttach(const std::string& containerDir);
 // kDetaches: the helper forks away and its first process exits at once (reaped here).
 // kStaysChild: the helper (`kiln shim --detach false`) starts in a session of its own and stays
 // the runtime's child; a reaper thread collects its exit through a pidfd.
-enum class HelperProcess { kDetaches, kStaysChild };
+// kPidNamespaceInit: like kStaysChild, and spawned as PID 1 of a new PID namespace (the pod
+// holder: no fork to become the namespace's init).
+enum class HelperProcess { kDetaches, kStaysChild, kPidNamespaceInit };
 
 // Runs `/proc/self/exe ARGS...` with fd 3 a pipe, stdin/stdout on /dev/null and stderr appended
 // to `stderrPath`, and waits up to `timeout` for its "ok <pid>" line: returns that pid, or its
