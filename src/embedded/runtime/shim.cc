@@ -178,7 +178,12 @@ void detach() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The container's init (runs in the forked child; reports failures on errFd and exits 127).
+// The container's init (runs in the shim's CLONE_VM child; reports failures on errFd and exits
+// 127).
+
+// Set by the container's init (which shares the shim's memory until its exec) just before its
+// execve: an init that died without reaching it (a signal) did not start the container.
+volatile sig_atomic_t gReachedExec = 0;
 
 [[noreturn]] void fail(int errFd, const std::string& what, int err = 0) {
   std::string msg = what;
@@ -442,6 +447,7 @@ std::string lookPath(const std::string& file, const std::vector<std::string>& en
   argv.push_back(nullptr);
   for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  gReachedExec = 1;
   ::execve(exe.c_str(), argv.data(), envp.data());
   fail(errFd, "exec " + exe, errno);
 }
@@ -729,9 +735,10 @@ int pauseMain(int argc, char** argv) {
   const bool hostIpc = argValue(argc, argv, "--host-ipc") == "true";
   const bool hostNetwork = argValue(argc, argv, "--host-network") == "true";
   const bool podPid = argValue(argc, argv, "--pod-pid") == "true";
-  // With a PID namespace of its own, the fork that makes the holder PID 1 of it detaches it
-  // too (this process sets the namespaces up, reports the holder and exits): a process less
-  // per pod. Without, it detaches first, as the shim does.
+  // With a PID namespace of its own the holder is its PID 1: spawned so by the runtime
+  // (HelperProcess::kPidNamespaceInit), or else the fork that makes it PID 1 of one detaches it
+  // too (this process sets the namespaces up, reports the holder and exits). Without, it
+  // detaches first, as the shim does.
   if (!podPid) detach();
   if (::unshare((hostNetwork ? 0 : CLONE_NEWNET) | (hostIpc ? 0 : CLONE_NEWIPC) | CLONE_NEWUTS) !=
       0) {
@@ -891,6 +898,8 @@ int execMain(int argc, char** argv) {
   return exitCodeOf(status);
 }
 
+namespace {
+
 // What the shim hands its container's init (runInit, the entry of the CLONE_VM child).
 struct InitArgs {
   const oci::ContainerSpec* spec;
@@ -916,6 +925,8 @@ int runInit(void* arg) {
   }
   containerInit(*a.spec, a.errPipe, a.nsFds, a.consoleFd);
 }
+
+}  // namespace
 
 int shimMain(int argc, char** argv) {
   closeFrom(kStatusFd + 1);
@@ -996,7 +1007,7 @@ int shimMain(int argc, char** argv) {
   ::sigprocmask(SIG_BLOCK, &chld, nullptr);
   int sigFd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (s.pidNamespace == "pod") {
-    // The sandbox holder's PID namespace (it is PID 1 there): the child is forked into it.
+    // The sandbox holder's PID namespace (it is PID 1 there): the init is started in it.
     std::string p = "/proc/" + std::to_string(s.holderPid) + "/ns/pid";
     int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0 || ::setns(fd, CLONE_NEWPID) != 0) {
@@ -1019,10 +1030,22 @@ int shimMain(int argc, char** argv) {
               .errPipe = errp[1],
               .nsFds = nsFds,
               .consoleFd = console[1]};
-  alignas(64) static char initStack[512 << 10];
-  pid_t child =
-      ::clone(runInit, initStack + sizeof initStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &ia);
-  if (child < 0) return startError(std::string("clone: ") + std::strerror(errno));
+  // Its stack: mapped for the clone (pages only once touched), a guard page below, unmapped
+  // once the init has exec'd.
+  constexpr size_t kInitStack = 512 << 10, kGuard = 4096;
+  void* stack = ::mmap(nullptr, kInitStack + kGuard, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED || ::mprotect(stack, kGuard, PROT_NONE) != 0) {
+    return startError(std::string("init stack: ") + std::strerror(errno));
+  }
+  gReachedExec = 0;
+  pid_t child = ::clone(runInit, static_cast<char*>(stack) + kGuard + kInitStack,
+                        CLONE_VM | CLONE_VFORK | SIGCHLD, &ia);
+  const int cloneErr = errno;
+  ::munmap(stack, kInitStack + kGuard);
+  // An init that changed its user made the shared memory non-dumpable: the shim's again.
+  ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+  if (child < 0) return startError(std::string("clone: ") + std::strerror(cloneErr));
   for (int fd : {out[1], err[1], in[0], console[1], errp[1], nsFds[0], nsFds[1], nsFds[2]}) {
     if (fd >= 0) ::close(fd);
   }
@@ -1040,6 +1063,8 @@ int shimMain(int argc, char** argv) {
     initError.append(buf, static_cast<size_t>(n));
   }
   ::close(errp[0]);
+  if (initError.empty() && gReachedExec == 0)
+    initError = "the container's init died before its exec";
   if (initError.empty() && s.tty && ptyMaster < 0) initError = "the init sent no pty";
   if (!initError.empty()) {
     ::kill(child, SIGKILL);
@@ -1638,7 +1663,7 @@ class ChildReaper {
 
 StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::string& stderrPath,
                           std::chrono::milliseconds timeout, HelperProcess process) {
-  const bool pidInit = process == HelperProcess::kPidNamespaceInit;
+  bool pidInit = process == HelperProcess::kPidNamespaceInit;
   const bool staysChild = process != HelperProcess::kDetaches;
   int pipeFds[2];
   if (::pipe2(pipeFds, O_CLOEXEC) != 0) return errnoStatus("pipe", errno);
@@ -1669,8 +1694,18 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
   if (pidInit) {
     // This thread's next child in a new PID namespace (unshare affects only the calling
     // thread's children), then back: the helper is PID 1 there without a fork of its own.
+    // setns back is tried first (a no-op here): where it is not allowed, the holder makes its
+    // namespace itself (unshare and fork) and reports its init's pid.
     ownPidNs = ::open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC);
-    if (ownPidNs < 0 || ::unshare(CLONE_NEWPID) != 0) rc = errno;
+    if (ownPidNs >= 0 && ::setns(ownPidNs, CLONE_NEWPID) != 0) {
+      ::close(ownPidNs);
+      ownPidNs = -1;
+    }
+    if (ownPidNs < 0) {
+      pidInit = false;
+    } else if (::unshare(CLONE_NEWPID) != 0) {
+      rc = errno;
+    }
   }
   if (rc == 0) rc = ::posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv.data(), environ);
   if (ownPidNs >= 0) {
@@ -1689,10 +1724,15 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
     return errnoStatus("spawn kiln " + args[0], rc);
   }
   if (staysChild) ChildReaper::instance().add(pid);
-  // kDetaches: the spawned process exits once it has forked away (the pod holder: once it has
-  // set the namespaces up and reported); it is reaped after its report, or killed at timeout.
+  // kDetaches: the spawned process exits once it has forked away (the holder of a pod in the
+  // host's PID namespace: once it has set the namespaces up and reported); it is reaped after
+  // its report, or killed at timeout. A child that stays is reaped by ChildReaper, and killed
+  // at timeout all the same.
   auto reapIntermediate = [&](bool timedOut) {
-    if (staysChild) return;
+    if (staysChild) {
+      if (timedOut) ::kill(pid, SIGKILL);
+      return;
+    }
     if (!timedOut) {
       ::waitpid(pid, nullptr, 0);
       return;

@@ -6,7 +6,7 @@
 //     reaps the pod's orphans: spawned so (HelperProcess::kPidNamespaceInit, the runtime's child
 //     in a session of its own), or else it unshares one and forks its init. Unshares network,
 //     IPC and UTS namespaces, sets the hostname, brings loopback up, reports "ok <pid>" on fd 3
-//     and then only waits for SIGTERM/SIGKILL.
+//     ("ok 1" when spawned as PID 1) and then only waits for SIGTERM/SIGKILL.
 //     Its /proc/<pid>/ns/{net,ipc,uts} are the sandbox's namespaces (like k3s's pause
 //     container, without an image).
 //   kiln shim --dir <container dir> [--detach false]   (fd 3: the status pipe)
@@ -135,8 +135,9 @@ StatusOr<int> connectAttach(const std::string& containerDir);
 enum class HelperProcess { kDetaches, kStaysChild, kPidNamespaceInit };
 
 // Runs `/proc/self/exe ARGS...` with fd 3 a pipe, stdin/stdout on /dev/null and stderr appended
-// to `stderrPath`, and waits up to `timeout` for its "ok <pid>" line: returns that pid, or its
-// "error <message>" as a Status.
+// to `stderrPath`, and waits up to `timeout` for its "ok <pid>" line: returns that pid (for
+// kPidNamespaceInit the pid it spawned, which reports "ok 1"), or its "error <message>" as a
+// Status. At timeout the helper is SIGKILLed.
 StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::string& stderrPath,
                           std::chrono::milliseconds timeout,
                           HelperProcess process = HelperProcess::kDetaches);
