@@ -24,6 +24,8 @@ namespace {
 namespace cri = ::runtime::v1;
 using grpc::ServerContext;
 
+constexpr int kCriPollers = 8;  // threads kept polling (see CriServer::start)
+
 grpc::Status toGrpc(const Status& s) {
   if (s.ok()) return grpc::Status::OK;
   grpc::StatusCode c = grpc::StatusCode::UNKNOWN;
@@ -398,6 +400,11 @@ StatusOr<std::unique_ptr<CriServer>> CriServer::start(const CriServerOptions& o)
   b.RegisterService(im.runtimeService.get());
   b.RegisterService(im.importService.get());
   b.SetMaxReceiveMessageSize(16 << 20);
+  // The sync server's threads: by default at most 2 stay polling and every other one exits
+  // after its call, so a kubelet's burst of concurrent calls created and destroyed a thread per
+  // call (clone, and a madvise of its stack at exit, whose TLB shootdown is dear in a VM). Up to
+  // kCriPollers stay; idle, they wait on the completion queue.
+  b.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kCriPollers);
   im.server = b.BuildAndStart();
   if (!im.server) return unavailable("cannot listen on unix://" + o.socketPath);
   if (::chmod(o.socketPath.c_str(), 0600) != 0) {
