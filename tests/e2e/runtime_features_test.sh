@@ -156,6 +156,8 @@ kh_assert_eq Seccomp:2 "$(xs "$DEF" sh -c 'grep ^Seccomp: /proc/self/status' | j
   "RuntimeDefault: the container runs in seccomp filter mode"
 kh_assert_eq Seccomp:0 "$(xs "$UNC" sh -c 'grep ^Seccomp: /proc/self/status' | jqr .stdout | tr -d ' \t\n')" \
   "Unconfined: no filter"
+kh_assert_eq "0 1 2" "$(xs "$UNC" ls /proc/1/fd | jqr .stdout | tr '\n' ' ' | sed 's/ *$//')" \
+  "the container's init holds stdin, stdout and stderr only"
 out=$(xs "$DEF" unshare -U true)
 kh_assert_eq 1 "$(jqr .exitCode <<<"$out")" "RuntimeDefault: unshare(CLONE_NEWUSER) fails"
 kh_assert_contains "$(jqr .stderr <<<"$out")" "Operation not permitted" "with EPERM"

@@ -916,6 +916,7 @@ int runInit(void* arg) {
   ::sigprocmask(SIG_UNBLOCK, a.blocked, nullptr);
   ::signal(SIGPIPE, SIG_DFL);
   ::signal(SIGHUP, SIG_DFL);
+  ::fcntl(kStatusFd, F_SETFD, FD_CLOEXEC);  // the shim's status pipe: not the container's
   if (a.stdinFd != -1) {
     int stdinFd = a.stdinFd >= 0 ? a.stdinFd : ::open("/dev/null", O_RDONLY);
     if (stdinFd < 0 || ::dup2(stdinFd, 0) < 0 || ::dup2(a.outFd, 1) < 0 || ::dup2(a.errFd, 2) < 0) {
