@@ -1021,8 +1021,8 @@ int shimMain(int argc, char** argv) {
   // The init shares this process's memory until its exec (CLONE_VM|CLONE_VFORK, as
   // posix_spawn does; the shim is stopped meanwhile): a fork would copy the page tables and then
   // copy-on-write fault every page either side writes, which in a VM cost more than all the
-  // init's own work (bench/podstart with PERF_ALL=1). It runs on a stack of its own in .bss
-  // (pages only once touched) and, as a function call would, on the shim's heap and TLS.
+  // init's own work (bench/podstart with PERF_ALL=1). It runs on a stack of its own (below)
+  // and, as a function call would, on the shim's heap and TLS.
   InitArgs ia{.spec = &s,
               .blocked = &chld,
               .stdinFd = s.tty ? -1 : (stdinPipe ? in[0] : -2),
