@@ -39,6 +39,18 @@ Status createExclusive(const std::string& dir, const std::string& name,
   return Status::Ok();
 }
 
+// Best effort, and in place: a lost or torn last-reserved only means the search starts at the
+// beginning (its first line is all that is read). Not a new file per allocation, which would
+// cost an inode allocation and a free for every pod.
+void writeLastReserved(const std::string& path, const std::string& line) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  if (::pwrite(fd, line.data(), line.size(), 0) == static_cast<ssize_t>(line.size())) {
+    (void)::ftruncate(fd, static_cast<off_t>(line.size()));
+  }
+  ::close(fd);
+}
+
 }  // namespace
 
 StatusOr<uint32_t> parseIpv4(const std::string& s) {
@@ -158,9 +170,7 @@ StatusOr<uint32_t> Ipam::allocate(const Ipv4Cidr& range, const std::string& owne
       return st.withContext("IPAM");
     }
     byIp_[ip] = owner;
-    // Best effort: a lost last-reserved only means the search starts at the beginning.
-    (void)common::writeFileAtomic(dir_ + "/" + kLastReserved, ipv4ToString(ip) + "\n", 0600,
-                                  common::FileSync::kAtomicOnly);
+    writeLastReserved(dir_ + "/" + kLastReserved, ipv4ToString(ip) + "\n");
     return ip;
   }
   return Status(Code::kResourceExhausted, "no free IP address left in pod CIDR " +
