@@ -44,7 +44,27 @@ add_library(kiln_stream_proto STATIC src/embedded/runtime/websocket.cc
 kiln_pkg_libs(STREAM_PROTO_LIBS ZLIB OPENSSL)
 target_link_libraries(kiln_stream_proto PUBLIC kiln_common ${STREAM_PROTO_LIBS})
 
+# kiln-pause, the pod sandbox's namespace holder (src/embedded/runtime/pause.c): a small static
+# C program linked against musl (no glibc start-up CPU probes, no jemalloc, a few pages), its
+# bytes embedded in the kiln binary (pause_image.cc), which executes it from a sealed memfd.
+find_program(MUSL_GCC musl-gcc REQUIRED)
+add_custom_command(
+  OUTPUT ${RUNTIME_GEN_DIR}/kiln-pause
+  COMMAND ${MUSL_GCC} -static -Os -s -std=c11 -Wall -Wextra -Werror -ffunction-sections
+          -fdata-sections -Wl,--gc-sections -o ${RUNTIME_GEN_DIR}/kiln-pause
+          ${CMAKE_SOURCE_DIR}/src/embedded/runtime/pause.c
+  DEPENDS ${CMAKE_SOURCE_DIR}/src/embedded/runtime/pause.c
+  COMMENT "kiln-pause: the sandbox holder (musl, static)")
+add_custom_command(
+  OUTPUT ${RUNTIME_GEN_DIR}/kiln-pause.inc
+  COMMAND ${CMAKE_COMMAND} -DIN=${RUNTIME_GEN_DIR}/kiln-pause -DOUT=${RUNTIME_GEN_DIR}/kiln-pause.inc
+          -P ${CMAKE_SOURCE_DIR}/cmake/embed_bytes.cmake
+  DEPENDS ${RUNTIME_GEN_DIR}/kiln-pause ${CMAKE_SOURCE_DIR}/cmake/embed_bytes.cmake
+  COMMENT "kiln-pause: embedded bytes")
+
 add_library(kiln_runtime STATIC
+  src/embedded/runtime/pause_image.cc
+  ${RUNTIME_GEN_DIR}/kiln-pause.inc
   src/embedded/runtime/digest.cc
   src/embedded/runtime/content_store.cc
   src/embedded/runtime/layer_unpack.cc

@@ -8,6 +8,7 @@ PACKAGES=(
   # toolchain
   build-essential g++ cmake ninja-build ccache mold pkg-config file git clang-format
   clang libclang-rt-14-dev
+  musl-tools  # kiln-pause, the sandbox holder embedded in the binary (src/embedded/runtime/pause.c)
   bpftool  # eBPF Service proxy: skeleton generation (src/agent/proxy/ebpf)
   # libraries linked into the static binary
   libboost1.81-all-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc

@@ -63,7 +63,6 @@ int main(int argc, char** argv) {
   // per-container shim, the pod sandbox's namespace holder and ExecSync's helper. They normally
   // run from an early ELF constructor (src/embedded/runtime/shim.h) and never get here.
   if (cmd == "shim") return kiln::runtime::shimMain(argc, argv);
-  if (cmd == "pause") return kiln::runtime::pauseMain(argc, argv);
   if (cmd == "exec") return kiln::runtime::execMain(argc, argv);
   kiln::cli::Args args(argv + 2, argv + argc);
   for (const auto& c : kCommands) {

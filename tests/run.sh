@@ -23,7 +23,7 @@ step "dependencies"
 scripts/deps.sh || exit 1
 
 step "format check (clang-format)"
-mapfile -t sources < <(git ls-files 'src/*.cc' 'src/*.h' 'tests/unit/*.cc' 'tests/unit/*.h' 'bench/*.cc' 'fuzz/*.cc' 2>/dev/null)
+mapfile -t sources < <(git ls-files 'src/*.cc' 'src/*.h' 'src/*.c' 'tests/unit/*.cc' 'tests/unit/*.h' 'bench/*.cc' 'fuzz/*.cc' 2>/dev/null)
 if [ ${#sources[@]} -gt 0 ] && ! clang-format --dry-run --Werror "${sources[@]}"; then
   summary+=("format: FAILED (run clang-format -i on the files above)")
   fail=1

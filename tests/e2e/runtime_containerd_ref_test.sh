@@ -44,7 +44,7 @@ kh_assert_eq SANDBOX_READY "$(jqr .status.state <<<"$ps_")" "PodSandboxStatus: R
 # Difference (docs/RUNTIME.md): containerd runs CNI (here the test's bridge) and reports the pod IP;
 # kiln has no pod networking yet (loopback only, no IP).
 kh_check "containerd: the pod has an IP from the test's bridge" grep -qE '^192\.0\.2\.[0-9]+$' <<<"$(jqr .status.network.ip <<<"$ps_")"
-# Difference: containerd's sandbox holder is the pause image's process; kiln's is `kiln pause`.
+# Difference: containerd's sandbox holder is the pause image's process; kiln's is kiln-pause (embedded).
 HOLDER=$(jqr '.info.info | fromjson | .pid' <<<"$ps_")
 kh_check "containerd: the holder runs the sandbox image's command" grep -q sleep "/proc/$HOLDER/cmdline"
 kh_assert_eq kiln-pod1 "$(nsenter -t "$HOLDER" -u hostname)" "the sandbox's UTS namespace has its hostname"

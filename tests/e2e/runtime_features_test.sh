@@ -195,8 +195,8 @@ kh_wait_for "both containers to run" 10 running "$A"
 kh_wait_for "both containers to run" 10 running "$B"
 out=$(xs "$B" ps -o pid,args)
 kh_assert_contains "$(jqr .stdout <<<"$out")" "sleep 4242" "the second container sees the first's process"
-kh_assert_contains "$(xs "$B" cat /proc/1/cmdline | jqr .stdout | tr '\0' ' ')" "pause" \
-  "PID 1 in the pod's namespace is the holder (kiln pause)"
+kh_assert_contains "$(xs "$B" cat /proc/1/cmdline | jqr .stdout | tr '\0' ' ')" "kiln-pause --dir" \
+  "PID 1 in the pod's namespace is the holder (kiln-pause)"
 C=$(run_ctr "$SP" shared c '["sh","-c","sleep 4343 & sleep 0.5; exit 3"]' '{linux: {securityContext: {namespaceOptions: {pid: "POD"}}}}')
 kh_wait_for "the third container to exit" 10 bash -c "[ \"\$($CRI_TOOL --socket $SOCK inspect $C | jq -r .status.state)\" = CONTAINER_EXITED ]"
 kh_assert_eq 3 "$(cri inspect "$C" | jqr .status.exitCode)" "a shared-PID container's exit code"

@@ -508,7 +508,7 @@ Status PodRuntime::runPodSandbox(const cri::RunPodSandboxRequest& req,
   if (ns.ipc() == cri::NODE) pauseArgs.insert(pauseArgs.end(), {"--host-ipc", "true"});
   if (ns.pid() != cri::NODE) pauseArgs.insert(pauseArgs.end(), {"--pod-pid", "true"});
   auto pid = spawnHelper(
-      pauseArgs, s->dir + "/pause.log", milliseconds(10000),
+      pauseArgs, "/dev/null", milliseconds(10000),  // it reports on the status pipe only
       ns.pid() != cri::NODE ? HelperProcess::kPidNamespaceInit : HelperProcess::kDetaches);
   if (!pid.ok()) return undo(pid.status().withContext("starting the sandbox's namespace holder"));
   holderStarted = true;

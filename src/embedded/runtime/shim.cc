@@ -1,6 +1,6 @@
-// `kiln shim`, `kiln pause` and the container's init (see shim.h). The order of the init's steps
-// follows runc's libcontainer: namespaces, rootfs mount, mounts, devices, pivot_root, masked and
-// read-only paths, then user, capabilities, no_new_privs and exec.
+// `kiln shim`, `kiln exec`, the container's init and spawnHelper (see shim.h). The order of the
+// init's steps follows runc's libcontainer: namespaces, rootfs mount, mounts, devices, pivot_root,
+// masked and read-only paths, then user, capabilities, no_new_privs and exec.
 #include "embedded/runtime/shim.h"
 
 #include <fcntl.h>
@@ -41,6 +41,7 @@
 #include "embedded/runtime/cri_log.h"
 #include "embedded/runtime/log_rotation.h"
 #include "embedded/runtime/oci_spec.h"
+#include "embedded/runtime/pause_image.h"
 #include "embedded/runtime/runtime_state.h"
 #include "embedded/runtime/seccomp.h"
 
@@ -710,99 +711,7 @@ class FirstTrim {
   bool pending_ = true;
 };
 
-// A signal of the blocked set `set`; until `trim` is done, waits at most until it is due, trims
-// and goes on waiting.
-int waitSignal(const sigset_t& set, FirstTrim& trim) {
-  for (;;) {
-    if (!trim.pending()) {
-      int sig = 0;
-      if (::sigwait(&set, &sig) == 0) return sig;
-      continue;
-    }
-    long ms = trim.msLeft();
-    timespec t{ms / 1000, (ms % 1000) * 1000000};
-    int sig = ::sigtimedwait(&set, nullptr, &t);
-    if (sig > 0) return sig;
-    trim.trimIfDue();  // EAGAIN: due (EINTR: perhaps not yet)
-  }
-}
-
 }  // namespace
-
-int pauseMain(int argc, char** argv) {
-  closeFrom(kStatusFd + 1);
-  std::string hostname = argValue(argc, argv, "--hostname");
-  const bool hostIpc = argValue(argc, argv, "--host-ipc") == "true";
-  const bool hostNetwork = argValue(argc, argv, "--host-network") == "true";
-  const bool podPid = argValue(argc, argv, "--pod-pid") == "true";
-  // With a PID namespace of its own the holder is its PID 1: spawned so by the runtime
-  // (HelperProcess::kPidNamespaceInit), or else the fork that makes it PID 1 of one detaches it
-  // too (this process sets the namespaces up, reports the holder and exits). Without, it
-  // detaches first, as the shim does.
-  if (!podPid) detach();
-  if (::unshare((hostNetwork ? 0 : CLONE_NEWNET) | (hostIpc ? 0 : CLONE_NEWIPC) | CLONE_NEWUTS) !=
-      0) {
-    report(std::string("error unshare network/IPC/UTS namespaces: ") + std::strerror(errno));
-    return 1;
-  }
-  if (!hostname.empty() && ::sethostname(hostname.data(), hostname.size()) != 0) {
-    report("error sethostname \"" + hostname + "\": " + std::strerror(errno));
-    return 1;
-  }
-  int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  ifreq ifr{};
-  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-  if (sock < 0 || ::ioctl(sock, SIOCGIFFLAGS, &ifr) != 0 ||
-      (ifr.ifr_flags |= IFF_UP, ::ioctl(sock, SIOCSIFFLAGS, &ifr) != 0)) {
-    report(std::string("error bringing loopback up: ") + std::strerror(errno));
-    return 1;
-  }
-  ::close(sock);
-  ::chdir("/");
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  if (podPid) {
-    // A shared pod PID namespace: the holder is its PID 1 (the containers join it), so it
-    // reaps the pod's orphans.
-    sigaddset(&set, SIGCHLD);
-    ::sigprocmask(SIG_BLOCK, &set, nullptr);
-    if (::getpid() == 1) {
-      // Spawned as PID 1 of a new PID namespace (HelperProcess::kPidNamespaceInit): no fork;
-      // the runtime knows the pid it spawned.
-      report("ok 1");
-    } else {
-      if (::unshare(CLONE_NEWPID) != 0) {
-        report(std::string("error unshare PID namespace: ") + std::strerror(errno));
-        return 1;
-      }
-      pid_t init = forkSingleThreaded();
-      if (init < 0) {
-        report(std::string("error fork: ") + std::strerror(errno));
-        return 1;
-      }
-      if (init > 0) {
-        report("ok " + std::to_string(init));
-        return 0;
-      }
-      ::setsid();
-      ::close(kStatusFd);
-    }
-    FirstTrim trim;
-    while (true) {
-      int sig = waitSignal(set, trim);
-      if (sig != SIGCHLD) return 0;
-      while (::waitpid(-1, nullptr, WNOHANG) > 0) {
-      }
-    }
-  }
-  ::sigprocmask(SIG_BLOCK, &set, nullptr);
-  report("ok " + std::to_string(::getpid()));
-  FirstTrim trim;
-  waitSignal(set, trim);
-  return 0;
-}
 
 int execMain(int argc, char** argv) {
   // --tty (streaming Exec, startExecProcess): fd 4 is a unix socket that gets the pty master.
@@ -1319,7 +1228,7 @@ int shimMain(int argc, char** argv) {
   return 0;
 }
 
-// `kiln shim` and `kiln pause` run from an ELF constructor that runs before every other static
+// `kiln shim` and `kiln exec` run from an ELF constructor that runs before every other static
 // initializer of the binary (priority 101: gRPC's, protobuf's descriptor registration, Asio's),
 // so those pages are never touched and the shim stays small; main() is never reached. glibc
 // passes argc/argv to constructors.
@@ -1328,7 +1237,6 @@ __attribute__((constructor(101))) static void kilnRuntimeHelperModes(int argc, c
   if (argc < 2 || argv == nullptr || argv[1] == nullptr) return;
   std::string_view mode = argv[1];
   if (mode == "shim") ::_exit(shimMain(argc, argv));
-  if (mode == "pause") ::_exit(pauseMain(argc, argv));
   if (mode == "exec") ::_exit(execMain(argc, argv));
 }
 
@@ -1666,6 +1574,14 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
                           std::chrono::milliseconds timeout, HelperProcess process) {
   bool pidInit = process == HelperProcess::kPidNamespaceInit;
   const bool staysChild = process != HelperProcess::kDetaches;
+  // "pause": the embedded kiln-pause, from its memfd (as fd 4 of the child: the path resolves
+  // in the child's fd table, after the closefrom); otherwise this binary.
+  int programFd = -1;
+  if (args.at(0) == "pause") {
+    KILN_ASSIGN_OR_RETURN(programFd, pauseProgramFd());
+  }
+  const std::string program =
+      programFd >= 0 ? "/proc/self/fd/" + std::to_string(kStatusFd + 1) : "/proc/self/exe";
   int pipeFds[2];
   if (::pipe2(pipeFds, O_CLOEXEC) != 0) return errnoStatus("pipe", errno);
   posix_spawn_file_actions_t fa;
@@ -1676,7 +1592,8 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 2, stderrPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_adddup2(&fa, pipeFds[1], kStatusFd);
-  posix_spawn_file_actions_addclosefrom_np(&fa, kStatusFd + 1);
+  if (programFd >= 0) posix_spawn_file_actions_adddup2(&fa, programFd, kStatusFd + 1);
+  posix_spawn_file_actions_addclosefrom_np(&fa, programFd >= 0 ? kStatusFd + 2 : kStatusFd + 1);
   resetSignalsOnSpawn(&attr);
   if (staysChild) {
     short flags = 0;
@@ -1684,9 +1601,9 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
     posix_spawnattr_setflags(&attr, static_cast<short>(flags | POSIX_SPAWN_SETSID));
   }
   std::vector<char*> argv;
-  std::string arg0 = "kiln";
+  std::string arg0 = programFd >= 0 ? "kiln-pause" : "kiln";
   argv.push_back(arg0.data());
-  std::vector<std::string> copy = args;
+  std::vector<std::string> copy(args.begin() + (programFd >= 0 ? 1 : 0), args.end());
   if (staysChild) copy.insert(copy.end(), {"--detach", "false"});
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -1708,7 +1625,7 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
       rc = errno;
     }
   }
-  if (rc == 0) rc = ::posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv.data(), environ);
+  if (rc == 0) rc = ::posix_spawn(&pid, program.c_str(), &fa, &attr, argv.data(), environ);
   if (ownPidNs >= 0) {
     if (::setns(ownPidNs, CLONE_NEWPID) != 0) {  // always allowed: it is the active namespace
       writeAll(2, std::string("kiln: setns back to the runtime's PID namespace: ") +

@@ -1,7 +1,9 @@
-// The per-container shim and the sandbox's namespace holder: two modes of the kiln binary that
-// the runtime starts by re-executing itself (/proc/self/exe), and the runtime's side of that.
+// The per-container shim, ExecSync's helper and the runtime's side of starting them and the
+// sandbox's namespace holder: the shim and the exec helper are modes of the kiln binary that the
+// runtime starts by re-executing itself (/proc/self/exe); the holder is kiln-pause (pause.c), a
+// small musl program embedded in the binary and executed from a memfd (pause_image.h).
 //
-//   kiln pause --dir <sandbox dir> --hostname NAME [--pod-pid true]   (fd 3: the status pipe)
+//   kiln-pause --dir <sandbox dir> --hostname NAME [--pod-pid true]   (fd 3: the status pipe)
 //     Detaches (fork, setsid). With --pod-pid it is PID 1 of a new PID namespace instead and
 //     reaps the pod's orphans: spawned so (HelperProcess::kPidNamespaceInit, the runtime's child
 //     in a session of its own), or else it unshares one and forks its init. Unshares network,
@@ -30,9 +32,9 @@
 //   kiln exec --dir <container dir> --pid PID --start T [--tty] -- CMD...   (fd 3: start errors)
 //     ExecSync's helper (execInContainer below), in the foreground of the runtime; also
 //     streaming Exec's (startExecProcess; --tty: fd 4 gets the pty master).
-// All three run from an ELF constructor before the binary's other static initializers.
+// Both run from an ELF constructor before the binary's other static initializers.
 //
-// Threading: shimMain/pauseMain run in their own processes (single-threaded). spawnHelper is
+// Threading: shimMain/execMain run in their own processes (single-threaded). spawnHelper is
 // thread-safe (posix_spawn; no fork of the multi-threaded runtime).
 #pragma once
 
@@ -46,10 +48,8 @@
 
 namespace kiln::runtime {
 
-// Entry points of `kiln shim`, `kiln pause` and `kiln exec` (argv as given to main; argv[1] is
-// the mode).
+// Entry points of `kiln shim` and `kiln exec` (argv as given to main; argv[1] is the mode).
 int shimMain(int argc, char** argv);
-int pauseMain(int argc, char** argv);
 int execMain(int argc, char** argv);
 
 struct ExecResult {
@@ -134,10 +134,10 @@ StatusOr<int> connectAttach(const std::string& containerDir);
 // holder: no fork to become the namespace's init).
 enum class HelperProcess { kDetaches, kStaysChild, kPidNamespaceInit };
 
-// Runs `/proc/self/exe ARGS...` with fd 3 a pipe, stdin/stdout on /dev/null and stderr appended
-// to `stderrPath`, and waits up to `timeout` for its "ok <pid>" line: returns that pid (for
-// kPidNamespaceInit the pid it spawned, which reports "ok 1"), or its "error <message>" as a
-// Status. At timeout the helper is SIGKILLed.
+// Runs `/proc/self/exe ARGS...` (for ARGS[0] "pause": kiln-pause ARGS[1...]) with fd 3 a pipe,
+// stdin/stdout on /dev/null and stderr appended to `stderrPath`, and waits up to `timeout` for its
+// "ok <pid>" line: returns that pid (for kPidNamespaceInit the pid it spawned, which reports "ok
+// 1"), or its "error <message>" as a Status. At timeout the helper is SIGKILLed.
 StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::string& stderrPath,
                           std::chrono::milliseconds timeout,
                           HelperProcess process = HelperProcess::kDetaches);
