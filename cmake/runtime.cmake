@@ -48,12 +48,18 @@ target_link_libraries(kiln_stream_proto PUBLIC kiln_common ${STREAM_PROTO_LIBS})
 # C program linked against musl (no glibc start-up CPU probes, no jemalloc, a few pages), its
 # bytes embedded in the kiln binary (pause_image.cc), which executes it from a sealed memfd.
 find_program(MUSL_GCC musl-gcc REQUIRED)
+if(CMAKE_CROSSCOMPILING)
+  # musl-gcc (musl-tools) builds for the build machine: the embedded holder would not run.
+  message(FATAL_ERROR "kiln-pause: cross-compiling needs a musl-gcc for the target")
+endif()
+# Its libc.a too, so an upgraded musl rebuilds the holder.
+file(GLOB MUSL_LIBC /usr/lib/*-linux-musl/libc.a /usr/lib/musl/lib/libc.a)
 add_custom_command(
   OUTPUT ${RUNTIME_GEN_DIR}/kiln-pause
   COMMAND ${MUSL_GCC} -static -Os -s -std=c11 -Wall -Wextra -Werror -ffunction-sections
           -fdata-sections -Wl,--gc-sections -o ${RUNTIME_GEN_DIR}/kiln-pause
           ${CMAKE_SOURCE_DIR}/src/embedded/runtime/pause.c
-  DEPENDS ${CMAKE_SOURCE_DIR}/src/embedded/runtime/pause.c
+  DEPENDS ${CMAKE_SOURCE_DIR}/src/embedded/runtime/pause.c ${MUSL_GCC} ${MUSL_LIBC}
   COMMENT "kiln-pause: the sandbox holder (musl, static)")
 add_custom_command(
   OUTPUT ${RUNTIME_GEN_DIR}/kiln-pause.inc

@@ -39,9 +39,9 @@ Status createExclusive(const std::string& dir, const std::string& name,
   return Status::Ok();
 }
 
-// Best effort, and in place: a lost or torn last-reserved only means the search starts at the
-// beginning (its first line is all that is read). Not a new file per allocation, which would
-// cost an inode allocation and a free for every pod.
+// Best effort, and in place: a lost or torn last-reserved only means the search starts
+// elsewhere (its first line is all that is read; the allocation itself is link()'s). Not a new file
+// per allocation, which would cost an inode allocation and a free for every pod.
 void writeLastReserved(const std::string& path, const std::string& line) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return;

@@ -2,7 +2,7 @@
  * with musl (cmake/runtime.cmake) and embedded in the kiln binary, which executes it from a
  * sealed memfd (pause_image.h). It does what upstream's pause container does, plus the set-up
  * the runtime needs, and nothing else: the kiln binary's own start-up (glibc's and OpenSSL's
- * CPU probes, jemalloc's bootstrap, the page faults of a 20 MB image) cost several times the
+ * CPU probes, jemalloc's bootstrap, the page faults of a 45 MB image) cost several times the
  * whole of this program's life, once per pod.
  *
  *   kiln-pause [--hostname NAME] [--host-network true] [--host-ipc true] [--pod-pid true]
@@ -60,7 +60,8 @@ static const char* flag(int argc, char** argv, const char* name) {
 
 int main(int argc, char** argv) {
   syscall(SYS_close_range, kStatusFd + 1, ~0U, 0);
-  prctl(PR_SET_NAME, "kiln-pause"); /* executed as /proc/self/fd/4, its comm would be "4" */
+  prctl(PR_SET_NAME, "kiln-pause", 0, 0,
+        0); /* executed as /proc/self/fd/4, its comm would be "4" */
   const char* hostname = flag(argc, argv, "--hostname");
   const int hostNetwork = strcmp(flag(argc, argv, "--host-network"), "true") == 0;
   const int hostIpc = strcmp(flag(argc, argv, "--host-ipc"), "true") == 0;

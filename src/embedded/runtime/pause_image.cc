@@ -16,8 +16,15 @@ constexpr unsigned char kPauseProgram[] = {
 #include "kiln-pause.inc"
 };
 
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U  // Linux 6.3 (Debian 12's headers predate it)
+#endif
+
 StatusOr<int> makeSealedMemfd() {
-  int fd = ::memfd_create("kiln-pause", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  // MFD_EXEC: where vm.memfd_noexec=1 makes memfds non-executable by default (Linux >= 6.3);
+  // kernels before 6.3 reject the flag (EINVAL) and make every memfd executable.
+  int fd = ::memfd_create("kiln-pause", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+  if (fd < 0 && errno == EINVAL) fd = ::memfd_create("kiln-pause", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) return errnoStatus("memfd_create kiln-pause", errno);
   std::string_view p = pauseProgram();
   while (!p.empty()) {
@@ -36,13 +43,18 @@ StatusOr<int> makeSealedMemfd() {
     ::close(fd);
     return errnoStatus("seal kiln-pause's memfd", e);
   }
-  // Kept open read-only: an executable must not be open for writing (ETXTBSY).
+  // Kept open read-only: an executable must not be open for writing (ETXTBSY); and at fd 10
+  // or above, clear of the fds spawnHelper's children get (0-4).
   std::string self = "/proc/self/fd/" + std::to_string(fd);
   int ro = ::open(self.c_str(), O_RDONLY | O_CLOEXEC);
   int e = errno;
   ::close(fd);
   if (ro < 0) return errnoStatus("reopen kiln-pause's memfd read-only", e);
-  return ro;
+  int high = ::fcntl(ro, F_DUPFD_CLOEXEC, 10);
+  e = errno;
+  ::close(ro);
+  if (high < 0) return errnoStatus("move kiln-pause's memfd", e);
+  return high;
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "embedded/runtime/image_store.h"
 #include "embedded/runtime/layer_unpack.h"
 #include "embedded/runtime/oci_spec.h"
+#include "embedded/runtime/pause_image.h"
 #include "embedded/runtime/runtime_state.h"
 #include "embedded/runtime/seccomp.h"
 #include "embedded/runtime/shim.h"
@@ -391,6 +392,9 @@ StatusOr<std::unique_ptr<PodRuntime>> PodRuntime::open(PodRuntimeOptions o) {
   im.containersDir = o.agentDir + "/containers/containers";
   KILN_RETURN_IF_ERROR(common::makeDirs(im.sandboxesDir, 0711));
   KILN_RETURN_IF_ERROR(common::makeDirs(im.containersDir, 0711));
+  // kiln-pause's memfd, made before anything is spawned (pause_image.h); should it fail, each
+  // RunPodSandbox reports why.
+  (void)pauseProgramFd();
   im.o = std::move(o);
   for (const auto& id : listDir(im.sandboxesDir)) {
     auto s = std::make_shared<Sandbox>();

@@ -1,5 +1,5 @@
 // The sandbox and container half of the embedded runtime: what CRI's RuntimeService asks for,
-// on the files described in runtime_state.h, with `kiln pause` holding each sandbox's
+// on the files described in runtime_state.h, with kiln-pause (pause.c) holding each sandbox's
 // namespaces and a `kiln shim` per running container (shim.h). cri_server.cc hands it the
 // protobuf requests; it answers with Status values that cri_server.cc maps to gRPC codes.
 //

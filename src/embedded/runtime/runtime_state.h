@@ -28,7 +28,7 @@ struct SandboxRecord {
   std::string name;              // the reserved name: <name>_<namespace>_<uid>_<attempt>
   int64_t createdAt = 0;         // unix nanos
   bool stopped = false;          // StopPodSandbox was called (the holder is gone)
-  int holderPid = 0;             // the `kiln pause` process holding the namespaces
+  int holderPid = 0;             // kiln-pause, the process holding the namespaces
   uint64_t holderStartTime = 0;  // its start time (clock ticks since boot), against pid reuse
   std::string podCgroup;         // cgroup path (relative to the hierarchy root) of the pod
   bool ownsPodCgroup = false;    // created by the runtime (removed with the sandbox)

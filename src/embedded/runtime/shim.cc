@@ -1582,6 +1582,7 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
   }
   const std::string program =
       programFd >= 0 ? "/proc/self/fd/" + std::to_string(kStatusFd + 1) : "/proc/self/exe";
+  const std::string name = programFd >= 0 ? "kiln-pause" : "kiln " + args[0];
   int pipeFds[2];
   if (::pipe2(pipeFds, O_CLOEXEC) != 0) return errnoStatus("pipe", errno);
   posix_spawn_file_actions_t fa;
@@ -1639,7 +1640,7 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
   ::close(pipeFds[1]);
   if (rc != 0) {
     ::close(pipeFds[0]);
-    return errnoStatus("spawn kiln " + args[0], rc);
+    return errnoStatus("spawn " + name, rc);
   }
   if (staysChild) ChildReaper::instance().add(pid);
   // kDetaches: the spawned process exits once it has forked away (the holder of a pod in the
@@ -1667,8 +1668,8 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
     if (left.count() <= 0) {
       ::close(pipeFds[0]);
       reapIntermediate(true);
-      return deadlineExceeded("kiln " + args[0] + " did not report within " +
-                              std::to_string(timeout.count()) + " ms");
+      return deadlineExceeded(name + " did not report within " + std::to_string(timeout.count()) +
+                              " ms");
     }
     pollfd p{pipeFds[0], POLLIN, 0};
     int r = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -1687,7 +1688,8 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
     if (child > 0) return pidInit ? pid : child;
   }
   if (line.rfind("error ", 0) == 0) return failedPrecondition(line.substr(6));
-  return internalError("kiln " + args[0] + " exited without reporting (see " + stderrPath + ")");
+  return internalError(name + " exited without reporting" +
+                       (stderrPath == "/dev/null" ? "" : " (see " + stderrPath + ")"));
 }
 
 }  // namespace kiln::runtime

@@ -8,7 +8,7 @@
 //     reaps the pod's orphans: spawned so (HelperProcess::kPidNamespaceInit, the runtime's child
 //     in a session of its own), or else it unshares one and forks its init. Unshares network,
 //     IPC and UTS namespaces, sets the hostname, brings loopback up, reports "ok <pid>" on fd 3
-//     ("ok 1" when spawned as PID 1) and then only waits for SIGTERM/SIGKILL.
+//     ("ok 1" when spawned as PID 1) and then only waits for SIGTERM/SIGINT.
 //     Its /proc/<pid>/ns/{net,ipc,uts} are the sandbox's namespaces (like k3s's pause
 //     container, without an image).
 //   kiln shim --dir <container dir> [--detach false]   (fd 3: the status pipe)

@@ -56,6 +56,11 @@ TEST(PauseImage, IsAStaticElfExecutable) {
   Elf64_Ehdr eh;
   std::memcpy(&eh, img.data(), sizeof eh);
   EXPECT_EQ(eh.e_type, ET_EXEC) << "static, not position-independent";
+#if defined(__x86_64__)
+  EXPECT_EQ(eh.e_machine, EM_X86_64) << "built for this machine";
+#elif defined(__aarch64__)
+  EXPECT_EQ(eh.e_machine, EM_AARCH64) << "built for this machine";
+#endif
   for (int i = 0; i < eh.e_phnum; ++i) {
     Elf64_Phdr ph;
     ASSERT_LE(eh.e_phoff + (i + 1) * sizeof ph, img.size());
@@ -129,6 +134,28 @@ TEST_F(PauseHolder, DetachedKeepsTheHostPidNamespace) {
   EXPECT_EQ(readLink(proc + "/ns/pid"), readLink("/proc/self/ns/pid"));
   EXPECT_NE(readLink(proc + "/ns/uts"), readLink("/proc/self/ns/uts"));
   EXPECT_EQ(statusField(*pid, "NSsid"), "\t" + std::to_string(*pid)) << "a session of its own";
+  EXPECT_EQ(::kill(*pid, SIGTERM), 0);
+  EXPECT_TRUE(waitGone(*pid));
+}
+
+// Where the runtime does not spawn it into a PID namespace (kStaysChild: as when setns back
+// would not be allowed), kiln-pause unshares one and forks its init itself, reporting that.
+TEST_F(PauseHolder, MakesThePidNamespaceItselfWhenNotSpawnedIntoOne) {
+  auto pid = spawnHelper({"pause", "--hostname", "kiln-unit", "--pod-pid", "true"}, "/dev/null",
+                         std::chrono::milliseconds(5000), HelperProcess::kStaysChild);
+  ASSERT_TRUE(pid.ok()) << pid.status().message();
+  const std::string nspid = statusField(*pid, "NSpid");
+  EXPECT_EQ(nspid.substr(nspid.rfind('\t') + 1), "1") << "its init is PID 1 there: " << nspid;
+  EXPECT_NE(statusField(*pid, "PPid"), "\t" + std::to_string(::getpid()))
+      << "the forked init, not the process spawned";
+  // Its setsid() may come after the report: until then its session is outside its namespace (0).
+  std::string nssid;
+  for (int i = 0; i < 100; ++i) {
+    nssid = statusField(*pid, "NSsid");
+    if (nssid.substr(nssid.rfind('\t') + 1) == "1") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(nssid.substr(nssid.rfind('\t') + 1), "1") << "leading a session of its own: " << nssid;
   EXPECT_EQ(::kill(*pid, SIGTERM), 0);
   EXPECT_TRUE(waitGone(*pid));
 }
