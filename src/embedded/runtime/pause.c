@@ -60,8 +60,8 @@ static const char* flag(int argc, char** argv, const char* name) {
 
 int main(int argc, char** argv) {
   syscall(SYS_close_range, kStatusFd + 1, ~0U, 0);
-  prctl(PR_SET_NAME, "kiln-pause", 0, 0,
-        0); /* executed as /proc/self/fd/4, its comm would be "4" */
+  /* Executed as /proc/self/fd/4, its comm would be "4". */
+  prctl(PR_SET_NAME, "kiln-pause", 0, 0, 0);
   const char* hostname = flag(argc, argv, "--hostname");
   const int hostNetwork = strcmp(flag(argc, argv, "--host-network"), "true") == 0;
   const int hostIpc = strcmp(flag(argc, argv, "--host-ipc"), "true") == 0;
