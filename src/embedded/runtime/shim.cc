@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
-#include <net/if.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -1601,11 +1600,11 @@ StatusOr<int> spawnHelper(const std::vector<std::string>& args, const std::strin
     posix_spawnattr_getflags(&attr, &flags);
     posix_spawnattr_setflags(&attr, static_cast<short>(flags | POSIX_SPAWN_SETSID));
   }
-  std::vector<char*> argv;
-  std::string arg0 = programFd >= 0 ? "kiln-pause" : "kiln";
-  argv.push_back(arg0.data());
-  std::vector<std::string> copy(args.begin() + (programFd >= 0 ? 1 : 0), args.end());
+  // kiln-pause's argv[0] replaces the mode; the binary's comes before it.
+  std::vector<std::string> copy = {programFd >= 0 ? "kiln-pause" : "kiln"};
+  copy.insert(copy.end(), args.begin() + (programFd >= 0 ? 1 : 0), args.end());
   if (staysChild) copy.insert(copy.end(), {"--detach", "false"});
+  std::vector<char*> argv;
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid = 0;
