@@ -29,9 +29,11 @@ add_custom_command(
   DEPENDS ${RUNTIME_PROTO_DIR}/cri/api.proto ${RUNTIME_PROTO_DIR}/kiln/images.proto
   COMMENT "CRI runtime.v1 API: protoc + grpc_cpp_plugin")
 
-# The generated code alone, so test tools can speak CRI without the rest of the runtime.
-add_library(kiln_cri_proto STATIC ${RUNTIME_GEN_SRCS})
-target_include_directories(kiln_cri_proto PUBLIC ${RUNTIME_GEN_DIR} ${GRPCPP_INCLUDE_DIRS})
+# The generated code alone, so test tools can speak CRI without the rest of the runtime, and the
+# in-process rendezvous between the embedded runtime's CRI services and the kubelet.
+add_library(kiln_cri_proto STATIC ${RUNTIME_GEN_SRCS} src/embedded/runtime/cri_in_process.cc)
+target_include_directories(kiln_cri_proto PUBLIC ${RUNTIME_GEN_DIR} ${GRPCPP_INCLUDE_DIRS}
+                           ${CMAKE_SOURCE_DIR}/src)
 # Generated code is not ours to keep warning-free.
 target_compile_options(kiln_cri_proto PRIVATE -Wno-unused-parameter -Wno-array-bounds
                        -Wno-stringop-overflow)

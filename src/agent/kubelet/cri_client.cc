@@ -3,6 +3,8 @@
 // JsonStringToMessage with ignore_unknown_fields and MessageToJsonString with
 // always_print_primitive_fields would, without their text round trip and type resolution: the
 // kubelet makes a dozen CRI calls per pod start, and that round trip was its largest CPU cost).
+// When the endpoint is the socket of the embedded runtime in this process, the calls that return
+// promptly go to its service objects directly (embedded/runtime/cri_in_process.h).
 #include "agent/kubelet/cri_client.h"
 
 #include <google/protobuf/descriptor.h>
@@ -19,6 +21,7 @@
 
 #include "common/encoding.h"
 #include "cri/api.grpc.pb.h"
+#include "embedded/runtime/cri_in_process.h"
 
 namespace kiln::kubelet {
 
@@ -402,11 +405,39 @@ Handler handler(Stub* stub, grpc::Status (Stub::*fn)(grpc::ClientContext*, const
   };
 }
 
+// A call to the embedded runtime's service object in this process (cri_in_process.h): the same
+// request and response messages as over the socket, without the gRPC round trip. The services
+// ignore their ServerContext.
+using LocalHandler = std::function<StatusOr<json>(const json&, const runtime::InProcessCri&)>;
+
+template <class Svc, class Req, class Resp>
+LocalHandler localHandler(grpc::Status (Svc::*fn)(grpc::ServerContext*, const Req*, Resp*),
+                          std::shared_ptr<Svc> runtime::InProcessCri::*service,
+                          std::string method) {
+  return [fn, service, method](const json& in, const runtime::InProcessCri& cri) -> StatusOr<json> {
+    Req req;
+    if (Status ps = jsonToMessage(in, &req); !ps.ok()) {
+      return Status(Code::kInvalidArgument, method + " request: " + ps.message());
+    }
+    Resp resp;
+    grpc::ServerContext ctx;
+    grpc::Status s;
+    try {  // as gRPC's server does (CatchingFunctionHandler): an exception fails the call
+      s = ((*(cri.*service)).*fn)(&ctx, &req, &resp);
+    } catch (const std::exception& e) {
+      return Status(Code::kInternal, method + ": " + e.what());
+    }
+    if (!s.ok()) return fromGrpc(s, method);
+    return messageToJson(resp);
+  };
+}
+
 class GrpcCriClient final : public CriClient {
  public:
   explicit GrpcCriClient(const std::string& endpoint) {
     std::string target = endpoint;
     if (target.rfind("unix://", 0) == 0) target = target.substr(7);
+    target_ = target;
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(16 << 20);
     channel_ =
@@ -448,10 +479,53 @@ class GrpcCriClient final : public CriClient {
     KILN_IM(ImageFsInfo);
 #undef KILN_RT
 #undef KILN_IM
+    // In process when the embedded runtime serves this socket: the calls that return promptly.
+    // PullImage, StopContainer, StopPodSandbox and ExecSync can take as long as a download, a
+    // grace period or a probe's command: they keep gRPC, whose calls shutdown() can cancel.
+    using RS = cri::RuntimeService::Service;
+    using IS = cri::ImageService::Service;
+#define KILN_LRT(M) local_[#M] = localHandler(&RS::M, &runtime::InProcessCri::runtime, #M)
+#define KILN_LIM(M) local_[#M] = localHandler(&IS::M, &runtime::InProcessCri::images, #M)
+    KILN_LRT(Version);
+    KILN_LRT(Status);
+    KILN_LRT(RunPodSandbox);
+    KILN_LRT(RemovePodSandbox);
+    KILN_LRT(PodSandboxStatus);
+    KILN_LRT(ListPodSandbox);
+    KILN_LRT(CreateContainer);
+    KILN_LRT(StartContainer);
+    KILN_LRT(RemoveContainer);
+    KILN_LRT(ListContainers);
+    KILN_LRT(ContainerStatus);
+    KILN_LRT(Exec);
+    KILN_LRT(Attach);
+    KILN_LRT(PortForward);
+    KILN_LRT(ContainerStats);
+    KILN_LRT(ListContainerStats);
+    KILN_LRT(PodSandboxStats);
+    KILN_LRT(ListPodSandboxStats);
+    KILN_LRT(UpdateContainerResources);
+    KILN_LRT(UpdateRuntimeConfig);
+    KILN_LRT(ReopenContainerLog);
+    KILN_LIM(ListImages);
+    KILN_LIM(ImageStatus);
+    KILN_LIM(RemoveImage);
+    KILN_LIM(ImageFsInfo);
+#undef KILN_LRT
+#undef KILN_LIM
   }
 
   StatusOr<json> call(const std::string& method, const json& request,
                       std::chrono::milliseconds timeout) override {
+    if (auto l = local_.find(method); l != local_.end()) {
+      if (auto services = runtime::findInProcessCri(target_)) {
+        {
+          std::lock_guard lock(mu_);
+          if (closed_) return Status(Code::kUnavailable, "CRI client shut down");
+        }
+        return l->second(request, *services);
+      }
+    }
     auto it = handlers_.find(method);
     if (it == handlers_.end()) return Status(Code::kUnimplemented, "CRI " + method);
     grpc::ClientContext ctx;
@@ -476,7 +550,9 @@ class GrpcCriClient final : public CriClient {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<cri::RuntimeService::Stub> rt_;
   std::unique_ptr<cri::ImageService::Stub> im_;
+  std::string target_;  // the socket's path
   std::map<std::string, Handler> handlers_;
+  std::map<std::string, LocalHandler> local_;
   std::mutex mu_;
   std::set<grpc::ClientContext*> active_;
   bool closed_ = false;

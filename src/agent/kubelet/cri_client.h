@@ -2,7 +2,8 @@
 // RPC, requests and responses as proto3 JSON (lowerCamelCase field names; int64 fields come back
 // as strings, enums as their names, default values omitted). This keeps gRPC and protobuf out of
 // the kubelet's headers and lets unit tests put a fake runtime behind the same interface. The
-// gRPC implementation talks to the embedded runtime's socket or an external one (containerd).
+// gRPC implementation talks to the embedded runtime's socket or an external one (containerd);
+// for the embedded runtime in the same process it calls most RPCs' service objects directly.
 #pragma once
 
 #include <chrono>
@@ -31,6 +32,9 @@ class CriClient {
 };
 
 // `endpoint`: a socket path, or "unix:///path" as the kubelet's --container-runtime-endpoint.
+// While the embedded runtime's CriServer serves that path in this process, every RPC but
+// PullImage, StopContainer, StopPodSandbox and ExecSync is a direct call to its service objects
+// (cri_in_process.h), with the same messages and the same error mapping.
 std::unique_ptr<CriClient> makeGrpcCriClient(const std::string& endpoint);
 
 // An int64 of a CRI JSON message: a string (proto3 JSON) or a number.

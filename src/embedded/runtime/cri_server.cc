@@ -13,6 +13,7 @@
 #include "common/build_info.h"
 #include "common/fs.h"
 #include "cri/api.grpc.pb.h"
+#include "embedded/runtime/cri_in_process.h"
 #include "embedded/runtime/image_store.h"
 #include "embedded/runtime/pod_runtime.h"
 #include "embedded/runtime/puller.h"
@@ -360,8 +361,9 @@ bool unixSocketAlive(const std::string& path) {
 
 struct CriServer::Impl {
   std::string socketPath;
-  std::unique_ptr<ImageServiceImpl> imageService;
-  std::unique_ptr<RuntimeServiceImpl> runtimeService;
+  // Shared with the in-process entry (cri_in_process.h): a kubelet call still running when the
+  // server stops keeps them alive.
+  std::shared_ptr<const InProcessCri> services;
   std::unique_ptr<ImportServiceImpl> importService;
   std::unique_ptr<grpc::Server> server;
 };
@@ -391,13 +393,14 @@ StatusOr<std::unique_ptr<CriServer>> CriServer::start(const CriServerOptions& o)
   std::unique_ptr<CriServer> s(new CriServer());
   Impl& im = *s->impl_;
   im.socketPath = o.socketPath;
-  im.imageService = std::make_unique<ImageServiceImpl>(o.images, o.puller);
-  im.runtimeService = std::make_unique<RuntimeServiceImpl>(o.pods, o.network);
+  im.services = std::make_shared<InProcessCri>(
+      InProcessCri{.runtime = std::make_shared<RuntimeServiceImpl>(o.pods, o.network),
+                   .images = std::make_shared<ImageServiceImpl>(o.images, o.puller)});
   im.importService = std::make_unique<ImportServiceImpl>(o.images);
   grpc::ServerBuilder b;
   b.AddListeningPort("unix://" + o.socketPath, grpc::InsecureServerCredentials());
-  b.RegisterService(im.imageService.get());
-  b.RegisterService(im.runtimeService.get());
+  b.RegisterService(im.services->images.get());
+  b.RegisterService(im.services->runtime.get());
   b.RegisterService(im.importService.get());
   b.SetMaxReceiveMessageSize(16 << 20);
   // The sync server's threads: by default at most 2 stay polling and every other one exits
@@ -412,11 +415,13 @@ StatusOr<std::unique_ptr<CriServer>> CriServer::start(const CriServerOptions& o)
     s->shutdown();
     return errnoStatus("chmod " + o.socketPath, e);
   }
+  publishInProcessCri(o.socketPath, im.services);
   return s;
 }
 
 void CriServer::shutdown() {
   if (!impl_->server) return;
+  withdrawInProcessCri(impl_->socketPath, impl_->services.get());
   impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   impl_->server->Wait();
   impl_->server.reset();

@@ -3,12 +3,16 @@
 // with always_print_primitive_fields), on the messages the kubelet sends and receives.
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/message_differencer.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include <stdexcept>
+
 #include "agent/kubelet/cri_client.h"
-#include "cri/api.pb.h"
+#include "cri/api.grpc.pb.h"
+#include "embedded/runtime/cri_in_process.h"
 
 namespace kiln::kubelet {
 namespace {
@@ -164,6 +168,85 @@ TEST(CriJson, RoundTrip) {
   cri::ListContainerStatsResponse back;
   ASSERT_TRUE(criJsonToMessage(j, &back).ok());
   EXPECT_TRUE(pbu::MessageDifferencer::Equals(r, back));
+}
+
+// The in-process path (cri_in_process.h): a runtime service published under a socket path that
+// nothing listens on. The calls the client makes in process reach it; the ones that keep gRPC
+// (PullImage, StopContainer, ...) find no socket.
+class FakeRuntime final : public cri::RuntimeService::Service {
+ public:
+  grpc::Status Version(grpc::ServerContext*, const cri::VersionRequest* req,
+                       cri::VersionResponse* resp) override {
+    if (req->version() == "throw") throw std::runtime_error("boom");
+    resp->set_runtime_name("fake:" + req->version());
+    resp->set_version("0.1.0");
+    return grpc::Status::OK;
+  }
+  grpc::Status ContainerStatus(grpc::ServerContext*, const cri::ContainerStatusRequest* req,
+                               cri::ContainerStatusResponse*) override {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "no container " + req->container_id());
+  }
+};
+
+class FakeImages final : public cri::ImageService::Service {
+ public:
+  grpc::Status ImageStatus(grpc::ServerContext*, const cri::ImageStatusRequest* req,
+                           cri::ImageStatusResponse* resp) override {
+    resp->mutable_image()->set_id("sha256:" + req->image().image());
+    resp->mutable_image()->set_size(1ULL << 40);
+    return grpc::Status::OK;
+  }
+};
+
+TEST(CriInProcess, PublishedServicesAnswerWithoutASocket) {
+  const std::string path = "/nonexistent/kiln-cri-in-process-test.sock";
+  auto services = std::make_shared<runtime::InProcessCri>(runtime::InProcessCri{
+      .runtime = std::make_shared<FakeRuntime>(), .images = std::make_shared<FakeImages>()});
+  runtime::publishInProcessCri(path, services);
+  EXPECT_EQ(runtime::findInProcessCri("unix://" + path), services);
+  auto client = makeGrpcCriClient("unix://" + path);
+  const auto t = std::chrono::seconds(2);
+
+  auto v = client->call("Version", {{"version", "v1"}}, t);
+  ASSERT_TRUE(v.ok()) << v.status().message();
+  EXPECT_EQ((*v)["runtimeName"], "fake:v1");
+  EXPECT_EQ((*v)["runtimeApiVersion"], "");  // zero values printed, as over gRPC
+  auto im = client->call("ImageStatus", {{"image", {{"image", "busybox"}}}}, t);
+  ASSERT_TRUE(im.ok()) << im.status().message();
+  EXPECT_EQ((*im)["image"]["id"], "sha256:busybox");
+  EXPECT_EQ((*im)["image"]["size"], "1099511627776");  // uint64: a string in proto3 JSON
+
+  // The service's gRPC status maps as the remote one does; an exception fails only the call.
+  auto cs = client->call("ContainerStatus", {{"containerId", "c1"}}, t);
+  EXPECT_EQ(cs.status().code(), Code::kNotFound);
+  EXPECT_EQ(cs.status().message(), "no container c1");
+  auto bad = client->call("Version", {{"version", 5}}, t);
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  auto thrown = client->call("Version", {{"version", "throw"}}, t);
+  EXPECT_EQ(thrown.status().code(), Code::kInternal);
+  EXPECT_NE(thrown.status().message().find("boom"), std::string::npos);
+
+  // StopContainer keeps gRPC (shutdown() can cancel it): there is no socket.
+  auto stop = client->call("StopContainer", {{"containerId", "c1"}, {"timeout", "1"}},
+                           std::chrono::milliseconds(500));
+  EXPECT_FALSE(stop.ok());
+  EXPECT_NE(stop.status().code(), Code::kNotFound);
+
+  // Another publisher's withdrawal leaves the entry; the owner's removes it, and the calls go
+  // to the (missing) socket again.
+  runtime::withdrawInProcessCri(path, nullptr);
+  EXPECT_EQ(runtime::findInProcessCri(path), services);
+  runtime::withdrawInProcessCri(path, services.get());
+  EXPECT_EQ(runtime::findInProcessCri(path), nullptr);
+  auto gone = client->call("Version", json::object(), std::chrono::milliseconds(500));
+  EXPECT_FALSE(gone.ok());
+
+  // A shut-down client fails in-process calls too.
+  runtime::publishInProcessCri(path, services);
+  client->shutdown();
+  auto after = client->call("Version", json::object(), t);
+  EXPECT_EQ(after.status().code(), Code::kUnavailable);
+  runtime::withdrawInProcessCri(path, services.get());
 }
 
 }  // namespace
