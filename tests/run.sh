@@ -7,15 +7,15 @@
 #   KILN_TEST_FUZZ_SECONDS=N   how long the libFuzzer targets run, split between them (default 30; 0 skips)
 #   KILN_TEST_FILTER=regex   only run ctest tests matching regex
 set -uo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+cd "$(dirname "$0")/.." || exit 1
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "tests/run.sh: must run as root (e2e tests create network namespaces)" >&2
   exit 1
 fi
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says when it started (seconds since this script did), so a slow CI run shows where.
+step() { printf '\n==> %s (at %ss)\n' "$*" "$SECONDS"; }
 fail=0
 declare -a summary
 
@@ -114,4 +114,5 @@ fi
 step "summary"
 printf '%s\n' "${summary[@]}"
 echo "${passed_total} passed, ${failed_total} failed"
+echo "total: ${SECONDS}s"
 exit $fail
