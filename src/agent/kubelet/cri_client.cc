@@ -3,8 +3,8 @@
 // JsonStringToMessage with ignore_unknown_fields and MessageToJsonString with
 // always_print_primitive_fields would, without their text round trip and type resolution: the
 // kubelet makes a dozen CRI calls per pod start, and that round trip was its largest CPU cost).
-// When the endpoint is the socket of the embedded runtime in this process, the calls that return
-// promptly go to its service objects directly (embedded/runtime/cri_in_process.h).
+// When the endpoint is the socket of the embedded runtime in this process, the reads and the calls
+// of a pod's start go to its service objects directly (embedded/runtime/cri_in_process.h).
 #include "agent/kubelet/cri_client.h"
 
 #include <google/protobuf/descriptor.h>
@@ -426,6 +426,8 @@ LocalHandler localHandler(grpc::Status (Svc::*fn)(grpc::ServerContext*, const Re
       s = ((*(cri.*service)).*fn)(&ctx, &req, &resp);
     } catch (const std::exception& e) {
       return Status(Code::kInternal, method + ": " + e.what());
+    } catch (...) {
+      return Status(Code::kInternal, method + ": unexpected exception");
     }
     if (!s.ok()) return fromGrpc(s, method);
     return messageToJson(resp);
@@ -479,9 +481,12 @@ class GrpcCriClient final : public CriClient {
     KILN_IM(ImageFsInfo);
 #undef KILN_RT
 #undef KILN_IM
-    // In process when the embedded runtime serves this socket: the calls that return promptly.
-    // PullImage, StopContainer, StopPodSandbox and ExecSync can take as long as a download, a
-    // grace period or a probe's command: they keep gRPC, whose calls shutdown() can cancel.
+    // In process when the embedded runtime serves this socket: the reads, and the three calls
+    // of a pod's start, whose waits the runtime bounds within the kubelet's timeouts for them
+    // (RunPodSandbox's holder 10 s, StartContainer's shim 30 s; CreateContainer waits only for
+    // a stop or removal of its sandbox, which the pod's worker never runs at the same time).
+    // Every call that can wait for a grace period, a lock held through one, a download or a
+    // probe's command keeps gRPC, whose calls the timeout ends and shutdown() cancels.
     using RS = cri::RuntimeService::Service;
     using IS = cri::ImageService::Service;
 #define KILN_LRT(M) local_[#M] = localHandler(&RS::M, &runtime::InProcessCri::runtime, #M)
@@ -489,27 +494,18 @@ class GrpcCriClient final : public CriClient {
     KILN_LRT(Version);
     KILN_LRT(Status);
     KILN_LRT(RunPodSandbox);
-    KILN_LRT(RemovePodSandbox);
     KILN_LRT(PodSandboxStatus);
     KILN_LRT(ListPodSandbox);
     KILN_LRT(CreateContainer);
     KILN_LRT(StartContainer);
-    KILN_LRT(RemoveContainer);
     KILN_LRT(ListContainers);
     KILN_LRT(ContainerStatus);
-    KILN_LRT(Exec);
-    KILN_LRT(Attach);
-    KILN_LRT(PortForward);
     KILN_LRT(ContainerStats);
     KILN_LRT(ListContainerStats);
     KILN_LRT(PodSandboxStats);
     KILN_LRT(ListPodSandboxStats);
-    KILN_LRT(UpdateContainerResources);
-    KILN_LRT(UpdateRuntimeConfig);
-    KILN_LRT(ReopenContainerLog);
     KILN_LIM(ListImages);
     KILN_LIM(ImageStatus);
-    KILN_LIM(RemoveImage);
     KILN_LIM(ImageFsInfo);
 #undef KILN_LRT
 #undef KILN_LIM
@@ -518,12 +514,12 @@ class GrpcCriClient final : public CriClient {
   StatusOr<json> call(const std::string& method, const json& request,
                       std::chrono::milliseconds timeout) override {
     if (auto l = local_.find(method); l != local_.end()) {
-      if (auto services = runtime::findInProcessCri(target_)) {
+      if (runtime::InProcessCriCall local(target_); local) {
         {
           std::lock_guard lock(mu_);
           if (closed_) return Status(Code::kUnavailable, "CRI client shut down");
         }
-        return l->second(request, *services);
+        return l->second(request, local.services());
       }
     }
     auto it = handlers_.find(method);

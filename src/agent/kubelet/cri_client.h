@@ -3,7 +3,8 @@
 // as strings, enums as their names, default values omitted). This keeps gRPC and protobuf out of
 // the kubelet's headers and lets unit tests put a fake runtime behind the same interface. The
 // gRPC implementation talks to the embedded runtime's socket or an external one (containerd);
-// for the embedded runtime in the same process it calls most RPCs' service objects directly.
+// for the embedded runtime in the same process it calls the service objects of the reads and
+// of a pod's start directly.
 #pragma once
 
 #include <chrono>
@@ -26,15 +27,18 @@ class CriClient {
   // (NOT_FOUND -> kNotFound, DEADLINE_EXCEEDED -> kDeadlineExceeded, ...). Thread-safe.
   virtual StatusOr<nlohmann::json> call(const std::string& method, const nlohmann::json& request,
                                         std::chrono::milliseconds timeout) = 0;
-  // Cancels the calls in flight and fails every later one with kCancelled-like kUnavailable, so
-  // a stopping kubelet never waits for a long StopContainer or PullImage. Thread-safe.
+  // Cancels the gRPC calls in flight and fails every later call with kUnavailable, so a stopping
+  // kubelet never waits for a long StopContainer or PullImage (an in-process call of the gRPC
+  // client, see makeGrpcCriClient, runs to its end). Thread-safe.
   virtual void shutdown() {}
 };
 
 // `endpoint`: a socket path, or "unix:///path" as the kubelet's --container-runtime-endpoint.
-// While the embedded runtime's CriServer serves that path in this process, every RPC but
-// PullImage, StopContainer, StopPodSandbox and ExecSync is a direct call to its service objects
-// (cri_in_process.h), with the same messages and the same error mapping.
+// While the embedded runtime's CriServer serves that path in this process, the reads (Version,
+// Status, the status, list and stats calls, ImageStatus, ListImages, ImageFsInfo) and
+// RunPodSandbox, CreateContainer and StartContainer are direct calls to its service objects
+// (cri_in_process.h), with the same messages and error mapping. Those run to their end (the
+// runtime bounds their waits): `timeout` and shutdown() do not cut them short.
 std::unique_ptr<CriClient> makeGrpcCriClient(const std::string& endpoint);
 
 // An int64 of a CRI JSON message: a string (proto3 JSON) or a number.

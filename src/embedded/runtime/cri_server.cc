@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -361,8 +362,7 @@ bool unixSocketAlive(const std::string& path) {
 
 struct CriServer::Impl {
   std::string socketPath;
-  // Shared with the in-process entry (cri_in_process.h): a kubelet call still running when the
-  // server stops keeps them alive.
+  // Also published for the kubelet in this process (cri_in_process.h).
   std::shared_ptr<const InProcessCri> services;
   std::unique_ptr<ImportServiceImpl> importService;
   std::unique_ptr<grpc::Server> server;
@@ -393,9 +393,10 @@ StatusOr<std::unique_ptr<CriServer>> CriServer::start(const CriServerOptions& o)
   std::unique_ptr<CriServer> s(new CriServer());
   Impl& im = *s->impl_;
   im.socketPath = o.socketPath;
-  im.services = std::make_shared<InProcessCri>(
-      InProcessCri{.runtime = std::make_shared<RuntimeServiceImpl>(o.pods, o.network),
-                   .images = std::make_shared<ImageServiceImpl>(o.images, o.puller)});
+  auto services = std::make_shared<InProcessCri>();
+  services->runtime = std::make_shared<RuntimeServiceImpl>(o.pods, o.network);
+  services->images = std::make_shared<ImageServiceImpl>(o.images, o.puller);
+  im.services = services;
   im.importService = std::make_unique<ImportServiceImpl>(o.images);
   grpc::ServerBuilder b;
   b.AddListeningPort("unix://" + o.socketPath, grpc::InsecureServerCredentials());
@@ -422,8 +423,15 @@ StatusOr<std::unique_ptr<CriServer>> CriServer::start(const CriServerOptions& o)
 void CriServer::shutdown() {
   if (!impl_->server) return;
   withdrawInProcessCri(impl_->socketPath, impl_->services.get());
-  impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
+  impl_->server->Shutdown(deadline);
   impl_->server->Wait();
+  // The kubelet's in-process calls get the same grace period as the socket's (the objects they
+  // use stay alive after it; what those objects use may not).
+  (void)waitForInProcessCalls(*impl_->services,
+                              std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::max(deadline - std::chrono::system_clock::now(),
+                                           std::chrono::system_clock::duration::zero())));
   impl_->server.reset();
   ::unlink(impl_->socketPath.c_str());
 }

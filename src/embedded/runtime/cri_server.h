@@ -2,7 +2,8 @@
 // ImagePuller, list, status, remove, filesystem usage) and RuntimeService
 // (Version, Status, and the sandbox and container calls and ExecSync, done by PodRuntime;
 // streaming and stats answer UNIMPLEMENTED), plus kiln's Images.Import extension
-// (proto/kiln/images.proto), on a unix socket of mode 0600. gRPC stays in cri_server.cc.
+// (proto/kiln/images.proto), on a unix socket of mode 0600, and to the kubelet in the same
+// process through cri_in_process.h. gRPC stays in cri_server.cc (and cri_in_process.h).
 //
 // Threading: start() and shutdown() from one thread; requests are served on gRPC's threads and
 // call the ImageStore and the PodRuntime, which are thread-safe.
@@ -36,7 +37,8 @@ class CriServer {
   // nobody answers on is replaced; one in use is Unavailable).
   static StatusOr<std::unique_ptr<CriServer>> start(const CriServerOptions& options);
   ~CriServer();
-  // Stops serving (in-flight calls get a short grace period) and removes the socket.
+  // Stops serving (in-flight calls, the socket's and the kubelet's in-process ones, get a short
+  // grace period) and removes the socket.
   void shutdown();
 
  private:

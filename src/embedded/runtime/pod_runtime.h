@@ -18,7 +18,8 @@
 // below is the seam; loopback only), AppArmor/SELinux, devices, pid TARGET. TTY and stdin
 // (stdin_once) are the shim's (shim.h).
 //
-// Threading: every public method is thread-safe (called on gRPC's threads). A global mutex
+// Threading: every public method is thread-safe (called on gRPC's threads, and on the kubelet's
+// pod workers through cri_in_process.h). A global mutex
 // guards the maps; operations that wait (start, stop, remove) hold only their object's own
 // operation mutex while they wait.
 #pragma once

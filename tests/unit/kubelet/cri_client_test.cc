@@ -8,7 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "agent/kubelet/cri_client.h"
 #include "cri/api.grpc.pb.h"
@@ -172,12 +175,13 @@ TEST(CriJson, RoundTrip) {
 
 // The in-process path (cri_in_process.h): a runtime service published under a socket path that
 // nothing listens on. The calls the client makes in process reach it; the ones that keep gRPC
-// (PullImage, StopContainer, ...) find no socket.
+// (PullImage, StopContainer, ...) find no socket and never reach it.
 class FakeRuntime final : public cri::RuntimeService::Service {
  public:
   grpc::Status Version(grpc::ServerContext*, const cri::VersionRequest* req,
                        cri::VersionResponse* resp) override {
     if (req->version() == "throw") throw std::runtime_error("boom");
+    if (req->version() == "throw-int") throw 42;
     resp->set_runtime_name("fake:" + req->version());
     resp->set_version("0.1.0");
     return grpc::Status::OK;
@@ -186,6 +190,28 @@ class FakeRuntime final : public cri::RuntimeService::Service {
                                cri::ContainerStatusResponse*) override {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, "no container " + req->container_id());
   }
+  // The long calls: they must not come here.
+  grpc::Status StopContainer(grpc::ServerContext*, const cri::StopContainerRequest*,
+                             cri::StopContainerResponse*) override {
+    ++longCalls;
+    return grpc::Status::OK;
+  }
+  grpc::Status StopPodSandbox(grpc::ServerContext*, const cri::StopPodSandboxRequest*,
+                              cri::StopPodSandboxResponse*) override {
+    ++longCalls;
+    return grpc::Status::OK;
+  }
+  grpc::Status RemoveContainer(grpc::ServerContext*, const cri::RemoveContainerRequest*,
+                               cri::RemoveContainerResponse*) override {
+    ++longCalls;
+    return grpc::Status::OK;
+  }
+  grpc::Status ExecSync(grpc::ServerContext*, const cri::ExecSyncRequest*,
+                        cri::ExecSyncResponse*) override {
+    ++longCalls;
+    return grpc::Status::OK;
+  }
+  std::atomic<int> longCalls{0};
 };
 
 class FakeImages final : public cri::ImageService::Service {
@@ -196,13 +222,27 @@ class FakeImages final : public cri::ImageService::Service {
     resp->mutable_image()->set_size(1ULL << 40);
     return grpc::Status::OK;
   }
+  grpc::Status PullImage(grpc::ServerContext*, const cri::PullImageRequest*,
+                         cri::PullImageResponse*) override {
+    ++longCalls;
+    return grpc::Status::OK;
+  }
+  std::atomic<int> longCalls{0};
 };
 
 TEST(CriInProcess, PublishedServicesAnswerWithoutASocket) {
   const std::string path = "/nonexistent/kiln-cri-in-process-test.sock";
-  auto services = std::make_shared<runtime::InProcessCri>(runtime::InProcessCri{
-      .runtime = std::make_shared<FakeRuntime>(), .images = std::make_shared<FakeImages>()});
+  auto runtimeSvc = std::make_shared<FakeRuntime>();
+  auto imageSvc = std::make_shared<FakeImages>();
+  auto services = std::make_shared<runtime::InProcessCri>();
+  services->runtime = runtimeSvc;
+  services->images = imageSvc;
   runtime::publishInProcessCri(path, services);
+  struct Withdraw {  // whatever the test's outcome: the registry is process-wide
+    std::string path;
+    const runtime::InProcessCri* s;
+    ~Withdraw() { runtime::withdrawInProcessCri(path, s); }
+  } withdraw{path, services.get()};
   EXPECT_EQ(runtime::findInProcessCri("unix://" + path), services);
   auto client = makeGrpcCriClient("unix://" + path);
   const auto t = std::chrono::seconds(2);
@@ -220,33 +260,52 @@ TEST(CriInProcess, PublishedServicesAnswerWithoutASocket) {
   auto cs = client->call("ContainerStatus", {{"containerId", "c1"}}, t);
   EXPECT_EQ(cs.status().code(), Code::kNotFound);
   EXPECT_EQ(cs.status().message(), "no container c1");
-  auto bad = client->call("Version", {{"version", 5}}, t);
-  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
   auto thrown = client->call("Version", {{"version", "throw"}}, t);
   EXPECT_EQ(thrown.status().code(), Code::kInternal);
   EXPECT_NE(thrown.status().message().find("boom"), std::string::npos);
+  auto thrownInt = client->call("Version", {{"version", "throw-int"}}, t);
+  EXPECT_EQ(thrownInt.status().code(), Code::kInternal);
 
-  // StopContainer keeps gRPC (shutdown() can cancel it): there is no socket.
-  auto stop = client->call("StopContainer", {{"containerId", "c1"}, {"timeout", "1"}},
-                           std::chrono::milliseconds(500));
-  EXPECT_FALSE(stop.ok());
-  EXPECT_NE(stop.status().code(), Code::kNotFound);
+  // The long calls keep gRPC (their timeout ends them, shutdown() cancels them): with no socket
+  // they fail Unavailable, and the service never sees them.
+  const std::chrono::milliseconds shortT(500);
+  for (const auto& [method, req] : std::vector<std::pair<std::string, json>>{
+           {"StopContainer", {{"containerId", "c1"}, {"timeout", "1"}}},
+           {"StopPodSandbox", {{"podSandboxId", "s1"}}},
+           {"RemoveContainer", {{"containerId", "c1"}}},
+           {"ExecSync", {{"containerId", "c1"}, {"cmd", {"true"}}}},
+           {"PullImage", {{"image", {{"image", "busybox"}}}}}}) {
+    auto r = client->call(method, req, shortT);
+    EXPECT_EQ(r.status().code(), Code::kUnavailable) << method << ": " << r.status().message();
+  }
+  EXPECT_EQ(runtimeSvc->longCalls, 0);
+  EXPECT_EQ(imageSvc->longCalls, 0);
 
-  // Another publisher's withdrawal leaves the entry; the owner's removes it, and the calls go
-  // to the (missing) socket again.
+  // A call in flight holds the entry: withdrawing it does not end the call, and the publisher
+  // can wait for it.
+  {
+    runtime::InProcessCriCall inFlight(path);
+    ASSERT_TRUE(inFlight);
+    runtime::withdrawInProcessCri(path, services.get());
+    EXPECT_FALSE(runtime::InProcessCriCall(path));
+    EXPECT_FALSE(runtime::waitForInProcessCalls(*services, std::chrono::milliseconds(20)));
+    EXPECT_EQ(&inFlight.services(), services.get());
+  }
+  EXPECT_TRUE(runtime::waitForInProcessCalls(*services, std::chrono::milliseconds(0)));
+
+  // Withdrawn: the calls go to the (missing) socket again. Another publisher's withdrawal
+  // leaves an entry in place.
+  EXPECT_EQ(runtime::findInProcessCri(path), nullptr);
+  auto gone = client->call("Version", json::object(), shortT);
+  EXPECT_EQ(gone.status().code(), Code::kUnavailable);
+  runtime::publishInProcessCri(path, services);
   runtime::withdrawInProcessCri(path, nullptr);
   EXPECT_EQ(runtime::findInProcessCri(path), services);
-  runtime::withdrawInProcessCri(path, services.get());
-  EXPECT_EQ(runtime::findInProcessCri(path), nullptr);
-  auto gone = client->call("Version", json::object(), std::chrono::milliseconds(500));
-  EXPECT_FALSE(gone.ok());
 
   // A shut-down client fails in-process calls too.
-  runtime::publishInProcessCri(path, services);
   client->shutdown();
   auto after = client->call("Version", json::object(), t);
   EXPECT_EQ(after.status().code(), Code::kUnavailable);
-  runtime::withdrawInProcessCri(path, services.get());
 }
 
 }  // namespace
