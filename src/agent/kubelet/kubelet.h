@@ -75,7 +75,10 @@ struct KubeletOptions {
   bool controlPlane = true;  // a server's node: control-plane/master role labels
   std::vector<std::string> dependencies = {"apiserver"};
   std::shared_ptr<KubeletSlot> slot;  // may be null
-  int workers = 4;
+  // Pod workers (one pod at a time each; upstream runs a goroutine per pod). A worker spends
+  // much of a pod's start waiting (for the store's commit, the holder's and the shim's reports):
+  // a 100-pod burst on 2 cores ran ~15 % faster with 8 than with 4, and no faster with 16.
+  int workers = 8;
   int kubeletPort = 10250;  // where the kubelet API (kubelet_server.h) listens
   // The cgroup under which pod cgroups go, as
   // <cgroupRoot>/kubepods[/burstable|/besteffort]/pod<uid> in every hierarchy (upstream's
