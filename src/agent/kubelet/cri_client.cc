@@ -481,12 +481,13 @@ class GrpcCriClient final : public CriClient {
     KILN_IM(ImageFsInfo);
 #undef KILN_RT
 #undef KILN_IM
-    // In process when the embedded runtime serves this socket: the reads, and the three calls
-    // of a pod's start, whose waits the runtime bounds within the kubelet's timeouts for them
-    // (RunPodSandbox's holder 10 s, StartContainer's shim 30 s; CreateContainer waits only for
-    // a stop or removal of its sandbox, which the pod's worker never runs at the same time).
-    // Every call that can wait for a grace period, a lock held through one, a download or a
-    // probe's command keeps gRPC, whose calls the timeout ends and shutdown() cancels.
+    // In process when the embedded runtime serves this socket: the quick reads (status and
+    // lists, from memory and small files), and the three calls of a pod's start, whose waits
+    // the runtime bounds (RunPodSandbox's holder 10 s, StartContainer's shim 30 s) and which
+    // wait for a lock only while the same sandbox or container is being stopped or removed:
+    // the pod's worker never does both at once (another CRI client, crictl, could). The calls
+    // that wait for a grace period, a download or a probe's command, or walk a filesystem (the
+    // stats calls, ImageFsInfo) keep gRPC, whose calls the timeout ends and shutdown() cancels.
     using RS = cri::RuntimeService::Service;
     using IS = cri::ImageService::Service;
 #define KILN_LRT(M) local_[#M] = localHandler(&RS::M, &runtime::InProcessCri::runtime, #M)
@@ -500,13 +501,8 @@ class GrpcCriClient final : public CriClient {
     KILN_LRT(StartContainer);
     KILN_LRT(ListContainers);
     KILN_LRT(ContainerStatus);
-    KILN_LRT(ContainerStats);
-    KILN_LRT(ListContainerStats);
-    KILN_LRT(PodSandboxStats);
-    KILN_LRT(ListPodSandboxStats);
     KILN_LIM(ListImages);
     KILN_LIM(ImageStatus);
-    KILN_LIM(ImageFsInfo);
 #undef KILN_LRT
 #undef KILN_LIM
   }

@@ -34,11 +34,12 @@ class CriClient {
 };
 
 // `endpoint`: a socket path, or "unix:///path" as the kubelet's --container-runtime-endpoint.
-// While the embedded runtime's CriServer serves that path in this process, the reads (Version,
-// Status, the status, list and stats calls, ImageStatus, ListImages, ImageFsInfo) and
-// RunPodSandbox, CreateContainer and StartContainer are direct calls to its service objects
-// (cri_in_process.h), with the same messages and error mapping. Those run to their end (the
-// runtime bounds their waits): `timeout` and shutdown() do not cut them short.
+// While the embedded runtime's CriServer serves that path in this process, the quick reads
+// (Version, Status, PodSandboxStatus, ListPodSandbox, ListContainers, ContainerStatus,
+// ListImages, ImageStatus) and RunPodSandbox, CreateContainer and StartContainer are direct calls
+// to its service objects (cri_in_process.h), with the same messages and error mapping. Those run
+// to their end (the runtime bounds the waits of the three): `timeout` and shutdown() do not cut
+// them short.
 std::unique_ptr<CriClient> makeGrpcCriClient(const std::string& endpoint);
 
 // An int64 of a CRI JSON message: a string (proto3 JSON) or a number.

@@ -1,12 +1,13 @@
 // The CRI gRPC server of the embedded runtime: runtime.v1 ImageService (pull through an
 // ImagePuller, list, status, remove, filesystem usage) and RuntimeService
-// (Version, Status, and the sandbox and container calls and ExecSync, done by PodRuntime;
-// streaming and stats answer UNIMPLEMENTED), plus kiln's Images.Import extension
-// (proto/kiln/images.proto), on a unix socket of mode 0600, and to the kubelet in the same
-// process through cri_in_process.h. gRPC stays in cri_server.cc (and cri_in_process.h).
+// (Version, Status, and the sandbox, container, streaming and stats calls and ExecSync, done by
+// PodRuntime), plus kiln's Images.Import extension (proto/kiln/images.proto), on a unix socket
+// of mode 0600, and to the kubelet in the same process through cri_in_process.h. gRPC stays in
+// cri_server.cc (and cri_in_process.h).
 //
 // Threading: start() and shutdown() from one thread; requests are served on gRPC's threads and
-// call the ImageStore and the PodRuntime, which are thread-safe.
+// on the kubelet's (in process), and call the ImageStore and the PodRuntime, which are
+// thread-safe.
 #pragma once
 
 #include <memory>

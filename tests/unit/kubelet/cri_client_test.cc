@@ -9,9 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
-#include <utility>
-#include <vector>
+#include <thread>
 
 #include "agent/kubelet/cri_client.h"
 #include "cri/api.grpc.pb.h"
@@ -190,28 +191,46 @@ class FakeRuntime final : public cri::RuntimeService::Service {
                                cri::ContainerStatusResponse*) override {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, "no container " + req->container_id());
   }
-  // The long calls: they must not come here.
+  // A pod's start.
+  grpc::Status RunPodSandbox(grpc::ServerContext*, const cri::RunPodSandboxRequest* req,
+                             cri::RunPodSandboxResponse* resp) override {
+    resp->set_pod_sandbox_id("sb-" + req->config().metadata().name());
+    return grpc::Status::OK;
+  }
+  grpc::Status CreateContainer(grpc::ServerContext*, const cri::CreateContainerRequest* req,
+                               cri::CreateContainerResponse* resp) override {
+    resp->set_container_id(req->pod_sandbox_id() + "/c");
+    return grpc::Status::OK;
+  }
+  grpc::Status StartContainer(grpc::ServerContext*, const cri::StartContainerRequest* req,
+                              cri::StartContainerResponse*) override {
+    if (req->container_id() == "block") {  // until release(): a call in flight
+      std::unique_lock lock(mu);
+      entered = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return released; });
+    }
+    return grpc::Status::OK;
+  }
+  // A long call: it must not come here.
   grpc::Status StopContainer(grpc::ServerContext*, const cri::StopContainerRequest*,
                              cri::StopContainerResponse*) override {
     ++longCalls;
     return grpc::Status::OK;
   }
-  grpc::Status StopPodSandbox(grpc::ServerContext*, const cri::StopPodSandboxRequest*,
-                              cri::StopPodSandboxResponse*) override {
-    ++longCalls;
-    return grpc::Status::OK;
+  void waitEntered() {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return entered; });
   }
-  grpc::Status RemoveContainer(grpc::ServerContext*, const cri::RemoveContainerRequest*,
-                               cri::RemoveContainerResponse*) override {
-    ++longCalls;
-    return grpc::Status::OK;
-  }
-  grpc::Status ExecSync(grpc::ServerContext*, const cri::ExecSyncRequest*,
-                        cri::ExecSyncResponse*) override {
-    ++longCalls;
-    return grpc::Status::OK;
+  void release() {
+    std::lock_guard lock(mu);
+    released = true;
+    cv.notify_all();
   }
   std::atomic<int> longCalls{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, released = false;
 };
 
 class FakeImages final : public cri::ImageService::Service {
@@ -266,32 +285,42 @@ TEST(CriInProcess, PublishedServicesAnswerWithoutASocket) {
   auto thrownInt = client->call("Version", {{"version", "throw-int"}}, t);
   EXPECT_EQ(thrownInt.status().code(), Code::kInternal);
 
-  // The long calls keep gRPC (their timeout ends them, shutdown() cancels them): with no socket
-  // they fail Unavailable, and the service never sees them.
+  // A pod's start goes in process.
+  auto sb = client->call("RunPodSandbox", {{"config", {{"metadata", {{"name", "p"}}}}}}, t);
+  ASSERT_TRUE(sb.ok()) << sb.status().message();
+  EXPECT_EQ((*sb)["podSandboxId"], "sb-p");
+  auto cc = client->call("CreateContainer", {{"podSandboxId", "sb-p"}}, t);
+  ASSERT_TRUE(cc.ok()) << cc.status().message();
+  EXPECT_EQ((*cc)["containerId"], "sb-p/c");
+  EXPECT_TRUE(client->call("StartContainer", {{"containerId", "sb-p/c"}}, t).ok());
+
+  // Every other call keeps gRPC (its timeout ends it, shutdown() cancels it): with no socket it
+  // fails Unavailable, where in process the fake would answer, or say Unimplemented.
   const std::chrono::milliseconds shortT(500);
-  for (const auto& [method, req] : std::vector<std::pair<std::string, json>>{
-           {"StopContainer", {{"containerId", "c1"}, {"timeout", "1"}}},
-           {"StopPodSandbox", {{"podSandboxId", "s1"}}},
-           {"RemoveContainer", {{"containerId", "c1"}}},
-           {"ExecSync", {{"containerId", "c1"}, {"cmd", {"true"}}}},
-           {"PullImage", {{"image", {{"image", "busybox"}}}}}}) {
-    auto r = client->call(method, req, shortT);
+  for (const char* method :
+       {"StopContainer", "StopPodSandbox", "RemoveContainer", "RemovePodSandbox", "ExecSync",
+        "Exec", "Attach", "PortForward", "UpdateContainerResources", "UpdateRuntimeConfig",
+        "ReopenContainerLog", "ContainerStats", "ListContainerStats", "PodSandboxStats",
+        "ListPodSandboxStats", "PullImage", "RemoveImage", "ImageFsInfo"}) {
+    auto r = client->call(method, json::object(), shortT);
     EXPECT_EQ(r.status().code(), Code::kUnavailable) << method << ": " << r.status().message();
   }
   EXPECT_EQ(runtimeSvc->longCalls, 0);
   EXPECT_EQ(imageSvc->longCalls, 0);
 
-  // A call in flight holds the entry: withdrawing it does not end the call, and the publisher
-  // can wait for it.
-  {
-    runtime::InProcessCriCall inFlight(path);
-    ASSERT_TRUE(inFlight);
-    runtime::withdrawInProcessCri(path, services.get());
-    EXPECT_FALSE(runtime::InProcessCriCall(path));
-    EXPECT_FALSE(runtime::waitForInProcessCalls(*services, std::chrono::milliseconds(20)));
-    EXPECT_EQ(&inFlight.services(), services.get());
-  }
-  EXPECT_TRUE(runtime::waitForInProcessCalls(*services, std::chrono::milliseconds(0)));
+  // A call in flight is counted: the publisher's wait sees it until it returns, after the entry
+  // was withdrawn too.
+  std::thread inFlight([&] {
+    EXPECT_TRUE(client->call("StartContainer", {{"containerId", "block"}}, t).ok());
+  });
+  runtimeSvc->waitEntered();
+  EXPECT_FALSE(runtime::waitForInProcessCalls(*services, std::chrono::milliseconds(20)));
+  runtime::withdrawInProcessCri(path, services.get());
+  EXPECT_FALSE(runtime::InProcessCriCall(path));
+  EXPECT_FALSE(runtime::waitForInProcessCalls(*services, std::chrono::milliseconds(20)));
+  runtimeSvc->release();
+  inFlight.join();
+  EXPECT_TRUE(runtime::waitForInProcessCalls(*services, std::chrono::seconds(5)));
 
   // Withdrawn: the calls go to the (missing) socket again. Another publisher's withdrawal
   // leaves an entry in place.
