@@ -383,6 +383,21 @@ json messageToJson(const pb::Message& msg) {
   return out;
 }
 
+// One RPC with JSON on both sides: `in` into a Req, invoke(req, &resp), the Resp back as JSON
+// (zero values too: a ready sandbox's state (SANDBOX_READY) and exit code 0 are the enums' and
+// ints' defaults, which proto3 JSON would otherwise leave out).
+template <class Req, class Resp, class Invoke>
+StatusOr<json> convertedCall(const json& in, const std::string& method, Invoke&& invoke) {
+  Req req;
+  if (Status ps = jsonToMessage(in, &req); !ps.ok()) {
+    return Status(Code::kInvalidArgument, method + " request: " + ps.message());
+  }
+  Resp resp;
+  KILN_ASSIGN_OR_RETURN(grpc::Status s, invoke(req, &resp));
+  if (!s.ok()) return fromGrpc(s, method);
+  return messageToJson(resp);
+}
+
 using Handler =
     std::function<StatusOr<json>(const json&, std::chrono::milliseconds, grpc::ClientContext*)>;
 
@@ -391,17 +406,11 @@ Handler handler(Stub* stub, grpc::Status (Stub::*fn)(grpc::ClientContext*, const
                 std::string method) {
   return [stub, fn, method](const json& in, std::chrono::milliseconds timeout,
                             grpc::ClientContext* ctxp) -> StatusOr<json> {
-    Req req;
-    if (Status ps = jsonToMessage(in, &req); !ps.ok()) {
-      return Status(Code::kInvalidArgument, method + " request: " + ps.message());
-    }
-    ctxp->set_deadline(std::chrono::system_clock::now() + timeout);
-    Resp resp;
-    grpc::Status s = (stub->*fn)(ctxp, req, &resp);
-    if (!s.ok()) return fromGrpc(s, method);
-    // Zero values too: a ready sandbox's state (SANDBOX_READY) and exit code 0 are the enums' and
-    // ints' defaults, which proto3 JSON would otherwise leave out.
-    return messageToJson(resp);
+    return convertedCall<Req, Resp>(
+        in, method, [&](const Req& req, Resp* resp) -> StatusOr<grpc::Status> {
+          ctxp->set_deadline(std::chrono::system_clock::now() + timeout);
+          return (stub->*fn)(ctxp, req, resp);
+        });
   };
 }
 
@@ -415,22 +424,17 @@ LocalHandler localHandler(grpc::Status (Svc::*fn)(grpc::ServerContext*, const Re
                           std::shared_ptr<Svc> runtime::InProcessCri::*service,
                           std::string method) {
   return [fn, service, method](const json& in, const runtime::InProcessCri& cri) -> StatusOr<json> {
-    Req req;
-    if (Status ps = jsonToMessage(in, &req); !ps.ok()) {
-      return Status(Code::kInvalidArgument, method + " request: " + ps.message());
-    }
-    Resp resp;
-    grpc::ServerContext ctx;
-    grpc::Status s;
-    try {  // as gRPC's server does (CatchingFunctionHandler): an exception fails the call
-      s = ((*(cri.*service)).*fn)(&ctx, &req, &resp);
-    } catch (const std::exception& e) {
-      return Status(Code::kInternal, method + ": " + e.what());
-    } catch (...) {
-      return Status(Code::kInternal, method + ": unexpected exception");
-    }
-    if (!s.ok()) return fromGrpc(s, method);
-    return messageToJson(resp);
+    return convertedCall<Req, Resp>(
+        in, method, [&](const Req& req, Resp* resp) -> StatusOr<grpc::Status> {
+          grpc::ServerContext ctx;
+          try {  // as gRPC's server does (CatchingFunctionHandler): an exception fails the call
+            return ((*(cri.*service)).*fn)(&ctx, &req, resp);
+          } catch (const std::exception& e) {
+            return Status(Code::kInternal, method + ": " + e.what());
+          } catch (...) {
+            return Status(Code::kInternal, method + ": unexpected exception");
+          }
+        });
   };
 }
 
